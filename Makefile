@@ -1,0 +1,89 @@
+# hubfn: a C host for Lua trigger functions on Azure Event Hubs (Kafka endpoint).
+#   make            build build/hubfn
+#   make run        install missing packages, build, host functions/ on the embedded broker
+#   make test       install missing packages, build, run every test; ends with "N passed, N failed"
+#   make SANITIZE=1 build with ASan+UBSan into build-san/
+#   make V=1        show full command lines
+
+CC      ?= cc
+PKGS    := lua5.4 rdkafka libcjson
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wstrict-prototypes \
+           -Wno-missing-field-initializers -pthread -MMD -MP -Iruntime -Ibindings \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DHF_VERSION='"$(VERSION)"'
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm -lpthread
+VERSION := 0.1.0
+
+ifeq ($(SANITIZE),1)
+BUILD   ?= build-san
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else
+BUILD   ?= build
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_SRC  := $(wildcard runtime/*.c) $(wildcard bindings/*.c)
+LIB_SRC  := $(filter-out runtime/main.c,$(LIB_SRC))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+
+.PHONY: all deps run test test-unit test-integration clean fuzz bench
+all: $(BUILD)/hubfn
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libhubfn.a: $(LIB_OBJ)
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/hubfn: $(BUILD)/runtime/main.o $(BUILD)/libhubfn.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libhubfn.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libhubfn.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Debian packages the build, the tests and `make run` need.
+DEB_PKGS := gcc make pkg-config liblua5.4-dev librdkafka-dev libcjson-dev libev-dev kcat \
+            openssl maven default-jre-headless python3 procps
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@tests/tools/demo.sh
+
+tests: $(BUILD)/hubfn $(UNIT_BIN) $(TOOL_BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory tests
+	@BUILD=$(BUILD) tests/run.sh
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/runtime/main.d $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

@@ -1,0 +1,116 @@
+/*
+ * Function app model: host.json, function.json files, local.settings.json and the
+ * environment, resolved into one immutable structure the host runs from.
+ *
+ * Loading never prints: every problem is one human line in the caller's buffer naming
+ * the file, the field and what to do, and the loader returns -1 (the CLI exits 2).
+ */
+#ifndef HF_APP_H
+#define HF_APP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+
+typedef enum { HF_CARD_ONE, HF_CARD_MANY } hf_cardinality_t;
+typedef enum { HF_DATA_JSON, HF_DATA_STRING, HF_DATA_BINARY } hf_datatype_t;
+typedef enum { HF_OFFSET_FROM_START, HF_OFFSET_FROM_END, HF_OFFSET_FROM_ENQUEUED_TIME } hf_offset_type_t;
+
+/* Log levels, as host.json "logging.logLevel" names them. */
+typedef enum {
+    HF_LOG_TRACE, HF_LOG_DEBUG, HF_LOG_INFO, HF_LOG_WARN, HF_LOG_ERROR, HF_LOG_CRITICAL,
+    HF_LOG_NONE
+} hf_log_level_t;
+
+typedef struct hf_kv {
+    char *key;
+    char *value;
+} hf_kv_t;
+
+/* host.json, after AzureFunctionsJobHost__a__b overrides. Durations in milliseconds. */
+typedef struct hf_host_cfg {
+    long long function_timeout_ms;   /* functionTimeout; -1 = none. default 00:05:00 */
+    int max_batch;                   /* extensions.eventHubs.maxEventBatchSize, default 100 */
+    int min_batch;                   /* minEventBatchSize, default 1 */
+    long long max_wait_ms;           /* maxWaitTime, default 60000 */
+    int checkpoint_every;            /* batchCheckpointFrequency, default 1 */
+    int prefetch;                    /* prefetchCount, default 300 */
+    hf_offset_type_t initial_offset; /* initialOffsetOptions.type, default fromStart */
+    long long initial_time_ms;       /* initialOffsetOptions.enqueuedTimeUtc, epoch ms */
+    hf_kv_t *kafka;                  /* extensions.kafka: librdkafka properties, as strings */
+    size_t kafka_n;
+    hf_log_level_t log_default;      /* logging.logLevel.default, default Information */
+    hf_kv_t *log_levels;             /* other logging.logLevel entries ("Function.NAME") */
+    size_t log_levels_n;
+} hf_host_cfg_t;
+
+typedef struct hf_binding {
+    char *name;                      /* Lua name; "$return" for the return value */
+    char *hub;                       /* eventHubName, %SETTING% resolved, EntityPath applied */
+    char *connection;                /* the setting name given in "connection" */
+    hf_conn_t *conn;                 /* resolved connection (owned by the app), or NULL when
+                                        connections are not resolved (hubfn run) */
+    /* trigger only */
+    char *consumer_group;            /* default "$Default" */
+    hf_cardinality_t cardinality;    /* default one */
+    hf_datatype_t data_type;         /* default JSON */
+} hf_binding_t;
+
+typedef struct hf_function {
+    char *name;                      /* folder name */
+    char *dir;                       /* absolute folder path */
+    char *script_path;               /* absolute path of scriptFile (default handler.lua) */
+    char *entry_point;               /* entryPoint, default "run" */
+    hf_binding_t trigger;            /* the eventHubTrigger binding */
+    hf_binding_t *outputs;           /* eventHub out bindings */
+    size_t outputs_n;
+    hf_log_level_t log_level;        /* logging.logLevel["Function.NAME"] or default */
+    int disabled;                    /* AzureWebJobs.NAME.Disabled = true */
+} hf_function_t;
+
+typedef struct hf_app {
+    char *dir;                       /* absolute app folder */
+    hf_host_cfg_t host;
+    hf_function_t *functions;        /* sorted by name */
+    size_t functions_n;
+    hf_conn_t **conns;               /* distinct resolved connections, one per setting name */
+    size_t conns_n;
+    hf_kv_t *values;                 /* local.settings.json "Values" */
+    size_t values_n;
+} hf_app_t;
+
+typedef struct hf_app_opts {
+    /* Resolve every binding's connection setting. Off for `hubfn run` (no broker). */
+    int resolve_connections;
+    /* Every connection is the embedded broker: settings named by "connection" need not
+       exist, and hf_conn_t.kind is HF_CONN_EMBEDDED. */
+    int embedded;
+    /* Load only this function folder (hubfn run FUNCTION_DIR); NULL = all. */
+    const char *only_function;
+} hf_app_opts_t;
+
+/* Load the app in folder `dir`. 0 on success; -1 with one line in err. */
+int hf_app_load(hf_app_t *app, const char *dir, const hf_app_opts_t *opts, char *err,
+                size_t errsz);
+void hf_app_free(hf_app_t *app);
+
+/*
+ * Look a setting up: the environment first, then local.settings.json Values.
+ * Returns the value (owned by the environment or the app) or NULL.
+ */
+const char *hf_app_setting(const hf_app_t *app, const char *name);
+
+/* Parse an Azure duration "hh:mm:ss[.fff]" (also "d.hh:mm:ss", "-1" = none -> -1).
+   0 on success with *ms set; -1 otherwise. */
+int hf_duration_parse(const char *s, long long *ms);
+
+/* Parse an ISO 8601 UTC time ("2020-10-26T20:31Z", "...:ssZ", "...+00:00", no zone = UTC)
+   to epoch milliseconds. 0 on success, -1 otherwise. */
+int hf_time_parse(const char *s, long long *ms);
+
+/* Name for a log level, and back ("Information", "Warning", ...). */
+const char *hf_log_level_name(hf_log_level_t lvl);
+int hf_log_level_parse(const char *s, hf_log_level_t *lvl);
+
+#endif
