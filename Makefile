@@ -9,7 +9,7 @@ CC      ?= cc
 PKGS    := lua5.4 rdkafka libcjson
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wstrict-prototypes \
-           -Wno-missing-field-initializers -pthread -MMD -MP -Iruntime -Ibindings \
+           -Wno-missing-field-initializers -Wno-format-truncation -pthread -MMD -MP -Iruntime -Ibindings \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DHF_VERSION='"$(VERSION)"'
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm -lpthread
 VERSION := 0.1.0
@@ -62,7 +62,7 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libhubfn.a
 
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := gcc make pkg-config liblua5.4-dev librdkafka-dev libcjson-dev libev-dev kcat \
-            openssl maven default-jre-headless python3 procps
+            openssl maven default-jre-headless python3 procps default-jdk-headless
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \

@@ -57,6 +57,18 @@ typedef struct hf_binding {
     hf_datatype_t data_type;         /* default JSON */
 } hf_binding_t;
 
+/* Added: a function-level "retry" policy (Azure's fixedDelay / exponentialBackoff).
+   Parsed and validated here; the retry issue enforces it. */
+typedef enum { HF_RETRY_NONE, HF_RETRY_FIXED_DELAY, HF_RETRY_EXPONENTIAL } hf_retry_strategy_t;
+
+typedef struct hf_retry {
+    hf_retry_strategy_t strategy;    /* HF_RETRY_NONE when function.json has no "retry" */
+    int max_retry_count;             /* maxRetryCount; -1 = retry forever */
+    long long delay_ms;              /* fixedDelay: delayInterval */
+    long long min_interval_ms;       /* exponentialBackoff: minimumInterval */
+    long long max_interval_ms;       /* exponentialBackoff: maximumInterval */
+} hf_retry_t;
+
 typedef struct hf_function {
     char *name;                      /* folder name */
     char *dir;                       /* absolute folder path */
@@ -67,6 +79,8 @@ typedef struct hf_function {
     size_t outputs_n;
     hf_log_level_t log_level;        /* logging.logLevel["Function.NAME"] or default */
     int disabled;                    /* AzureWebJobs.NAME.Disabled = true */
+    /* Added: */
+    hf_retry_t retry;                /* function-level "retry", strategy NONE when absent */
 } hf_function_t;
 
 typedef struct hf_app {
@@ -78,6 +92,12 @@ typedef struct hf_app {
     size_t conns_n;
     hf_kv_t *values;                 /* local.settings.json "Values" */
     size_t values_n;
+    /* Added: */
+    char *lib_dir;                   /* absolute APP/lib when that folder exists, else NULL */
+    int has_local_settings;          /* local.settings.json was found and read */
+    char **warnings;                 /* lines for the CLI to log (ignored or ineffective
+                                        settings, EntityPath overrides); no secrets */
+    size_t warnings_n;
 } hf_app_t;
 
 typedef struct hf_app_opts {
@@ -90,9 +110,30 @@ typedef struct hf_app_opts {
     const char *only_function;
 } hf_app_opts_t;
 
-/* Load the app in folder `dir`. 0 on success; -1 with one line in err. */
+/* Load the app in folder `dir`. 0 on success; -1 with one line in err.
+   `dir` NULL means "."; it is ignored when opts->only_function is set (the app folder is
+   then that folder's parent). opts NULL = all zero. *app is overwritten (free an app
+   loaded earlier first). On failure *app is left empty (no need to call hf_app_free,
+   though it is harmless). Messages name files relative to
+   `dir` as given ("host.json" for ".", "functions/router/function.json"). */
 int hf_app_load(hf_app_t *app, const char *dir, const hf_app_opts_t *opts, char *err,
                 size_t errsz);
+
+/* Added: one in-memory file for hf_app_load_mem(). */
+typedef struct hf_app_file {
+    const char *path;                /* app-relative: "host.json", "local.settings.json",
+                                        "NAME/function.json", "NAME/handler.lua" */
+    const char *text;                /* contents (need not be NUL-terminated) */
+    size_t len;
+} hf_app_file_t;
+
+/* Added: load an app from in-memory files instead of folder `dir` (tests, fuzzing).
+   Functions are the "NAME/function.json" entries; a scriptFile exists when its
+   app-relative path is among the files; `dir` (default "/app") is used only to build
+   app->dir and the absolute paths. The environment is still consulted. Everything else
+   behaves as hf_app_load. */
+int hf_app_load_mem(hf_app_t *app, const char *dir, const hf_app_file_t *files, size_t n,
+                    const hf_app_opts_t *opts, char *err, size_t errsz);
 void hf_app_free(hf_app_t *app);
 
 /*
@@ -102,15 +143,24 @@ void hf_app_free(hf_app_t *app);
 const char *hf_app_setting(const hf_app_t *app, const char *name);
 
 /* Parse an Azure duration "hh:mm:ss[.fff]" (also "d.hh:mm:ss", "-1" = none -> -1).
-   0 on success with *ms set; -1 otherwise. */
+   0 on success with *ms set; -1 otherwise.
+   Added detail: the .NET TimeSpan form [d.]hh:mm[:ss[.fffffff]] ("01:30" = 1h30m); a bare
+   number (.NET: days) and negative values other than -1 are refused. */
 int hf_duration_parse(const char *s, long long *ms);
 
 /* Parse an ISO 8601 UTC time ("2020-10-26T20:31Z", "...:ssZ", "...+00:00", no zone = UTC)
    to epoch milliseconds. 0 on success, -1 otherwise. */
 int hf_time_parse(const char *s, long long *ms);
 
+/* Added: the level for a log category ("Function.router", "Function.router.User",
+   "Host.Results"): the logging.logLevel entry whose key is the category or its longest
+   dot-separated prefix (case-insensitive), else logging.logLevel.default. */
+hf_log_level_t hf_app_log_level(const hf_app_t *app, const char *category);
+
 /* Name for a log level, and back ("Information", "Warning", ...). */
 const char *hf_log_level_name(hf_log_level_t lvl);
+/* hf_log_level_parse accepts the names case-insensitively, plus "Info" and "Warn";
+   0 on success, -1 otherwise. */
 int hf_log_level_parse(const char *s, hf_log_level_t *lvl);
 
 #endif

@@ -17,16 +17,16 @@ struct hf_test { const char *name; hf_test_fn fn; };
 extern struct hf_test hf_tests[];
 extern int hf_tests_n;
 extern int hf_test_failed;
-extern char hf_test_why[512];
+extern char hf_test_why[2048];
 
-#define TEST(name)                                                                      \
-    static void test_##name(void);                                                      \
-    __attribute__((constructor)) static void reg_##name(void)                           \
+#define TEST(tname)                                                                     \
+    static void test_##tname(void);                                                     \
+    __attribute__((constructor)) static void reg_##tname(void)                          \
     {                                                                                   \
-        hf_tests[hf_tests_n].name = #name;                                              \
-        hf_tests[hf_tests_n++].fn = test_##name;                                        \
+        hf_tests[hf_tests_n].name = #tname;                                             \
+        hf_tests[hf_tests_n++].fn = test_##tname;                                       \
     }                                                                                   \
-    static void test_##name(void)
+    static void test_##tname(void)
 
 /* Fail the current test with a message and return from it. */
 #define CHECK(expr)                                                                     \
@@ -77,7 +77,7 @@ extern char hf_test_why[512];
     struct hf_test hf_tests[256];                                                       \
     int hf_tests_n;                                                                     \
     int hf_test_failed;                                                                 \
-    char hf_test_why[512];                                                              \
+    char hf_test_why[2048];                                                              \
     int main(int argc, char **argv)                                                     \
     {                                                                                   \
         const char *file = strrchr(__FILE__, '/') ? strrchr(__FILE__, '/') + 1 : __FILE__; \

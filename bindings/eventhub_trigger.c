@@ -1,0 +1,742 @@
+#define _GNU_SOURCE
+#include "eventhub_trigger.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kafka_conf.h"
+#include "log.h"
+
+/* Per assigned partition. Kept (unassigned) after a revoke so late results are recognised. */
+typedef struct hf_part {
+    hf_trigger_t *trigger;
+    int32_t id;
+    int assigned;
+    int revoking;
+    uint64_t generation;
+    hf_event_t *pending;         /* events fetched, not yet dispatched: [head, n) */
+    size_t pending_head, pending_n, pending_cap;
+    hf_batch_t *inflight;
+    int64_t next_offset;         /* next offset expected from the broker, -1 unknown */
+    int64_t done_offset;         /* offset after the last finished event, -1 none */
+    int64_t committed_offset;    /* last offset committed, -1 none */
+    int batches_since_commit;
+    int paused;
+    int eof;
+    int worker;
+    ev_timer wait_timer;         /* maxWaitTime when minEventBatchSize > 1 */
+} hf_part_t;
+
+struct hf_trigger {
+    hf_host_t *host;
+    int fn_index;
+    const hf_function_t *fn;
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *queue;
+    int fd[2];
+    ev_io io;
+    ev_timer tick;
+    hf_part_t **parts;
+    int32_t parts_cap;
+    int assigned_once;
+    int stopping;
+    int fatal;
+    int64_t last_broker_warn_us;
+    uint64_t events, batches, failed_batches, failed_events;
+    char conn_desc[256];
+};
+
+static int next_worker;
+
+static void dispatch(hf_part_t *part, int flush);
+static void check_finished(hf_trigger_t *t);
+
+static size_t pending_count(const hf_part_t *part)
+{
+    return part->pending_n - part->pending_head;
+}
+
+static hf_part_t *part_get(hf_trigger_t *t, int32_t id)
+{
+    if (id < 0)
+        return NULL;
+    if (id >= t->parts_cap) {
+        int32_t cap = t->parts_cap ? t->parts_cap : 8;
+        while (cap <= id)
+            cap *= 2;
+        hf_part_t **grown = realloc(t->parts, (size_t)cap * sizeof(*grown));
+        if (!grown)
+            return NULL;
+        memset(grown + t->parts_cap, 0, (size_t)(cap - t->parts_cap) * sizeof(*grown));
+        t->parts = grown;
+        t->parts_cap = cap;
+    }
+    if (!t->parts[id]) {
+        hf_part_t *part = calloc(1, sizeof(*part));
+        if (!part)
+            return NULL;
+        part->trigger = t;
+        part->id = id;
+        part->next_offset = part->done_offset = part->committed_offset = -1;
+        part->wait_timer.data = part;
+        t->parts[id] = part;
+    }
+    return t->parts[id];
+}
+
+static void log_ctx_for(const hf_trigger_t *t, const hf_part_t *part, hf_log_ctx_t *ctx)
+{
+    *ctx = HF_LOG_CTX_NONE;
+    ctx->function = t->fn->name;
+    if (part)
+        ctx->partition = part->id;
+}
+
+static void drop_pending(hf_part_t *part)
+{
+    for (size_t i = part->pending_head; i < part->pending_n; i++)
+        hf_event_release(&part->pending[i]);
+    part->pending_head = part->pending_n = 0;
+}
+
+/* Pause or resume fetching one partition (backpressure, drain). */
+static void set_paused(hf_part_t *part, int paused)
+{
+    hf_trigger_t *t = part->trigger;
+    if (part->paused == paused)
+        return;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, t->fn->trigger.hub, part->id);
+    rd_kafka_resp_err_t err = paused ? rd_kafka_pause_partitions(t->rk, list)
+                                     : rd_kafka_resume_partitions(t->rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (!err)
+        part->paused = paused;
+}
+
+/* Commit the partition's finished offset. */
+static void commit_part(hf_part_t *part, int sync)
+{
+    hf_trigger_t *t = part->trigger;
+    if (part->done_offset < 0 || part->done_offset == part->committed_offset)
+        return;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, t->fn->trigger.hub, part->id)->offset =
+        part->done_offset;
+    rd_kafka_resp_err_t err = rd_kafka_commit(t->rk, list, sync ? 0 : 1);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err) {
+        hf_log_ctx_t ctx;
+        log_ctx_for(t, part, &ctx);
+        hf_log_ctx(HF_LOG_WARN, &ctx, "checkpoint at offset %lld failed: %s; it is retried "
+                   "with the next one", (long long)part->done_offset, rd_kafka_err2str(err));
+        return;
+    }
+    part->committed_offset = part->done_offset;
+    part->batches_since_commit = 0;
+}
+
+static void on_wait_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    dispatch(w->data, 1);
+}
+
+/* Send the next batch of the partition to its worker when the batching rules allow. */
+static void dispatch(hf_part_t *part, int flush)
+{
+    hf_trigger_t *t = part->trigger;
+    const hf_host_cfg_t *cfg = &t->host->app.host;
+    size_t n = pending_count(part);
+    if (part->inflight || !part->assigned || part->revoking || t->stopping || n == 0)
+        return;
+    if (!flush && !part->eof && n < (size_t)cfg->min_batch) {
+        if (!ev_is_active(&part->wait_timer)) {
+            ev_timer_init(&part->wait_timer, on_wait_timer, (double)cfg->max_wait_ms / 1000.0, 0);
+            ev_timer_start(t->host->loop, &part->wait_timer);
+        }
+        return;
+    }
+    ev_timer_stop(t->host->loop, &part->wait_timer);
+    if (n > (size_t)cfg->max_batch)
+        n = (size_t)cfg->max_batch;
+    hf_batch_t *batch = hf_batch_new(n);
+    if (!batch)
+        return;
+    memcpy(batch->events, part->pending + part->pending_head, n * sizeof(hf_event_t));
+    batch->events_n = n;
+    part->pending_head += n;
+    if (part->pending_head == part->pending_n)
+        part->pending_head = part->pending_n = 0;
+    batch->fn = t->fn;
+    batch->fn_index = t->fn_index;
+    batch->hub = t->fn->trigger.hub;
+    batch->partition = part->id;
+    batch->owner = part;
+    batch->generation = part->generation;
+    part->inflight = batch;
+    hf_workers_submit(&t->host->workers, part->worker, batch);
+    /* Fetching resumes once what is buffered falls under the prefetch bound. */
+    if (part->paused && pending_count(part) < (size_t)(cfg->prefetch > cfg->max_batch
+                                                           ? cfg->prefetch : cfg->max_batch))
+        set_paused(part, 0);
+}
+
+static void add_event(hf_trigger_t *t, rd_kafka_message_t *rkm)
+{
+    hf_part_t *part = part_get(t, rkm->partition);
+    const hf_host_cfg_t *cfg = &t->host->app.host;
+    if (!part || !part->assigned || part->revoking || t->stopping ||
+        (part->next_offset >= 0 && rkm->offset < part->next_offset)) {
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    if (part->pending_n == part->pending_cap) {
+        if (part->pending_head > 0) {
+            memmove(part->pending, part->pending + part->pending_head,
+                    pending_count(part) * sizeof(hf_event_t));
+            part->pending_n -= part->pending_head;
+            part->pending_head = 0;
+        } else {
+            size_t cap = part->pending_cap ? part->pending_cap * 2 : 64;
+            hf_event_t *grown = realloc(part->pending, cap * sizeof(*grown));
+            if (!grown) {
+                rd_kafka_message_destroy(rkm);
+                return;
+            }
+            part->pending = grown;
+            part->pending_cap = cap;
+        }
+    }
+    hf_event_t *ev = &part->pending[part->pending_n++];
+    memset(ev, 0, sizeof(*ev));
+    ev->rkm = rkm;
+    ev->payload = rkm->payload;
+    ev->len = rkm->len;
+    ev->key = rkm->key;
+    ev->key_len = rkm->key_len;
+    ev->partition = rkm->partition;
+    ev->offset = rkm->offset;
+    rd_kafka_timestamp_type_t tstype;
+    ev->enqueued_ms = rd_kafka_message_timestamp(rkm, &tstype);
+    ev->received_us = hf_mono_us();
+    part->next_offset = rkm->offset + 1;
+    part->eof = 0;
+    t->events++;
+    size_t bound = (size_t)(cfg->prefetch > cfg->max_batch ? cfg->prefetch : cfg->max_batch);
+    if (pending_count(part) >= bound)
+        set_paused(part, 1);
+}
+
+/* Map an authentication or authorization failure to one line a person can act on. */
+static void log_access_error(hf_trigger_t *t, rd_kafka_resp_err_t err, const char *reason)
+{
+    const hf_conn_t *conn = t->fn->trigger.conn;
+    const char *ns = conn && conn->namespace_ ? conn->namespace_ : NULL;
+    const char *policy = conn && conn->key_name ? conn->key_name : NULL;
+    const char *setting = conn && conn->setting && *conn->setting ? conn->setting : "(literal)";
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+        if (ns)
+            hf_log_error("function %s: Event Hubs namespace %s refused policy %s: authentication "
+                         "failed (check SharedAccessKeyName and SharedAccessKey in setting %s)",
+                         t->fn->name, ns, policy ? policy : "?", setting);
+        else
+            hf_log_error("function %s: authentication failed with %s (setting %s): %s",
+                         t->fn->name, t->conn_desc, setting, reason);
+        break;
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        hf_log_error("function %s: policy %s may not read hub %s in %s: it needs Listen rights "
+                     "on that hub (setting %s)", t->fn->name, policy ? policy : "(none)",
+                     t->fn->trigger.hub, ns ? ns : t->conn_desc, setting);
+        break;
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+        hf_log_error("function %s: policy %s may not use consumer group %s in %s: it needs "
+                     "Listen rights (setting %s)", t->fn->name, policy ? policy : "(none)",
+                     t->fn->trigger.consumer_group, ns ? ns : t->conn_desc, setting);
+        break;
+    default:
+        hf_log_error("function %s: %s: %s", t->fn->name, t->conn_desc, reason);
+    }
+}
+
+static int is_access_error(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
+           err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED ||
+           err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+           err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
+}
+
+/* A failure nobody can fix by waiting stops the host with exit code 1. */
+static void fail_fatally(hf_trigger_t *t)
+{
+    if (t->fatal)
+        return;
+    t->fatal = 1;
+    t->host->exit_code = 1;
+    hf_host_stop(t->host, "a fatal error");
+}
+
+static void handle_message_error(hf_trigger_t *t, rd_kafka_message_t *rkm)
+{
+    hf_part_t *part = rkm->rkt ? part_get(t, rkm->partition) : NULL;
+    if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (part && part->assigned && (part->next_offset < 0 || rkm->offset >= part->next_offset)) {
+            part->eof = 1;
+            dispatch(part, 1);
+            check_finished(t);
+        }
+        return;
+    }
+    if (is_access_error(rkm->err)) {
+        log_access_error(t, rkm->err, rd_kafka_message_errstr(rkm));
+        fail_fatally(t);
+        return;
+    }
+    if (rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+        hf_log_error("function %s: hub %s does not exist in %s (function.json eventHubName); "
+                     "create it or fix the name", t->fn->name, t->fn->trigger.hub, t->conn_desc);
+        fail_fatally(t);
+        return;
+    }
+    hf_log_warn("function %s: consumer: %s", t->fn->name, rd_kafka_message_errstr(rkm));
+}
+
+/* Drain the consumer queue: messages, EOFs, errors, rebalances. */
+static void consume(hf_trigger_t *t)
+{
+    rd_kafka_message_t *rkm;
+    while (t->rk && (rkm = rd_kafka_consumer_poll(t->rk, 0)) != NULL) {
+        if (rkm->err) {
+            handle_message_error(t, rkm);
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
+        add_event(t, rkm);
+    }
+    for (int32_t i = 0; i < t->parts_cap; i++)
+        if (t->parts[i] && t->parts[i]->assigned)
+            dispatch(t->parts[i], 0);
+}
+
+static void on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    hf_trigger_t *t = w->data;
+    char buf[256];
+    while (read(t->fd[0], buf, sizeof(buf)) > 0)
+        ;
+    consume(t);
+}
+
+/* A slow tick serves the consumer even if a wake-up were missed. */
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    consume(w->data);
+}
+
+static void part_assign(hf_trigger_t *t, int32_t id)
+{
+    hf_part_t *part = part_get(t, id);
+    if (!part)
+        return;
+    part->assigned = 1;
+    part->revoking = 0;
+    part->generation++;
+    part->paused = 0;
+    part->eof = 0;
+    part->next_offset = part->done_offset = part->committed_offset = -1;
+    part->batches_since_commit = 0;
+    part->worker = next_worker++ % t->host->workers_n;
+}
+
+/* Wait (bounded) for the in-flight batches of revoking partitions, so they checkpoint. */
+static void wait_revoking(hf_trigger_t *t)
+{
+    int64_t deadline = hf_mono_us() + 10 * 1000000LL;
+    for (;;) {
+        int busy = 0;
+        for (int32_t i = 0; i < t->parts_cap; i++)
+            if (t->parts[i] && t->parts[i]->revoking && t->parts[i]->inflight)
+                busy = 1;
+        if (!busy || hf_mono_us() > deadline)
+            return;
+        hf_batch_t *done = hf_workers_wait_done(&t->host->workers, 100);
+        while (done) {
+            hf_batch_t *next = done->next;
+            done->next = NULL;
+            hf_host_complete(t->host, done);
+            done = next;
+        }
+    }
+}
+
+static void part_revoke(hf_trigger_t *t, int32_t id, int lost)
+{
+    hf_part_t *part = id < t->parts_cap ? t->parts[id] : NULL;
+    if (!part || !part->assigned)
+        return;
+    ev_timer_stop(t->host->loop, &part->wait_timer);
+    drop_pending(part);
+    if (!lost)
+        commit_part(part, 1);
+    part->assigned = 0;
+    part->revoking = 0;
+    part->generation++;          /* a late result of the old owner is discarded */
+    part->inflight = NULL;
+    part->eof = 0;
+}
+
+/* For fromEnqueuedTime: partitions without a committed offset start at that time. */
+static void apply_initial_time(hf_trigger_t *t, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+    if (rd_kafka_committed(t->rk, committed, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_partition_list_destroy(committed);
+        return;
+    }
+    rd_kafka_topic_partition_list_t *times = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < committed->cnt; i++)
+        if (committed->elems[i].offset < 0)
+            rd_kafka_topic_partition_list_add(times, committed->elems[i].topic,
+                                              committed->elems[i].partition)->offset =
+                t->host->app.host.initial_time_ms;
+    if (times->cnt > 0 && rd_kafka_offsets_for_times(t->rk, times, 10000) == 0) {
+        for (int i = 0; i < times->cnt; i++) {
+            rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(
+                parts, times->elems[i].topic, times->elems[i].partition);
+            if (p)
+                p->offset = times->elems[i].offset >= 0 ? times->elems[i].offset
+                                                        : RD_KAFKA_OFFSET_END;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(times);
+    rd_kafka_topic_partition_list_destroy(committed);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    hf_trigger_t *t = opaque;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    char list[512];
+    size_t n = 0;
+    list[0] = 0;
+    for (int i = 0; i < parts->cnt && n + 12 < sizeof(list); i++)
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%d", i ? "," : "",
+                              (int)parts->elems[i].partition);
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (t->host->app.host.initial_offset == HF_OFFSET_FROM_ENQUEUED_TIME)
+            apply_initial_time(t, parts);
+        for (int i = 0; i < parts->cnt; i++)
+            part_assign(t, parts->elems[i].partition);
+        rd_kafka_error_t *error = NULL;
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
+        if (error) {
+            hf_log_error("function %s: assign failed: %s", t->fn->name,
+                         rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+        t->assigned_once = 1;
+        hf_log_info("function %s: assigned partitions [%s] of hub %s (group %s)", t->fn->name,
+                    list, t->fn->trigger.hub, t->fn->trigger.consumer_group);
+        if (t->stopping)
+            for (int i = 0; i < parts->cnt; i++)
+                set_paused(part_get(t, parts->elems[i].partition), 1);
+        check_finished(t);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        int lost = rd_kafka_assignment_lost(rk);
+        for (int i = 0; i < parts->cnt; i++) {
+            hf_part_t *part = parts->elems[i].partition < t->parts_cap
+                                  ? t->parts[parts->elems[i].partition] : NULL;
+            if (part && part->assigned)
+                part->revoking = 1;
+        }
+        if (!lost)
+            wait_revoking(t);
+        for (int i = 0; i < parts->cnt; i++)
+            part_revoke(t, parts->elems[i].partition, lost);
+        if (cooperative) {
+            rd_kafka_error_t *error = rd_kafka_incremental_unassign(rk, parts);
+            if (error)
+                rd_kafka_error_destroy(error);
+        } else {
+            rd_kafka_assign(rk, NULL);
+        }
+        hf_log_info("function %s: %s partitions [%s]", t->fn->name, lost ? "lost" : "revoked",
+                    list);
+    } else {
+        hf_log_error("function %s: rebalance failed: %s", t->fn->name, rd_kafka_err2str(err));
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    hf_trigger_t *t = opaque;
+    if (is_access_error((rd_kafka_resp_err_t)err)) {
+        log_access_error(t, (rd_kafka_resp_err_t)err, reason);
+        fail_fatally(t);
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char fatal[512];
+        rd_kafka_fatal_error(t->rk, fatal, sizeof(fatal));
+        hf_log_error("function %s: fatal consumer error: %s", t->fn->name, fatal);
+        fail_fatally(t);
+        return;
+    }
+    /* Broker outages are retried by librdkafka; say so at most every 10 s. */
+    int64_t now = hf_mono_us();
+    if (now - t->last_broker_warn_us > 10 * 1000000LL || t->last_broker_warn_us == 0) {
+        t->last_broker_warn_us = now;
+        hf_log_warn("function %s: %s: %s (retrying)", t->fn->name, t->conn_desc, reason);
+    }
+}
+
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    hf_trigger_t *t = opaque;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return;
+    for (int i = 0; offsets && i < offsets->cnt; i++) {
+        hf_part_t *part = part_get(t, offsets->elems[i].partition);
+        if (part && part->committed_offset == offsets->elems[i].offset)
+            part->committed_offset = -1;  /* commit again with the next batch or at stop */
+    }
+    hf_log_warn("function %s: checkpoint failed: %s; retried with the next one", t->fn->name,
+                rd_kafka_err2str(err));
+}
+
+/* librdkafka's own log lines are for debugging; our messages say what matters. */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    hf_log(level <= 3 ? HF_LOG_DEBUG : HF_LOG_TRACE, "librdkafka %s: %s", fac, buf);
+}
+
+void hf_trigger_complete(hf_trigger_t *t, hf_batch_t *batch)
+{
+    hf_part_t *part = batch->owner;
+    t->batches++;
+    if (batch->status != HF_BATCH_OK) {
+        hf_log_ctx_t ctx;
+        log_ctx_for(t, part, &ctx);
+        ctx.first_offset = batch->events[0].offset;
+        ctx.last_offset = batch->events[batch->events_n - 1].offset;
+        t->failed_batches++;
+        t->failed_events += batch->fn->trigger.cardinality == HF_CARD_MANY
+                                ? batch->events_n : (size_t)batch->failed_invocations;
+        hf_log_ctx(HF_LOG_ERROR, &ctx,
+                   "invocation failed on hub %s partition %d offsets %lld-%lld; the checkpoint "
+                   "moves past it: %s", batch->hub, (int)batch->partition,
+                   (long long)ctx.first_offset, (long long)ctx.last_offset,
+                   batch->error ? batch->error : "unknown error");
+    }
+    if (part->generation != batch->generation || !part->assigned) {
+        /* The partition was revoked meanwhile: its new owner reads these events again. */
+        hf_batch_free(batch);
+        check_finished(t);
+        return;
+    }
+    part->inflight = NULL;
+    part->done_offset = batch->events[batch->events_n - 1].offset + 1;
+    part->batches_since_commit++;
+    if (part->batches_since_commit >= t->host->app.host.checkpoint_every)
+        commit_part(part, 0);
+    hf_batch_free(batch);
+    dispatch(part, 0);
+    check_finished(t);
+}
+
+int hf_trigger_at_eof(const hf_trigger_t *t)
+{
+    if (!t->assigned_once)
+        return 0;
+    for (int32_t i = 0; i < t->parts_cap; i++) {
+        const hf_part_t *part = t->parts[i];
+        if (!part || !part->assigned)
+            continue;
+        if (!part->eof || pending_count(part) || part->inflight)
+            return 0;
+    }
+    return 1;
+}
+
+int hf_trigger_idle(const hf_trigger_t *t)
+{
+    for (int32_t i = 0; i < t->parts_cap; i++)
+        if (t->parts[i] && t->parts[i]->inflight)
+            return 0;
+    return 1;
+}
+
+static void check_finished(hf_trigger_t *t)
+{
+    if (t->stopping ? hf_trigger_idle(t)
+                    : (t->host->opts.exit_on_eof && hf_trigger_at_eof(t)))
+        hf_host_trigger_finished(t->host);
+}
+
+void hf_trigger_stop(hf_trigger_t *t)
+{
+    if (t->stopping)
+        return;
+    t->stopping = 1;
+    for (int32_t i = 0; i < t->parts_cap; i++) {
+        hf_part_t *part = t->parts[i];
+        if (!part || !part->assigned)
+            continue;
+        ev_timer_stop(t->host->loop, &part->wait_timer);
+        drop_pending(part);
+        set_paused(part, 1);
+    }
+}
+
+void hf_trigger_close(hf_trigger_t *t)
+{
+    if (!t)
+        return;
+    ev_io_stop(t->host->loop, &t->io);
+    ev_timer_stop(t->host->loop, &t->tick);
+    if (t->rk) {
+        for (int32_t i = 0; i < t->parts_cap; i++)
+            if (t->parts[i] && t->parts[i]->assigned)
+                commit_part(t->parts[i], 1);
+        t->stopping = 1;
+        rd_kafka_queue_io_event_enable(t->queue, -1, NULL, 0);
+        rd_kafka_queue_destroy(t->queue);
+        rd_kafka_consumer_close(t->rk);
+        rd_kafka_destroy(t->rk);
+        t->rk = NULL;
+    }
+    for (int32_t i = 0; i < t->parts_cap; i++) {
+        if (!t->parts[i])
+            continue;
+        drop_pending(t->parts[i]);
+        free(t->parts[i]->pending);
+        free(t->parts[i]);
+    }
+    free(t->parts);
+    close(t->fd[0]);
+    close(t->fd[1]);
+    free(t);
+}
+
+void hf_trigger_stats(const hf_trigger_t *t, hf_host_stats_t *add)
+{
+    add->events += t->events;
+    add->batches += t->batches;
+    add->failed_batches += t->failed_batches;
+    add->failed_events += t->failed_events;
+}
+
+int hf_trigger_start(hf_host_t *host, int fn_index, hf_trigger_t **out, char *err, size_t errsz)
+{
+    const hf_function_t *fn = &host->app.functions[fn_index];
+    const hf_host_cfg_t *cfg = &host->app.host;
+    hf_trigger_t *t = calloc(1, sizeof(*t));
+    char errstr[512], num[32];
+    if (!t) {
+        snprintf(err, errsz, "out of memory");
+        return -1;
+    }
+    t->host = host;
+    t->fn_index = fn_index;
+    t->fn = fn;
+    t->fd[0] = t->fd[1] = -1;
+    hf_conn_describe(fn->trigger.conn, t->conn_desc, sizeof(t->conn_desc));
+
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    hf_kafka_conf_t kc = {conf, errstr, sizeof(errstr), NULL};
+    /* Event Hubs' recommended consumer settings, then the app's. */
+    if (hf_kafka_conf_common(&kc, fn->trigger.conn) != 0)
+        goto conf_err;
+    if (hf_kafka_conf_set(&kc, "group.id", fn->trigger.consumer_group) ||
+        hf_kafka_conf_set(&kc, "enable.auto.commit", "false") ||
+        hf_kafka_conf_set(&kc, "enable.auto.offset.store", "false") ||
+        hf_kafka_conf_set(&kc, "enable.partition.eof", host->opts.exit_on_eof ? "true" : "false") ||
+        hf_kafka_conf_set(&kc, "auto.offset.reset",
+                          cfg->initial_offset == HF_OFFSET_FROM_END ? "latest" : "earliest") ||
+        hf_kafka_conf_set(&kc, "partition.assignment.strategy", "cooperative-sticky") ||
+        hf_kafka_conf_set(&kc, "session.timeout.ms", "30000") ||
+        hf_kafka_conf_set(&kc, "heartbeat.interval.ms", "3000") ||
+        hf_kafka_conf_set(&kc, "max.poll.interval.ms", "300000") ||
+        hf_kafka_conf_set(&kc, "fetch.wait.max.ms", "100"))
+        goto conf_err;
+    snprintf(num, sizeof(num), "%d", cfg->prefetch > 0 ? cfg->prefetch : 1);
+    if (hf_kafka_conf_set(&kc, "queued.min.messages", num) ||
+        hf_kafka_conf_set(&kc, "queued.max.messages.kbytes", "8192"))
+        goto conf_err;
+    if (hf_kafka_conf_user(&kc, cfg) != 0)
+        goto conf_err;
+    rd_kafka_conf_set_opaque(conf, t);
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+
+    t->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (!t->rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errsz, "function %s: cannot create the consumer: %s", fn->name, errstr);
+        free(t);
+        return -1;
+    }
+    rd_kafka_poll_set_consumer(t->rk);
+    t->queue = rd_kafka_queue_get_consumer(t->rk);
+
+    if (pipe2(t->fd, O_NONBLOCK | O_CLOEXEC) != 0) {
+        snprintf(err, errsz, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    rd_kafka_queue_io_event_enable(t->queue, t->fd[1], "1", 1);
+    ev_io_init(&t->io, on_io, t->fd[0], EV_READ);
+    t->io.data = t;
+    ev_io_start(host->loop, &t->io);
+    ev_timer_init(&t->tick, on_tick, 1.0, 1.0);
+    t->tick.data = t;
+    ev_timer_start(host->loop, &t->tick);
+
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, fn->trigger.hub, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t rerr = rd_kafka_subscribe(t->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (rerr) {
+        snprintf(err, errsz, "function %s: cannot subscribe to hub %s: %s", fn->name,
+                 fn->trigger.hub, rd_kafka_err2str(rerr));
+        goto fail;
+    }
+    hf_log_info("function %s: listening to hub %s on %s (consumer group %s, cardinality %s)",
+                fn->name, fn->trigger.hub, t->conn_desc, fn->trigger.consumer_group,
+                fn->trigger.cardinality == HF_CARD_MANY ? "many" : "one");
+    *out = t;
+    return 0;
+
+conf_err:
+    snprintf(err, errsz, "function %s: %s", fn->name, errstr);
+    rd_kafka_conf_destroy(conf);
+    free(t);
+    return -1;
+fail:
+    hf_trigger_close(t);
+    return -1;
+}

@@ -1,0 +1,2183 @@
+/*
+ * Function app loading: local.settings.json, host.json (with AzureFunctionsJobHost__a__b
+ * overrides), every NAME/function.json (with %SETTING% references resolved) and the
+ * connections the bindings name, into one hf_app_t. Loading never prints: the first
+ * problem becomes one line naming the file, the field and what is wrong, with every
+ * registered secret masked.
+ */
+#define _GNU_SOURCE
+#include "app.h"
+#include "config_json.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+extern char **environ;
+
+#define HF_CONFIG_MAX_BYTES (16 << 20)
+#define HF_OVERRIDE_PREFIX "AzureFunctionsJobHost"
+#define HF_PATH_MAX 512
+
+/* One host.json key set by an override, for messages. */
+typedef struct {
+    char *path;      /* lower-case dotted path, "extensions.eventhubs.maxeventbatchsize" */
+    char *source;    /* "environment variable AzureFunctionsJobHost__..." */
+} ld_origin_t;
+
+/* Loader state. */
+typedef struct {
+    hf_app_t *app;
+    hf_app_opts_t opts;
+    char *disp;                    /* display prefix of the app folder: "" or "functions/" */
+    char *err;
+    size_t errsz;
+    const hf_app_file_t *mem;      /* in-memory files (hf_app_load_mem), else NULL */
+    size_t mem_n;
+    ld_origin_t *orig;
+    size_t orig_n;
+} ld_t;
+
+/* ---------------------------------------------------------------------------------- */
+/* Small helpers                                                                       */
+
+/* Format one error line into the caller's buffer, secrets masked; returns -1. */
+static int fail(ld_t *ld, const char *fmt, ...)
+{
+    char raw[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
+    va_end(ap);
+    if (ld->err && ld->errsz)
+        hf_secret_mask(raw, ld->err, ld->errsz);
+    return -1;
+}
+
+static int oom(ld_t *ld)
+{
+    return fail(ld, "out of memory while loading the function app");
+}
+
+/* malloc'd printf, or NULL. */
+static char *fmt_dup(const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    char *s;
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !(s = malloc((size_t)n + 1)))
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* Add one warning line for the CLI (masked). Out of memory drops the warning. */
+static void warn(ld_t *ld, const char *fmt, ...)
+{
+    char raw[1024], masked[1024], **grown, *line;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
+    va_end(ap);
+    hf_secret_mask(raw, masked, sizeof(masked));
+    grown = realloc(ld->app->warnings, (ld->app->warnings_n + 1) * sizeof(*grown));
+    if (!grown)
+        return;
+    ld->app->warnings = grown;
+    if ((line = strdup(masked)))
+        ld->app->warnings[ld->app->warnings_n++] = line;
+}
+
+/* Case-insensitive string equality, NULL-safe. */
+static int ieq(const char *a, const char *b)
+{
+    return a && b && strcasecmp(a, b) == 0;
+}
+
+/* Levenshtein distance of two short strings, case-insensitive (suggestions). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[65];
+    if (la > 64 || lb > 64)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+            size_t best = diag + cost;
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* Set or replace key in a kv array (case-insensitive key match when ci). */
+static int kv_set(hf_kv_t **arr, size_t *n, const char *key, const char *value, int ci)
+{
+    hf_kv_t *grown;
+    char *v = strdup(value), *k;
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < *n; i++) {
+        if (ci ? strcasecmp((*arr)[i].key, key) == 0 : strcmp((*arr)[i].key, key) == 0) {
+            free((*arr)[i].value);
+            (*arr)[i].value = v;
+            return 0;
+        }
+    }
+    grown = realloc(*arr, (*n + 1) * sizeof(**arr));
+    if (!grown || !(k = strdup(key))) {
+        if (grown)
+            *arr = grown;
+        free(v);
+        return -1;
+    }
+    *arr = grown;
+    (*arr)[*n].key = k;
+    (*arr)[*n].value = v;
+    (*n)++;
+    return 0;
+}
+
+static void kv_free(hf_kv_t *arr, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(arr[i].key);
+        free(arr[i].value);
+    }
+    free(arr);
+}
+
+/* Is s a true setting value: "true" (any case) or "1"? */
+static int setting_true(const char *s)
+{
+    char buf[16];
+    size_t n;
+    if (!s)
+        return 0;
+    while (isspace((unsigned char)*s))
+        s++;
+    n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
+    if (n >= sizeof(buf))
+        return 0;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return strcasecmp(buf, "true") == 0 || strcmp(buf, "1") == 0;
+}
+
+/* Lexically normalise a relative path ("a/./b/../c" -> "a/c"); NULL on OOM. */
+static char *path_norm(const char *p)
+{
+    size_t len = strlen(p), o = 0;
+    char *out = malloc(len + 2);
+    const char *s = p;
+    if (!out)
+        return NULL;
+    while (*s) {
+        const char *e = strchr(s, '/');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        if (n == 0 || (n == 1 && s[0] == '.')) {
+            /* skip */
+        } else if (n == 2 && s[0] == '.' && s[1] == '.') {
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+        } else {
+            if (o)
+                out[o++] = '/';
+            memcpy(out + o, s, n);
+            o += n;
+        }
+        if (!e)
+            break;
+        s = e + 1;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Durations, times, log levels                                                        */
+
+/* Read 1..maxd digits at *p into *v; advances *p. 0 or -1. */
+static int read_digits(const char **p, int mind, int maxd, long long *v)
+{
+    int n = 0;
+    *v = 0;
+    while (isdigit((unsigned char)**p) && n < maxd) {
+        *v = *v * 10 + (**p - '0');
+        (*p)++;
+        n++;
+    }
+    if (n < mind || isdigit((unsigned char)**p))
+        return -1;
+    return 0;
+}
+
+/* Parse a .NET-style TimeSpan "[d.]hh:mm[:ss[.fffffff]]" or "-1"; see app.h. */
+int hf_duration_parse(const char *s, long long *ms)
+{
+    const char *p, *end;
+    long long days = 0, h, m, sec = 0, frac = 0, a;
+    int fdigits = 0;
+    if (!s || !ms)
+        return -1;
+    while (isspace((unsigned char)*s))
+        s++;
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        end--;
+    if (end - s == 2 && s[0] == '-' && s[1] == '1') {
+        *ms = -1;
+        return 0;
+    }
+    p = s;
+    if (read_digits(&p, 1, 8, &a) < 0)
+        return -1;
+    if (*p == '.') {
+        days = a;
+        p++;
+        if (read_digits(&p, 1, 2, &h) < 0)
+            return -1;
+    } else {
+        h = a;
+        if (p - s > 2)
+            return -1;
+    }
+    if (*p != ':')
+        return -1;
+    p++;
+    if (read_digits(&p, 1, 2, &m) < 0)
+        return -1;
+    if (*p == ':') {
+        p++;
+        if (read_digits(&p, 1, 2, &sec) < 0)
+            return -1;
+        if (*p == '.') {
+            p++;
+            while (isdigit((unsigned char)*p)) {
+                if (fdigits >= 7)
+                    return -1;
+                if (fdigits < 3)
+                    frac = frac * 10 + (*p - '0');
+                fdigits++;
+                p++;
+            }
+            if (fdigits == 0)
+                return -1;
+            for (int k = fdigits; k < 3; k++)
+                frac *= 10;
+        }
+    }
+    if (p != end || h > 23 || m > 59 || sec > 59)
+        return -1;
+    *ms = (((days * 24 + h) * 60 + m) * 60 + sec) * 1000 + frac;
+    return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+static long long days_from_civil(long long y, int m, int d)
+{
+    long long era, yoe, doy, doe;
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(long long y, int m)
+{
+    static const int dm[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : dm[m - 1];
+}
+
+/* Parse an ISO 8601 time to epoch ms; see app.h. */
+int hf_time_parse(const char *s, long long *ms)
+{
+    const char *p, *end;
+    long long y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, off = 0;
+    int fdigits = 0;
+    if (!s || !ms)
+        return -1;
+    while (isspace((unsigned char)*s))
+        s++;
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        end--;
+    p = s;
+    if (read_digits(&p, 4, 4, &y) < 0 || *p++ != '-' || read_digits(&p, 2, 2, &mo) < 0 ||
+        *p++ != '-' || read_digits(&p, 2, 2, &d) < 0)
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, (int)mo) || y < 1)
+        return -1;
+    if (p < end) {
+        if (*p != 'T' && *p != 't' && *p != ' ')
+            return -1;
+        p++;
+        if (read_digits(&p, 2, 2, &h) < 0 || *p++ != ':' || read_digits(&p, 2, 2, &mi) < 0)
+            return -1;
+        if (*p == ':') {
+            p++;
+            if (read_digits(&p, 2, 2, &sec) < 0)
+                return -1;
+            if (*p == '.' || *p == ',') {
+                p++;
+                while (isdigit((unsigned char)*p)) {
+                    if (fdigits >= 9)
+                        return -1;
+                    if (fdigits < 3)
+                        frac = frac * 10 + (*p - '0');
+                    fdigits++;
+                    p++;
+                }
+                if (fdigits == 0)
+                    return -1;
+                for (int k = fdigits; k < 3; k++)
+                    frac *= 10;
+            }
+        }
+        if (h > 23 || mi > 59 || sec > 59)
+            return -1;
+        if (p < end && (*p == 'Z' || *p == 'z')) {
+            p++;
+        } else if (p < end && (*p == '+' || *p == '-')) {
+            int sign = *p++ == '-' ? -1 : 1;
+            long long oh, om = 0;
+            if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+                return -1;
+            oh = (p[0] - '0') * 10 + (p[1] - '0');
+            p += 2;
+            if (*p == ':')
+                p++;
+            if (p < end && read_digits(&p, 2, 2, &om) < 0)
+                return -1;
+            if (oh > 23 || om > 59)
+                return -1;
+            off = sign * (oh * 60 + om) * 60000;
+        }
+    }
+    if (p != end)
+        return -1;
+    *ms = ((days_from_civil(y, (int)mo, (int)d) * 24 + h) * 60 + mi) * 60000 + sec * 1000 +
+          frac - off;
+    return 0;
+}
+
+static const char *const level_names[] = { "Trace", "Debug", "Information", "Warning",
+                                           "Error", "Critical", "None" };
+
+/* Canonical name of a level. */
+const char *hf_log_level_name(hf_log_level_t lvl)
+{
+    if ((int)lvl < 0 || (int)lvl > HF_LOG_NONE)
+        return "Information";
+    return level_names[lvl];
+}
+
+/* Parse a level name, case-insensitively; "Info"/"Warn" accepted too. */
+int hf_log_level_parse(const char *s, hf_log_level_t *lvl)
+{
+    if (!s)
+        return -1;
+    for (int i = 0; i <= HF_LOG_NONE; i++) {
+        if (strcasecmp(s, level_names[i]) == 0) {
+            *lvl = (hf_log_level_t)i;
+            return 0;
+        }
+    }
+    if (strcasecmp(s, "info") == 0) {
+        *lvl = HF_LOG_INFO;
+        return 0;
+    }
+    if (strcasecmp(s, "warn") == 0) {
+        *lvl = HF_LOG_WARN;
+        return 0;
+    }
+    return -1;
+}
+
+/* Level for a category: longest matching logging.logLevel key, else default. */
+hf_log_level_t hf_app_log_level(const hf_app_t *app, const char *category)
+{
+    size_t best = 0;
+    hf_log_level_t lvl;
+    if (!app)
+        return HF_LOG_INFO;
+    lvl = app->host.log_default;
+    if (!category)
+        return lvl;
+    for (size_t i = 0; i < app->host.log_levels_n; i++) {
+        const char *k = app->host.log_levels[i].key;
+        size_t kl = strlen(k);
+        hf_log_level_t l;
+        if (kl <= best || strncasecmp(category, k, kl) != 0)
+            continue;
+        if (category[kl] != '\0' && category[kl] != '.')
+            continue;
+        if (hf_log_level_parse(app->host.log_levels[i].value, &l) == 0) {
+            best = kl;
+            lvl = l;
+        }
+    }
+    return lvl;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Settings                                                                            */
+
+/* Environment first, then local.settings.json Values. */
+const char *hf_app_setting(const hf_app_t *app, const char *name)
+{
+    const char *v;
+    if (!name || !*name)
+        return NULL;
+    v = getenv(name);
+    if (v)
+        return v;
+    if (app)
+        for (size_t i = 0; i < app->values_n; i++)
+            if (strcmp(app->values[i].key, name) == 0)
+                return app->values[i].value;
+    return NULL;
+}
+
+/* Where a missing setting was looked for. */
+static const char *looked_in(const ld_t *ld)
+{
+    return ld->app->has_local_settings
+               ? "looked in the environment and in local.settings.json Values"
+               : "looked in the environment; there is no local.settings.json";
+}
+
+/* Expand %NAME% references (%% = a literal %) in s; malloc'd result or NULL with the
+   error written ("FILE: FIELD: app setting "X" is not set (...)"). */
+static char *expand(ld_t *ld, const char *file, const char *field, const char *s)
+{
+    size_t cap = strlen(s) + 1, o = 0;
+    char *out = malloc(cap);
+    const char *p = s;
+    if (!out) {
+        oom(ld);
+        return NULL;
+    }
+    while (*p) {
+        const char *add = p;
+        size_t n = 1;
+        char name[256];
+        if (*p == '%') {
+            const char *close = strchr(p + 1, '%');
+            if (!close) {
+                fail(ld, "%s: %s: unterminated %%NAME%% reference (write %%%% for a literal %%)",
+                     file, field);
+                free(out);
+                return NULL;
+            }
+            if (close == p + 1) {
+                n = 1;              /* "%%": one literal '%' */
+                p += 2;
+            } else {
+                size_t nl = (size_t)(close - p - 1);
+                if (nl >= sizeof(name)) {
+                    fail(ld, "%s: %s: the setting name in %%...%% is too long", file, field);
+                    free(out);
+                    return NULL;
+                }
+                memcpy(name, p + 1, nl);
+                name[nl] = '\0';
+                add = hf_app_setting(ld->app, name);
+                if (!add) {
+                    fail(ld, "%s: %s: app setting \"%s\" is not set (%s)", file, field, name,
+                         looked_in(ld));
+                    free(out);
+                    return NULL;
+                }
+                n = strlen(add);
+                p = close + 1;
+            }
+        } else {
+            p++;
+        }
+        if (o + n + 1 > cap) {
+            char *grown;
+            cap = (o + n + 1) * 2;
+            if (!(grown = realloc(out, cap))) {
+                free(out);
+                oom(ld);
+                return NULL;
+            }
+            out = grown;
+        }
+        memcpy(out + o, add, n);
+        o += n;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Append ".key" or "[i]" to a field path (truncating quietly). */
+static void path_push(char *path, size_t cap, const char *key, int idx)
+{
+    size_t l = strlen(path);
+    if (key)
+        snprintf(path + l, cap - l, "%s%s", l ? "." : "", key);
+    else
+        snprintf(path + l, cap - l, "[%d]", idx);
+}
+
+/* Resolve %NAME% in every string value under node. */
+static int expand_tree(ld_t *ld, const char *file, cJSON *node, char *path, size_t cap)
+{
+    size_t mark = strlen(path);
+    int idx = 0;
+    for (cJSON *it = node->child; it; it = it->next, idx++) {
+        path_push(path, cap, cJSON_IsObject(node) ? (it->string ? it->string : "") : NULL, idx);
+        if (cJSON_IsString(it) && it->valuestring && strchr(it->valuestring, '%')) {
+            char *v = expand(ld, file, path, it->valuestring);
+            if (!v)
+                return -1;
+            if (!cJSON_SetValuestring(it, v)) {
+                free(v);
+                return oom(ld);
+            }
+            free(v);
+        } else if (cJSON_IsObject(it) || cJSON_IsArray(it)) {
+            if (expand_tree(ld, file, it, path, cap) < 0)
+                return -1;
+        }
+        path[mark] = '\0';
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Files                                                                               */
+
+/* Read an app-relative file: 1 read (text NUL-terminated), 0 absent, -1 error. */
+static int ld_read(ld_t *ld, const char *rel, char **text, size_t *len)
+{
+    char *path;
+    struct stat st;
+    FILE *f;
+    size_t got;
+    *text = NULL;
+    *len = 0;
+    if (ld->mem) {
+        for (size_t i = 0; i < ld->mem_n; i++) {
+            if (ld->mem[i].path && strcmp(ld->mem[i].path, rel) == 0) {
+                size_t n = ld->mem[i].text ? ld->mem[i].len : 0;
+                if (!(*text = malloc(n + 1)))
+                    return oom(ld);
+                if (n)
+                    memcpy(*text, ld->mem[i].text, n);
+                (*text)[n] = '\0';
+                *len = n;
+                return 1;
+            }
+        }
+        return 0;
+    }
+    if (!(path = fmt_dup("%s/%s", ld->app->dir, rel)))
+        return oom(ld);
+    if (stat(path, &st) != 0) {
+        int e = errno;
+        free(path);
+        if (e == ENOENT || e == ENOTDIR)
+            return 0;
+        return fail(ld, "%s%s: cannot read (%s)", ld->disp, rel, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        free(path);
+        return fail(ld, "%s%s: is not a regular file", ld->disp, rel);
+    }
+    if (st.st_size > HF_CONFIG_MAX_BYTES) {
+        free(path);
+        return fail(ld, "%s%s: too large (%lld bytes; the limit is %d)", ld->disp, rel,
+                    (long long)st.st_size, HF_CONFIG_MAX_BYTES);
+    }
+    f = fopen(path, "rb");
+    free(path);
+    if (!f)
+        return fail(ld, "%s%s: cannot read (%s)", ld->disp, rel, strerror(errno));
+    if (!(*text = malloc((size_t)st.st_size + 1))) {
+        fclose(f);
+        return oom(ld);
+    }
+    got = fread(*text, 1, (size_t)st.st_size, f);
+    if (ferror(f)) {
+        int e = errno;
+        fclose(f);
+        free(*text);
+        *text = NULL;
+        return fail(ld, "%s%s: cannot read (%s)", ld->disp, rel, strerror(e));
+    }
+    fclose(f);
+    (*text)[got] = '\0';
+    *len = got;
+    return 1;
+}
+
+/* Read and parse an app-relative JSON file: 1 parsed, 0 absent, -1 error. The root must
+   be an object. */
+static int ld_json(ld_t *ld, const char *rel, cJSON **root)
+{
+    char *text, file[HF_PATH_MAX], desc[80];
+    size_t len;
+    int rc = ld_read(ld, rel, &text, &len);
+    *root = NULL;
+    if (rc <= 0)
+        return rc;
+    snprintf(file, sizeof(file), "%s%s", ld->disp, rel);
+    *root = hf_cfgjson_parse(text, len, file, ld->err, ld->errsz);
+    free(text);
+    if (!*root) {
+        /* the message may quote the file's text: mask it */
+        char raw[1024];
+        snprintf(raw, sizeof(raw), "%s", ld->err ? ld->err : "");
+        return fail(ld, "%s", raw);
+    }
+    if (!cJSON_IsObject(*root)) {
+        fail(ld, "%s: expected a JSON object, got %s", file,
+             hf_cfgjson_describe(*root, desc, sizeof(desc)));
+        cJSON_Delete(*root);
+        *root = NULL;
+        return -1;
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* local.settings.json                                                                 */
+
+static int load_local_settings(ld_t *ld)
+{
+    cJSON *root, *enc, *values;
+    char file[HF_PATH_MAX], desc[80], num[64];
+    int rc = ld_json(ld, "local.settings.json", &root);
+    if (rc <= 0)
+        return rc;
+    ld->app->has_local_settings = 1;
+    snprintf(file, sizeof(file), "%slocal.settings.json", ld->disp);
+    enc = hf_cfgjson_get(root, "IsEncrypted");
+    if (cJSON_IsTrue(enc) || (cJSON_IsString(enc) && setting_true(enc->valuestring))) {
+        cJSON_Delete(root);
+        return fail(ld, "%s: IsEncrypted is true, but encrypted settings are not supported "
+                    "(run \"func settings decrypt\", or set the values in the environment)",
+                    file);
+    }
+    values = hf_cfgjson_get(root, "Values");
+    if (values && !cJSON_IsNull(values) && !cJSON_IsObject(values)) {
+        fail(ld, "%s: Values: expected an object of strings, got %s", file,
+             hf_cfgjson_describe(values, desc, sizeof(desc)));
+        cJSON_Delete(root);
+        return -1;
+    }
+    for (cJSON *it = values ? values->child : NULL; it; it = it->next) {
+        const char *v;
+        if (cJSON_IsString(it)) {
+            v = it->valuestring;
+        } else if (cJSON_IsNumber(it)) {
+            v = hf_cfgjson_number(it->valuedouble, num, sizeof(num));
+        } else if (cJSON_IsBool(it)) {
+            v = cJSON_IsTrue(it) ? "true" : "false";
+        } else {
+            fail(ld, "%s: Values.%s: expected a string, got %s", file, it->string,
+                 hf_cfgjson_describe(it, desc, sizeof(desc)));
+            cJSON_Delete(root);
+            return -1;
+        }
+        if (!it->string || !*it->string)
+            continue;
+        if (kv_set(&ld->app->values, &ld->app->values_n, it->string, v, 0) < 0) {
+            cJSON_Delete(root);
+            return oom(ld);
+        }
+    }
+    cJSON_Delete(root);
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* host.json overrides                                                                 */
+
+/* Remember that `path` (segments) was set by `source`. */
+static int origin_add(ld_t *ld, char **segs, size_t n, const char *source)
+{
+    size_t len = 0;
+    char *p, *src;
+    ld_origin_t *grown;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(segs[i]) + 1;
+    if (!(p = malloc(len + 1)))
+        return -1;
+    p[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strcat(p, ".");
+        strcat(p, segs[i]);
+    }
+    for (char *c = p; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    for (size_t i = 0; i < ld->orig_n; i++) {
+        if (strcmp(ld->orig[i].path, p) == 0) {
+            if (!(src = strdup(source))) {
+                free(p);
+                return -1;
+            }
+            free(ld->orig[i].source);
+            ld->orig[i].source = src;
+            free(p);
+            return 0;
+        }
+    }
+    grown = realloc(ld->orig, (ld->orig_n + 1) * sizeof(*grown));
+    if (!grown || !(src = strdup(source))) {
+        if (grown)
+            ld->orig = grown;
+        free(p);
+        return -1;
+    }
+    ld->orig = grown;
+    ld->orig[ld->orig_n].path = p;
+    ld->orig[ld->orig_n].source = src;
+    ld->orig_n++;
+    return 0;
+}
+
+/* " (set by ...)" when a host.json field came from an override, else "". */
+static const char *origin_of(const ld_t *ld, const char *path, char *buf, size_t bufsz)
+{
+    buf[0] = '\0';
+    for (size_t i = 0; i < ld->orig_n; i++)
+        if (strcasecmp(ld->orig[i].path, path) == 0)
+            snprintf(buf, bufsz, " (set by %s)", ld->orig[i].source);
+    return buf;
+}
+
+/* Is s a non-negative decimal index? */
+static int is_index(const char *s, int *idx)
+{
+    long v = 0;
+    if (!*s)
+        return 0;
+    for (const char *p = s; *p; p++) {
+        if (!isdigit((unsigned char)*p) || v > 100000)
+            return 0;
+        v = v * 10 + (*p - '0');
+    }
+    *idx = (int)v;
+    return 1;
+}
+
+/* Give a new cJSON item the member name `key` (allocated the way cJSON frees it). */
+static int name_item(cJSON *item, const char *key)
+{
+    size_t n = strlen(key) + 1;
+    char *k = cJSON_malloc(n);
+    if (!k)
+        return -1;
+    memcpy(k, key, n);
+    item->string = k;
+    return 0;
+}
+
+/* Set (or, for an empty value, remove) the host.json key at segs in root. 0, or -1 OOM. */
+static int override_set(cJSON *root, char **segs, size_t n, const char *value)
+{
+    cJSON *cur = root;
+    for (size_t i = 0; i < n; i++) {
+        int last = i + 1 == n, idx;
+        cJSON *next = NULL;
+        if (cJSON_IsArray(cur)) {
+            if (!is_index(segs[i], &idx))
+                return 0;               /* not an index into an array: ignored */
+            next = cJSON_GetArrayItem(cur, idx);
+            if (!next && idx != cJSON_GetArraySize(cur))
+                return 0;               /* a gap: ignored */
+        } else {
+            next = hf_cfgjson_get(cur, segs[i]);
+        }
+        if (last) {
+            cJSON *leaf;
+            if (!*value) {
+                if (next)
+                    cJSON_Delete(cJSON_DetachItemViaPointer(cur, next));
+                return 0;
+            }
+            if (!(leaf = cJSON_CreateString(value)))
+                return -1;
+            if (next) {
+                if (next->string && name_item(leaf, next->string) < 0) {
+                    cJSON_Delete(leaf);
+                    return -1;
+                }
+                cJSON_ReplaceItemViaPointer(cur, next, leaf);
+            } else if (cJSON_IsArray(cur)) {
+                cJSON_AddItemToArray(cur, leaf);
+            } else {
+                cJSON_AddItemToObject(cur, segs[i], leaf);
+            }
+            return 0;
+        }
+        if (!next || (!cJSON_IsObject(next) && !cJSON_IsArray(next))) {
+            cJSON *obj;
+            if (!*value)
+                return 0;               /* removing below a missing key: nothing to do */
+            if (!(obj = cJSON_CreateObject()))
+                return -1;
+            if (next) {
+                if (next->string && name_item(obj, next->string) < 0) {
+                    cJSON_Delete(obj);
+                    return -1;
+                }
+                cJSON_ReplaceItemViaPointer(cur, next, obj);
+            } else if (cJSON_IsArray(cur)) {
+                cJSON_AddItemToArray(cur, obj);
+            } else {
+                cJSON_AddItemToObject(cur, segs[i], obj);
+            }
+            next = obj;
+        }
+        cur = next;
+    }
+    return 0;
+}
+
+/* Apply one AzureFunctionsJobHost__a__b=value override, if name is one. */
+static int override_one(ld_t *ld, cJSON *root, const char *name, const char *value,
+                        const char *source)
+{
+    size_t plen = strlen(HF_OVERRIDE_PREFIX), n = 0;
+    char *rest, *p, *segs[32];
+    int rc = 0;
+    if (strncasecmp(name, HF_OVERRIDE_PREFIX, plen) != 0)
+        return 0;
+    p = (char *)name + plen;
+    if (strncmp(p, "__", 2) == 0)
+        p += 2;
+    else if (*p == ':')
+        p += 1;
+    else
+        return 0;
+    if (!(rest = strdup(p)))
+        return oom(ld);
+    /* split on "__" and ':' */
+    for (char *s = rest; n < 32;) {
+        char *d = strstr(s, "__"), *c = strchr(s, ':'), *e = d;
+        size_t skip = 2;
+        if (c && (!d || c < d)) {
+            e = c;
+            skip = 1;
+        }
+        segs[n++] = s;
+        if (!e)
+            break;
+        *e = '\0';
+        s = e + skip;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!*segs[i]) {
+            warn(ld, "%s: ignored (an empty key between separators)", source);
+            free(rest);
+            return 0;
+        }
+    }
+    if (n == 32) {
+        warn(ld, "%s: ignored (too deep)", source);
+        free(rest);
+        return 0;
+    }
+    if (override_set(root, segs, n, value) < 0 || origin_add(ld, segs, n, source) < 0)
+        rc = oom(ld);
+    free(rest);
+    return rc;
+}
+
+/* Apply every override: local.settings.json Values first, then the environment (which
+   wins, as Core Tools never replaces a variable that is already set). */
+static int apply_overrides(ld_t *ld, cJSON *root)
+{
+    char source[400];
+    for (size_t i = 0; i < ld->app->values_n; i++) {
+        snprintf(source, sizeof(source), "local.settings.json Values.%s",
+                 ld->app->values[i].key);
+        if (override_one(ld, root, ld->app->values[i].key, ld->app->values[i].value,
+                         source) < 0)
+            return -1;
+    }
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        char name[300];
+        size_t nl;
+        if (!eq || (nl = (size_t)(eq - *e)) >= sizeof(name))
+            continue;
+        memcpy(name, *e, nl);
+        name[nl] = '\0';
+        snprintf(source, sizeof(source), "environment variable %s", name);
+        if (override_one(ld, root, name, eq + 1, source) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Typed fields                                                                        */
+
+/* An integer from a JSON number or a numeric string. 0, or -1 if it is not one. */
+static int value_int(const cJSON *v, long long *out)
+{
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (d != d || d < -9e15 || d > 9e15 || d != (double)(long long)d)
+            return -1;
+        *out = (long long)d;
+        return 0;
+    }
+    if (cJSON_IsString(v) && v->valuestring) {
+        const char *s = v->valuestring;
+        char *end;
+        long long r;
+        while (isspace((unsigned char)*s))
+            s++;
+        if (!*s || (!isdigit((unsigned char)*s) && *s != '-' && *s != '+'))
+            return -1;
+        errno = 0;
+        r = strtoll(s, &end, 10);
+        while (isspace((unsigned char)*end))
+            end++;
+        if (errno || *end || end == s)
+            return -1;
+        *out = r;
+        return 0;
+    }
+    return -1;
+}
+
+/* A host.json error for `path` ("extensions.eventHubs.maxEventBatchSize"). */
+static int host_fail(ld_t *ld, const char *path, const char *fmt, ...)
+{
+    char msg[700], ob[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return fail(ld, "%shost.json: %s: %s%s", ld->disp, path, msg,
+                origin_of(ld, path, ob, sizeof(ob)));
+}
+
+/* An integer host.json field in [min, max]; absent or null keeps *out. */
+static int host_int(ld_t *ld, const cJSON *obj, const char *key, const char *prefix,
+                    long long min, long long max, int *out)
+{
+    char path[200], desc[80];
+    const cJSON *v = hf_cfgjson_get(obj, key);
+    long long x;
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    snprintf(path, sizeof(path), "%s%s", prefix, key);
+    if (value_int(v, &x) < 0 || x < min || x > max) {
+        hf_cfgjson_describe(v, desc, sizeof(desc));
+        if (min == 1 && max == INT_MAX)
+            return host_fail(ld, path, "expected a positive integer, got %s", desc);
+        if (max == INT_MAX)
+            return host_fail(ld, path, "expected an integer >= %lld, got %s", min, desc);
+        return host_fail(ld, path, "expected an integer from %lld to %lld, got %s", min, max,
+                         desc);
+    }
+    *out = (int)x;
+    return 0;
+}
+
+/* A duration field; absent keeps *ms; null or "-1" give -1 when unbounded is allowed. */
+static int host_duration(ld_t *ld, const cJSON *obj, const char *key, const char *prefix,
+                         const char *example, int unbounded_ok, long long *ms)
+{
+    char path[200], desc[80];
+    const cJSON *v = hf_cfgjson_get(obj, key);
+    long long x;
+    if (!v)
+        return 0;
+    snprintf(path, sizeof(path), "%s%s", prefix, key);
+    if (cJSON_IsNull(v)) {
+        if (unbounded_ok)
+            *ms = -1;
+        return 0;
+    }
+    if (cJSON_IsNumber(v) && v->valuedouble == -1 && unbounded_ok) {
+        *ms = -1;
+        return 0;
+    }
+    if (!cJSON_IsString(v))
+        return host_fail(ld, path, "expected a duration such as \"%s\", got %s", example,
+                         hf_cfgjson_describe(v, desc, sizeof(desc)));
+    if (hf_duration_parse(v->valuestring, &x) < 0)
+        return host_fail(ld, path, "%s is not a duration (use hh:mm:ss, e.g. \"%s\")",
+                         hf_cfgjson_describe(v, desc, sizeof(desc)), example);
+    if (x < 0 && !unbounded_ok)
+        return host_fail(ld, path, "\"-1\" (no limit) is not allowed here (use hh:mm:ss, "
+                         "e.g. \"%s\")", example);
+    *ms = x;
+    return 0;
+}
+
+/* Expect an object (or absent/null); -1 with an error otherwise. */
+static int host_object(ld_t *ld, const cJSON *v, const char *path)
+{
+    char desc[80];
+    if (!v || cJSON_IsNull(v) || cJSON_IsObject(v))
+        return 0;
+    return host_fail(ld, path, "expected an object, got %s",
+                     hf_cfgjson_describe(v, desc, sizeof(desc)));
+}
+
+/* extensions.eventHubs keys hubfn reads, and Azure's keys that have no effect here. */
+static const char *const eh_used[] = {
+    "maxEventBatchSize", "minEventBatchSize", "maxWaitTime", "batchCheckpointFrequency",
+    "prefetchCount", "initialOffsetOptions", "eventProcessorOptions", NULL
+};
+static const char *const eh_ineffective[] = {
+    "prefetchSizeInBytes", "transportType", "webProxy", "customEndpointAddress",
+    "targetUnprocessedEventThreshold", "clientRetryOptions", "trackLastEnqueuedEventProperties",
+    "partitionOwnershipExpirationInterval", "loadBalancingUpdateInterval",
+    "partitionManagerOptions", "invokeProcessorAfterReceiveTimeout", NULL
+};
+
+static int in_list(const char *const *list, const char *k)
+{
+    for (size_t i = 0; list[i]; i++)
+        if (ieq(list[i], k))
+            return 1;
+    return 0;
+}
+
+/* Warn about extensions.eventHubs keys that do nothing (Azure ignores unknown keys; so do
+   we, but say so, with a suggestion for a likely typo). */
+static void eh_unknown_keys(ld_t *ld, const cJSON *eh)
+{
+    for (const cJSON *it = eh->child; it; it = it->next) {
+        const char *k = it->string, *best = NULL;
+        size_t bestd = 4;
+        if (!k || in_list(eh_used, k))
+            continue;
+        if (in_list(eh_ineffective, k)) {
+            warn(ld, "%shost.json: extensions.eventHubs.%s has no effect in hubfn (it "
+                 "configures the AMQP client, not the Kafka endpoint); ignored", ld->disp, k);
+            continue;
+        }
+        for (size_t i = 0; eh_used[i]; i++) {
+            size_t d = edit_distance(k, eh_used[i]);
+            if (d < bestd) {
+                bestd = d;
+                best = eh_used[i];
+            }
+        }
+        if (!best && ieq(k, "maxBatchSize"))
+            best = "maxEventBatchSize";
+        if (best)
+            warn(ld, "%shost.json: extensions.eventHubs.%s is not a setting hubfn knows; "
+                 "ignored (did you mean %s?)", ld->disp, k, best);
+        else
+            warn(ld, "%shost.json: extensions.eventHubs.%s is not a setting hubfn knows; "
+                 "ignored", ld->disp, k);
+    }
+}
+
+/* extensions.eventHubs. */
+static int load_eventhubs(ld_t *ld, const cJSON *eh)
+{
+    hf_host_cfg_t *h = &ld->app->host;
+    const char *P = "extensions.eventHubs.";
+    const cJSON *epo, *io;
+    char desc[80];
+    if (!eh || cJSON_IsNull(eh))
+        return 0;
+    /* legacy v3/v4 names first, so the new names win (as the v5 extension does) */
+    epo = hf_cfgjson_get(eh, "eventProcessorOptions");
+    if (host_object(ld, epo, "extensions.eventHubs.eventProcessorOptions") < 0)
+        return -1;
+    if (host_int(ld, epo, "maxBatchSize", "extensions.eventHubs.eventProcessorOptions.", 1,
+                 INT_MAX, &h->max_batch) < 0 ||
+        host_int(ld, epo, "prefetchCount", "extensions.eventHubs.eventProcessorOptions.", 0,
+                 INT_MAX, &h->prefetch) < 0)
+        return -1;
+    if (host_int(ld, eh, "maxEventBatchSize", P, 1, INT_MAX, &h->max_batch) < 0 ||
+        host_int(ld, eh, "minEventBatchSize", P, 1, INT_MAX, &h->min_batch) < 0 ||
+        host_int(ld, eh, "batchCheckpointFrequency", P, 1, INT_MAX, &h->checkpoint_every) < 0 ||
+        host_int(ld, eh, "prefetchCount", P, 0, INT_MAX, &h->prefetch) < 0 ||
+        host_duration(ld, eh, "maxWaitTime", P, "00:01:00", 0, &h->max_wait_ms) < 0)
+        return -1;
+    if (h->max_wait_ms > 600000) {
+        const cJSON *v = hf_cfgjson_get(eh, "maxWaitTime");
+        return host_fail(ld, "extensions.eventHubs.maxWaitTime",
+                         "%s is more than the maximum of 00:10:00",
+                         hf_cfgjson_describe(v, desc, sizeof(desc)));
+    }
+    if (h->min_batch > h->max_batch)
+        return host_fail(ld, "extensions.eventHubs.minEventBatchSize",
+                         "%d is larger than maxEventBatchSize (%d)", h->min_batch, h->max_batch);
+    io = hf_cfgjson_get(eh, "initialOffsetOptions");
+    if (host_object(ld, io, "extensions.eventHubs.initialOffsetOptions") < 0)
+        return -1;
+    if (io && cJSON_IsObject(io)) {
+        const cJSON *type = hf_cfgjson_get(io, "type");
+        const cJSON *t = hf_cfgjson_get(io, "enqueuedTimeUtc");
+        const char *TP = "extensions.eventHubs.initialOffsetOptions.type";
+        const char *TT = "extensions.eventHubs.initialOffsetOptions.enqueuedTimeUtc";
+        if (type && !cJSON_IsNull(type)) {
+            const char *s = cJSON_IsString(type) ? type->valuestring : NULL;
+            if (ieq(s, "fromStart"))
+                h->initial_offset = HF_OFFSET_FROM_START;
+            else if (ieq(s, "fromEnd"))
+                h->initial_offset = HF_OFFSET_FROM_END;
+            else if (ieq(s, "fromEnqueuedTime"))
+                h->initial_offset = HF_OFFSET_FROM_ENQUEUED_TIME;
+            else
+                return host_fail(ld, TP, "%s is not an offset type (use fromStart, fromEnd "
+                                 "or fromEnqueuedTime)",
+                                 hf_cfgjson_describe(type, desc, sizeof(desc)));
+        }
+        if (t && !cJSON_IsNull(t)) {
+            if (!cJSON_IsString(t) || hf_time_parse(t->valuestring, &h->initial_time_ms) < 0)
+                return host_fail(ld, TT, "%s is not a time (use ISO 8601, e.g. "
+                                 "\"2020-10-26T20:31:00Z\")",
+                                 hf_cfgjson_describe(t, desc, sizeof(desc)));
+        } else if (h->initial_offset == HF_OFFSET_FROM_ENQUEUED_TIME) {
+            return host_fail(ld, TT, "missing: a time is required when type is "
+                             "fromEnqueuedTime (e.g. \"2020-10-26T20:31:00Z\")");
+        }
+    }
+    eh_unknown_keys(ld, eh);
+    return 0;
+}
+
+/* extensions.kafka: librdkafka properties, every value as a string. */
+static int load_kafka(ld_t *ld, const cJSON *k)
+{
+    hf_host_cfg_t *h = &ld->app->host;
+    char num[64], desc[80], path[300];
+    if (host_object(ld, k, "extensions.kafka") < 0)
+        return -1;
+    for (const cJSON *it = k ? k->child : NULL; it; it = it->next) {
+        const char *v;
+        if (!it->string || !*it->string)
+            return host_fail(ld, "extensions.kafka", "a property has an empty name");
+        snprintf(path, sizeof(path), "extensions.kafka.%s", it->string);
+        if (cJSON_IsString(it))
+            v = it->valuestring;
+        else if (cJSON_IsNumber(it))
+            v = hf_cfgjson_number(it->valuedouble, num, sizeof(num));
+        else if (cJSON_IsBool(it))
+            v = cJSON_IsTrue(it) ? "true" : "false";
+        else
+            return host_fail(ld, path, "expected a string, a number or true/false, got %s",
+                             hf_cfgjson_describe(it, desc, sizeof(desc)));
+        if (kv_set(&h->kafka, &h->kafka_n, it->string, v, 1) < 0)
+            return oom(ld);
+    }
+    return 0;
+}
+
+/* Register the string values of extensions.kafka properties named like a password or
+   secret before any message could echo them. */
+static void register_kafka_secrets(const cJSON *k)
+{
+    for (const cJSON *it = cJSON_IsObject(k) ? k->child : NULL; it; it = it->next)
+        if (it->string && cJSON_IsString(it) &&
+            (strcasestr(it->string, "password") || strcasestr(it->string, "secret")))
+            hf_secret_add(it->valuestring);
+}
+
+/* logging.logLevel. */
+static int load_logging(ld_t *ld, const cJSON *logging)
+{
+    hf_host_cfg_t *h = &ld->app->host;
+    const cJSON *ll;
+    char desc[80], path[300];
+    if (host_object(ld, logging, "logging") < 0)
+        return -1;
+    ll = hf_cfgjson_get(logging, "logLevel");
+    if (host_object(ld, ll, "logging.logLevel") < 0)
+        return -1;
+    for (const cJSON *it = ll ? ll->child : NULL; it; it = it->next) {
+        hf_log_level_t lvl;
+        if (!it->string || !*it->string || cJSON_IsNull(it))
+            continue;
+        snprintf(path, sizeof(path), "logging.logLevel.%s", it->string);
+        if (!cJSON_IsString(it) || hf_log_level_parse(it->valuestring, &lvl) < 0)
+            return host_fail(ld, path, "%s is not a log level (use Trace, Debug, Information, "
+                             "Warning, Error, Critical or None)",
+                             hf_cfgjson_describe(it, desc, sizeof(desc)));
+        if (ieq(it->string, "default"))
+            h->log_default = lvl;
+        else if (kv_set(&h->log_levels, &h->log_levels_n, it->string, hf_log_level_name(lvl),
+                        1) < 0)
+            return oom(ld);
+    }
+    return 0;
+}
+
+/* host.json: read, override, check, fill app->host. *allow gets the "functions" list (a
+   detached array/object to free) or NULL. */
+static int load_host(ld_t *ld, cJSON **allow)
+{
+    hf_host_cfg_t *h = &ld->app->host;
+    cJSON *root, *ver, *ext, *fl;
+    char desc[80];
+    int rc = ld_json(ld, "host.json", &root);
+    *allow = NULL;
+    if (rc < 0)
+        return -1;
+    if (rc == 0)
+        return fail(ld, "%shost.json: not found (a function app folder holds host.json with "
+                    "\"version\": \"2.0\")", ld->disp);
+    if (apply_overrides(ld, root) < 0)
+        goto bad;
+    register_kafka_secrets(hf_cfgjson_get(hf_cfgjson_get(root, "extensions"), "kafka"));
+    ver = hf_cfgjson_get(root, "version");
+    if (!ver) {
+        host_fail(ld, "version", "missing (hubfn runs host.json \"version\": \"2.0\")");
+        goto bad;
+    }
+    if (!cJSON_IsString(ver) || strcmp(ver->valuestring, "2.0") != 0) {
+        host_fail(ld, "version", "%s is not supported (use \"2.0\")",
+                  hf_cfgjson_describe(ver, desc, sizeof(desc)));
+        goto bad;
+    }
+    if (host_duration(ld, root, "functionTimeout", "", "00:05:00", 1,
+                      &h->function_timeout_ms) < 0)
+        goto bad;
+    if (h->function_timeout_ms == 0) {
+        host_fail(ld, "functionTimeout", "must be more than 0 (use \"-1\" for no limit)");
+        goto bad;
+    }
+    ext = hf_cfgjson_get(root, "extensions");
+    if (host_object(ld, ext, "extensions") < 0)
+        goto bad;
+    if (host_object(ld, hf_cfgjson_get(ext, "eventHubs"), "extensions.eventHubs") < 0 ||
+        load_eventhubs(ld, hf_cfgjson_get(ext, "eventHubs")) < 0 ||
+        load_kafka(ld, hf_cfgjson_get(ext, "kafka")) < 0 ||
+        load_logging(ld, hf_cfgjson_get(root, "logging")) < 0)
+        goto bad;
+    fl = hf_cfgjson_get(root, "functions");
+    if (fl && !cJSON_IsNull(fl)) {
+        if (!cJSON_IsArray(fl) && !cJSON_IsObject(fl)) {
+            host_fail(ld, "functions", "expected an array of function names, got %s",
+                      hf_cfgjson_describe(fl, desc, sizeof(desc)));
+            goto bad;
+        }
+        for (cJSON *it = fl->child; it; it = it->next) {
+            if (!cJSON_IsString(it)) {
+                host_fail(ld, "functions", "expected an array of function names, got %s in it",
+                          hf_cfgjson_describe(it, desc, sizeof(desc)));
+                goto bad;
+            }
+        }
+        *allow = cJSON_DetachItemViaPointer(root, fl);
+    }
+    cJSON_Delete(root);
+    return 0;
+bad:
+    cJSON_Delete(root);
+    return -1;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* function.json                                                                       */
+
+static const char supported[] =
+    "hubfn supports eventHubTrigger (direction in) and eventHub (direction out)";
+
+/* A string field of obj: absent or null -> *out NULL; a non-string is an error. */
+static int fn_str(ld_t *ld, const char *file, const char *prefix, const cJSON *obj,
+                  const char *key, const char **out)
+{
+    const cJSON *v = hf_cfgjson_get(obj, key);
+    char desc[80];
+    *out = NULL;
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsString(v))
+        return fail(ld, "%s: %s%s: expected a string, got %s", file, prefix, key,
+                    hf_cfgjson_describe(v, desc, sizeof(desc)));
+    *out = v->valuestring;
+    return 0;
+}
+
+/* Is name a valid function (folder) name? Azure: a letter, then letters, digits, '-' or
+   '_', at most 128. */
+static int valid_function_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 128 || !isalpha((unsigned char)s[0]))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+            return 0;
+    return 1;
+}
+
+/* Binding names: a letter or '_', then letters, digits or '_' (a Lua name), or $return. */
+static int valid_binding_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (strcmp(s, "$return") == 0)
+        return 1;
+    if (n == 0 || n > 128 || (!isalpha((unsigned char)s[0]) && s[0] != '_'))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+            return 0;
+    return 1;
+}
+
+/* Event hub names as Kafka topics: 1-256 of letters, digits, '.', '-', '_'. */
+static int valid_hub_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 256)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '-' && s[i] != '_')
+            return 0;
+    return 1;
+}
+
+static void binding_free(hf_binding_t *b)
+{
+    free(b->name);
+    free(b->hub);
+    free(b->connection);
+    free(b->consumer_group);
+    memset(b, 0, sizeof(*b));
+}
+
+static void function_free(hf_function_t *f)
+{
+    free(f->name);
+    free(f->dir);
+    free(f->script_path);
+    free(f->entry_point);
+    binding_free(&f->trigger);
+    for (size_t i = 0; i < f->outputs_n; i++)
+        binding_free(&f->outputs[i]);
+    free(f->outputs);
+    memset(f, 0, sizeof(*f));
+}
+
+/* The shared connection for setting `name`, or NULL. */
+static hf_conn_t *conn_find(hf_app_t *app, const char *name)
+{
+    for (size_t i = 0; i < app->conns_n; i++)
+        if (strcmp(app->conns[i]->setting, name) == 0)
+            return app->conns[i];
+    return NULL;
+}
+
+/* Keep a parsed connection in app->conns (taking ownership); NULL on OOM. */
+static hf_conn_t *conn_keep(hf_app_t *app, hf_conn_t *c)
+{
+    hf_conn_t **grown, *heap = malloc(sizeof(*heap));
+    if (!heap)
+        return NULL;
+    grown = realloc(app->conns, (app->conns_n + 1) * sizeof(*grown));
+    if (!grown) {
+        free(heap);
+        return NULL;
+    }
+    app->conns = grown;
+    *heap = *c;
+    app->conns[app->conns_n++] = heap;
+    return heap;
+}
+
+/* EntityPath of setting `name` when it holds a valid connection string, quietly. */
+static char *quiet_entity(ld_t *ld, const char *name)
+{
+    const char *v = hf_app_setting(ld->app, name);
+    hf_conn_t tmp;
+    char e[8];
+    char *r = NULL;
+    if (v && hf_conn_parse(&tmp, name, v, e, sizeof(e)) == 0) {
+        if (tmp.entity_path)
+            r = strdup(tmp.entity_path);
+        hf_conn_free(&tmp);
+    }
+    return r;
+}
+
+/* Resolve the connection a binding names. *out NULL when not resolved (quiet and missing).
+   *entity gets a malloc'd EntityPath when one applies. */
+static int resolve_conn(ld_t *ld, const char *file, const char *field, const char *setting,
+                        int quiet, hf_conn_t **out, char **entity)
+{
+    hf_conn_t *c = conn_find(ld->app, setting), tmp;
+    const char *value;
+    char cerr[600];
+    *out = NULL;
+    *entity = NULL;
+    if (!c && ld->opts.embedded) {
+        memset(&tmp, 0, sizeof(tmp));
+        tmp.kind = HF_CONN_EMBEDDED;
+        tmp.setting = strdup(setting);
+        tmp.entity_path = quiet_entity(ld, setting);
+        if (!tmp.setting || !(c = conn_keep(ld->app, &tmp))) {
+            hf_conn_free(&tmp);
+            return oom(ld);
+        }
+    }
+    if (!c) {
+        value = hf_app_setting(ld->app, setting);
+        if (!value) {
+            char id[300];
+            if (quiet)
+                return 0;
+            snprintf(id, sizeof(id), "%s__fullyQualifiedNamespace", setting);
+            if (hf_app_setting(ld->app, id))
+                return fail(ld, "%s: %s: app setting \"%s\" is an identity-based connection "
+                            "(%s), which the Kafka endpoint does not support; set \"%s\" to "
+                            "a connection string", file, field, setting, id, setting);
+            return fail(ld, "%s: %s: app setting \"%s\" is not set (%s)", file, field, setting,
+                        looked_in(ld));
+        }
+        if (hf_conn_parse(&tmp, setting, value, cerr, sizeof(cerr)) < 0)
+            return fail(ld, "%s: %s: %s", file, field, cerr);
+        if (!(c = conn_keep(ld->app, &tmp))) {
+            hf_conn_free(&tmp);
+            return oom(ld);
+        }
+    }
+    if (c->entity_path && !(*entity = strdup(c->entity_path)))
+        return oom(ld);
+    *out = c;
+    return 0;
+}
+
+/* One binding (trigger or output) at bindings[idx]. */
+static int load_binding(ld_t *ld, const char *file, const hf_function_t *fn, const cJSON *b,
+                        int idx, int trigger, hf_binding_t *out)
+{
+    char pre[64], field[96], desc[80];
+    const char *name, *hub, *conn, *group = NULL, *card = NULL, *dtype = NULL;
+    char *entity = NULL;
+
+    snprintf(pre, sizeof(pre), "bindings[%d].", idx);
+    if (fn_str(ld, file, pre, b, "name", &name) < 0 || fn_str(ld, file, pre, b, "eventHubName",
+        &hub) < 0 || fn_str(ld, file, pre, b, "connection", &conn) < 0)
+        return -1;
+    if (!hub && fn_str(ld, file, pre, b, "path", &hub) < 0)   /* v1 name of eventHubName */
+        return -1;
+    if (trigger && (fn_str(ld, file, pre, b, "consumerGroup", &group) < 0 ||
+                    fn_str(ld, file, pre, b, "cardinality", &card) < 0 ||
+                    fn_str(ld, file, pre, b, "dataType", &dtype) < 0))
+        return -1;
+    if (!name || !*name)
+        return fail(ld, "%s: %sname: missing (the name the handler knows this binding by)",
+                    file, pre);
+    if (!valid_binding_name(name) || (trigger && strcmp(name, "$return") == 0))
+        return fail(ld, "%s: %sname: \"%s\" is not a valid binding name (a letter or '_', "
+                    "then letters, digits or '_'%s)", file, pre, name,
+                    trigger ? "" : "; or $return");
+    if (!(out->name = strdup(name)))
+        return oom(ld);
+
+    if (trigger) {
+        if (!card || ieq(card, "one"))
+            out->cardinality = HF_CARD_ONE;
+        else if (ieq(card, "many"))
+            out->cardinality = HF_CARD_MANY;
+        else
+            return fail(ld, "%s: %scardinality: \"%s\" is not a cardinality (use \"one\" or "
+                        "\"many\")", file, pre, card);
+        if (!dtype)
+            out->data_type = HF_DATA_JSON;
+        else if (ieq(dtype, "string"))
+            out->data_type = HF_DATA_STRING;
+        else if (ieq(dtype, "binary"))
+            out->data_type = HF_DATA_BINARY;
+        else
+            return fail(ld, "%s: %sdataType: \"%s\" is not a data type (use \"string\" or "
+                        "\"binary\", or leave it out to decode JSON)", file, pre, dtype);
+        if (group && !*group)
+            return fail(ld, "%s: %sconsumerGroup: empty (leave it out for \"$Default\")",
+                        file, pre);
+        if (!(out->consumer_group = strdup(group ? group : "$Default")))
+            return oom(ld);
+    }
+
+    snprintf(field, sizeof(field), "%sconnection", pre);
+    if (conn && !*conn)
+        conn = NULL;
+    if (conn && !(out->connection = strdup(conn)))
+        return oom(ld);
+    if (ld->opts.resolve_connections) {
+        if (!conn)
+            return fail(ld, "%s: %s: missing (name the app setting that holds the Event Hubs "
+                        "connection string)", file, field);
+        if (resolve_conn(ld, file, field, conn, fn->disabled, &out->conn, &entity) < 0)
+            return -1;
+    } else if (conn) {
+        entity = quiet_entity(ld, conn);
+    }
+
+    snprintf(field, sizeof(field), "%seventHubName", pre);
+    if (entity) {
+        if (hub && *hub && strcasecmp(hub, entity) != 0)
+            warn(ld, "%s: %s: \"%s\" is overridden by EntityPath \"%s\" in app setting \"%s\"",
+                 file, field, hub, entity, conn);
+        out->hub = entity;
+    } else {
+        if (!hub || !*hub)
+            return fail(ld, "%s: %s: missing eventHubName (name the event hub, or put "
+                        "EntityPath in the connection string)", file, field);
+        if (!(out->hub = strdup(hub)))
+            return oom(ld);
+    }
+    if (!valid_hub_name(out->hub)) {
+        const cJSON tmp = { .type = cJSON_String, .valuestring = out->hub };
+        return fail(ld, "%s: %s: %s is not a valid event hub name (1 to 256 letters, digits, "
+                    "'.', '-' or '_')", file, field, hf_cfgjson_describe(&tmp, desc,
+                                                                          sizeof(desc)));
+    }
+    return 0;
+}
+
+/* function.json "retry". */
+static int load_retry(ld_t *ld, const char *file, const cJSON *r, hf_retry_t *out)
+{
+    char desc[80];
+    const char *strategy;
+    const cJSON *v;
+    long long x;
+    struct { const char *key; long long *ms; } need[2];
+    size_t nneed;
+    memset(out, 0, sizeof(*out));
+    if (!r || cJSON_IsNull(r))
+        return 0;
+    if (!cJSON_IsObject(r))
+        return fail(ld, "%s: retry: expected an object, got %s", file,
+                    hf_cfgjson_describe(r, desc, sizeof(desc)));
+    if (fn_str(ld, file, "retry.", r, "strategy", &strategy) < 0)
+        return -1;
+    if (ieq(strategy, "fixedDelay")) {
+        out->strategy = HF_RETRY_FIXED_DELAY;
+        need[0].key = "delayInterval";
+        need[0].ms = &out->delay_ms;
+        nneed = 1;
+    } else if (ieq(strategy, "exponentialBackoff")) {
+        out->strategy = HF_RETRY_EXPONENTIAL;
+        need[0].key = "minimumInterval";
+        need[0].ms = &out->min_interval_ms;
+        need[1].key = "maximumInterval";
+        need[1].ms = &out->max_interval_ms;
+        nneed = 2;
+    } else if (!strategy) {
+        return fail(ld, "%s: retry.strategy: missing (use \"fixedDelay\" or "
+                    "\"exponentialBackoff\")", file);
+    } else {
+        return fail(ld, "%s: retry.strategy: \"%s\" is not a retry strategy (use "
+                    "\"fixedDelay\" or \"exponentialBackoff\")", file, strategy);
+    }
+    v = hf_cfgjson_get(r, "maxRetryCount");
+    if (!v || cJSON_IsNull(v))
+        return fail(ld, "%s: retry.maxRetryCount: missing (a number of retries, or -1 for no "
+                    "limit)", file);
+    if (value_int(v, &x) < 0 || x < -1 || x > INT_MAX)
+        return fail(ld, "%s: retry.maxRetryCount: expected an integer >= -1 (-1 = no limit), "
+                    "got %s", file, hf_cfgjson_describe(v, desc, sizeof(desc)));
+    out->max_retry_count = (int)x;
+    for (size_t i = 0; i < nneed; i++) {
+        v = hf_cfgjson_get(r, need[i].key);
+        if (!v || cJSON_IsNull(v))
+            return fail(ld, "%s: retry.%s: missing (a duration such as \"00:00:10\")", file,
+                        need[i].key);
+        if (!cJSON_IsString(v) || hf_duration_parse(v->valuestring, need[i].ms) < 0 ||
+            *need[i].ms < 0)
+            return fail(ld, "%s: retry.%s: %s is not a duration (use hh:mm:ss, e.g. "
+                        "\"00:00:10\")", file, need[i].key,
+                        hf_cfgjson_describe(v, desc, sizeof(desc)));
+    }
+    if (out->strategy == HF_RETRY_EXPONENTIAL && out->min_interval_ms > out->max_interval_ms)
+        return fail(ld, "%s: retry.minimumInterval: longer than maximumInterval", file);
+    return 0;
+}
+
+/* Resolve and check scriptFile: *abs gets the absolute path. */
+static int find_script(ld_t *ld, const char *file, const char *fname, const char *script,
+                       char **abs)
+{
+    char *rel, *path;
+    struct stat st;
+    *abs = NULL;
+    if (ld->mem) {
+        int found = 0;
+        if (!(rel = fmt_dup("%s/%s", fname, script)))
+            return oom(ld);
+        path = path_norm(rel);
+        free(rel);
+        if (!path)
+            return oom(ld);
+        for (size_t i = 0; i < ld->mem_n && script[0] != '/'; i++)
+            if (ld->mem[i].path && strcmp(ld->mem[i].path, path) == 0)
+                found = 1;
+        if (!found) {
+            fail(ld, "%s: scriptFile: %s%s does not exist", file, ld->disp, path);
+            free(path);
+            return -1;
+        }
+        *abs = fmt_dup("%s/%s", ld->app->dir, path);
+        free(path);
+        return *abs ? 0 : oom(ld);
+    }
+    if (script[0] == '/')
+        path = strdup(script);
+    else
+        path = fmt_dup("%s/%s/%s", ld->app->dir, fname, script);
+    if (!path)
+        return oom(ld);
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int exists = access(path, F_OK) == 0;
+        free(path);
+        if (script[0] == '/')
+            return fail(ld, "%s: scriptFile: %s %s", file, script,
+                        exists ? "is not a file" : "does not exist");
+        return fail(ld, "%s: scriptFile: %s%s/%s %s", file, ld->disp, fname, script,
+                    exists ? "is not a file" : "does not exist");
+    }
+    *abs = realpath(path, NULL);
+    free(path);
+    return *abs ? 0 : fail(ld, "%s: scriptFile: %s: %s", file, script, strerror(errno));
+}
+
+/* Check binding types and directions before anything else (so an unsupported binding is
+   reported before, say, a setting it references). Sets *trig to the trigger's index. */
+static int check_bindings(ld_t *ld, const char *file, const cJSON *bindings, int *trig)
+{
+    char desc[80];
+    int idx = 0;
+    *trig = -1;
+    if (!bindings || cJSON_IsNull(bindings))
+        return fail(ld, "%s: bindings: missing (a function needs one eventHubTrigger "
+                    "binding)", file);
+    if (!cJSON_IsArray(bindings))
+        return fail(ld, "%s: bindings: expected an array, got %s", file,
+                    hf_cfgjson_describe(bindings, desc, sizeof(desc)));
+    for (const cJSON *b = bindings->child; b; b = b->next, idx++) {
+        const cJSON *t, *d;
+        const char *type, *dir = NULL;
+        int is_trigger;
+        if (!cJSON_IsObject(b))
+            return fail(ld, "%s: bindings[%d]: expected an object, got %s", file, idx,
+                        hf_cfgjson_describe(b, desc, sizeof(desc)));
+        t = hf_cfgjson_get(b, "type");
+        d = hf_cfgjson_get(b, "direction");
+        if (!t || !cJSON_IsString(t) || !*t->valuestring)
+            return fail(ld, "%s: bindings[%d].type: missing (%s)", file, idx, supported);
+        type = t->valuestring;
+        if (d && !cJSON_IsNull(d)) {
+            if (!cJSON_IsString(d))
+                return fail(ld, "%s: bindings[%d].direction: expected \"in\" or \"out\", got %s",
+                            file, idx, hf_cfgjson_describe(d, desc, sizeof(desc)));
+            dir = d->valuestring;
+        }
+        if (ieq(type, "eventHubTrigger")) {
+            is_trigger = 1;
+        } else if (ieq(type, "eventHub")) {
+            is_trigger = 0;
+        } else {
+            return fail(ld, "%s: bindings[%d].type: unknown binding type %s (%s)", file, idx,
+                        hf_cfgjson_describe(t, desc, sizeof(desc)), supported);
+        }
+        if (dir && !ieq(dir, is_trigger ? "in" : "out"))
+            return fail(ld, "%s: bindings[%d].direction: \"%s\" does not fit type %s (%s)", file,
+                        idx, dir, type, supported);
+        if (is_trigger) {
+            if (*trig >= 0)
+                return fail(ld, "%s: bindings[%d]: a second eventHubTrigger (a function has "
+                            "exactly one trigger; the first is bindings[%d])", file, idx, *trig);
+            *trig = idx;
+        }
+    }
+    if (*trig < 0)
+        return fail(ld, "%s: bindings: no eventHubTrigger binding (a function needs exactly "
+                    "one, with \"direction\": \"in\")", file);
+    return 0;
+}
+
+/* Load NAME/function.json into fn. */
+static int load_function(ld_t *ld, const char *name, hf_function_t *fn)
+{
+    char file[HF_PATH_MAX], rel[HF_PATH_MAX], path[HF_PATH_MAX], desc[80], setting[300];
+    cJSON *root = NULL, *bindings, *dis;
+    const char *script, *entry;
+    int trig, idx, rc;
+    size_t nout = 0;
+
+    snprintf(file, sizeof(file), "%s%s/function.json", ld->disp, name);
+    snprintf(rel, sizeof(rel), "%s/function.json", name);
+    if (!valid_function_name(name))
+        return fail(ld, "%s%s: \"%s\" is not a valid function name (a letter, then letters, "
+                    "digits, '-' or '_'; at most 128)", ld->disp, name, name);
+    if (!(fn->name = strdup(name)) || !(fn->dir = fmt_dup("%s/%s", ld->app->dir, name)))
+        return oom(ld);
+    rc = ld_json(ld, rel, &root);
+    if (rc == 0)
+        return fail(ld, "%s: not found", file);
+    if (rc < 0)
+        return -1;
+    bindings = hf_cfgjson_get(root, "bindings");
+    if (check_bindings(ld, file, bindings, &trig) < 0)
+        goto bad;
+    path[0] = '\0';
+    if (expand_tree(ld, file, root, path, sizeof(path)) < 0)
+        goto bad;
+
+    /* disabled: function.json, then AzureWebJobs.NAME.Disabled (or _NAME_ on Linux) */
+    dis = hf_cfgjson_get(root, "disabled");
+    if (dis && !cJSON_IsNull(dis)) {
+        if (cJSON_IsBool(dis))
+            fn->disabled = cJSON_IsTrue(dis);
+        else if (cJSON_IsString(dis) && (setting_true(dis->valuestring) ||
+                 ieq(dis->valuestring, "false") || !strcmp(dis->valuestring, "0")))
+            fn->disabled = setting_true(dis->valuestring);
+        else {
+            fail(ld, "%s: disabled: expected true or false, got %s", file,
+                 hf_cfgjson_describe(dis, desc, sizeof(desc)));
+            goto bad;
+        }
+    }
+    snprintf(setting, sizeof(setting), "AzureWebJobs.%s.Disabled", name);
+    if (setting_true(hf_app_setting(ld->app, setting)))
+        fn->disabled = 1;
+    snprintf(setting, sizeof(setting), "AzureWebJobs_%s_Disabled", name);
+    if (setting_true(hf_app_setting(ld->app, setting)))
+        fn->disabled = 1;
+
+    if (fn_str(ld, file, "", root, "scriptFile", &script) < 0 ||
+        fn_str(ld, file, "", root, "entryPoint", &entry) < 0)
+        goto bad;
+    if (script && !*script) {
+        fail(ld, "%s: scriptFile: empty (leave it out for handler.lua)", file);
+        goto bad;
+    }
+    if (find_script(ld, file, name, script ? script : "handler.lua", &fn->script_path) < 0)
+        goto bad;
+    if (entry && !*entry) {
+        fail(ld, "%s: entryPoint: empty (leave it out for \"run\")", file);
+        goto bad;
+    }
+    if (!(fn->entry_point = strdup(entry ? entry : "run"))) {
+        oom(ld);
+        goto bad;
+    }
+    if (load_retry(ld, file, hf_cfgjson_get(root, "retry"), &fn->retry) < 0)
+        goto bad;
+
+    /* bindings: the trigger first, then the outputs in order */
+    if (load_binding(ld, file, fn, cJSON_GetArrayItem(bindings, trig), trig, 1,
+                     &fn->trigger) < 0)
+        goto bad;
+    nout = (size_t)cJSON_GetArraySize(bindings) - 1;
+    if (nout && !(fn->outputs = calloc(nout, sizeof(*fn->outputs)))) {
+        oom(ld);
+        goto bad;
+    }
+    idx = 0;
+    for (const cJSON *b = bindings->child; b; b = b->next, idx++) {
+        if (idx == trig)
+            continue;
+        if (load_binding(ld, file, fn, b, idx, 0, &fn->outputs[fn->outputs_n]) < 0) {
+            binding_free(&fn->outputs[fn->outputs_n]);
+            goto bad;
+        }
+        fn->outputs_n++;
+        /* unique names (case-insensitive, as Azure compares them) */
+        const char *nm = fn->outputs[fn->outputs_n - 1].name;
+        if (ieq(nm, fn->trigger.name)) {
+            fail(ld, "%s: bindings[%d].name: \"%s\" is already the name of bindings[%d] "
+                 "(binding names must be unique)", file, idx, nm, trig);
+            goto bad;
+        }
+        for (size_t k = 0; k + 1 < fn->outputs_n; k++) {
+            if (ieq(nm, fn->outputs[k].name)) {
+                fail(ld, "%s: bindings[%d].name: \"%s\" is used by another binding (binding "
+                     "names must be unique)", file, idx, nm);
+                goto bad;
+            }
+        }
+    }
+    cJSON_Delete(root);
+    return 0;
+bad:
+    cJSON_Delete(root);
+    return -1;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The app                                                                             */
+
+/* Release everything the app owns. */
+void hf_app_free(hf_app_t *app)
+{
+    if (!app)
+        return;
+    free(app->dir);
+    kv_free(app->host.kafka, app->host.kafka_n);
+    kv_free(app->host.log_levels, app->host.log_levels_n);
+    for (size_t i = 0; i < app->functions_n; i++)
+        function_free(&app->functions[i]);
+    free(app->functions);
+    for (size_t i = 0; i < app->conns_n; i++) {
+        hf_conn_free(app->conns[i]);
+        free(app->conns[i]);
+    }
+    free(app->conns);
+    kv_free(app->values, app->values_n);
+    free(app->lib_dir);
+    for (size_t i = 0; i < app->warnings_n; i++)
+        free(app->warnings[i]);
+    free(app->warnings);
+    memset(app, 0, sizeof(*app));
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Load everything once ld->app->dir, ld->disp and the function names are known (names
+   stay the caller's; they get sorted). */
+static int load_app(ld_t *ld, char **names, size_t n)
+{
+    hf_app_t *app = ld->app;
+    cJSON *allow = NULL;
+    const char **sel = NULL;
+    size_t i, nsel = 0;
+    int rc = -1;
+
+    app->host.function_timeout_ms = 300000;
+    app->host.max_batch = 100;
+    app->host.min_batch = 1;
+    app->host.max_wait_ms = 60000;
+    app->host.checkpoint_every = 1;
+    app->host.prefetch = 300;
+    app->host.initial_offset = HF_OFFSET_FROM_START;
+    app->host.log_default = HF_LOG_INFO;
+
+    if (load_local_settings(ld) < 0 || load_host(ld, &allow) < 0)
+        return -1;
+    qsort(names, n, sizeof(*names), cmp_names);
+    if (n && !(sel = malloc(n * sizeof(*sel)))) {
+        oom(ld);
+        goto out;
+    }
+    if (allow && !ld->opts.only_function) {
+        /* host.json "functions": load only those listed; a name that is no function is an
+           error (a typo would otherwise silently run nothing) */
+        for (cJSON *it = allow->child; it; it = it->next) {
+            int found = 0;
+            for (i = 0; i < n; i++)
+                if (ieq(names[i], it->valuestring))
+                    found = 1;
+            if (!found) {
+                fail(ld, "%shost.json: functions: \"%s\" is not a function folder of this app",
+                     ld->disp, it->valuestring);
+                goto out;
+            }
+        }
+        for (i = 0; i < n; i++)
+            for (cJSON *it = allow->child; it; it = it->next)
+                if (ieq(names[i], it->valuestring)) {
+                    sel[nsel++] = names[i];
+                    break;
+                }
+    } else {
+        for (i = 0; i < n; i++)
+            sel[nsel++] = names[i];
+    }
+    if (nsel && !(app->functions = calloc(nsel, sizeof(*app->functions)))) {
+        oom(ld);
+        goto out;
+    }
+    for (i = 0; i < nsel; i++) {
+        hf_function_t *fn = &app->functions[app->functions_n++];
+        char category[300];
+        if (load_function(ld, sel[i], fn) < 0)
+            goto out;
+        snprintf(category, sizeof(category), "Function.%s", fn->name);
+        fn->log_level = hf_app_log_level(app, category);
+    }
+    if (nsel == 0)
+        warn(ld, "%s: no functions found (a function is a folder holding function.json)",
+             *ld->disp ? ld->disp : "the app folder");
+    rc = 0;
+out:
+    free(sel);
+    cJSON_Delete(allow);
+    return rc;
+}
+
+static void ld_free(ld_t *ld)
+{
+    for (size_t i = 0; i < ld->orig_n; i++) {
+        free(ld->orig[i].path);
+        free(ld->orig[i].source);
+    }
+    free(ld->orig);
+    free(ld->disp);
+}
+
+/* Display prefix for an app folder as given: "" for ".", else "DIR/" without "./". */
+static char *make_disp(const char *dir)
+{
+    size_t n;
+    while (dir[0] == '.' && dir[1] == '/') {
+        dir += 2;
+        while (*dir == '/')
+            dir++;
+    }
+    n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    if (n == 0 || (n == 1 && dir[0] == '.'))
+        return strdup("");
+    if (n == 1 && dir[0] == '/')
+        return strdup("/");
+    return fmt_dup("%.*s/", (int)n, dir);
+}
+
+/* Load an app folder; see app.h. */
+int hf_app_load(hf_app_t *app, const char *dir, const hf_app_opts_t *opts, char *err,
+                size_t errsz)
+{
+    ld_t ld = { .app = app, .err = err, .errsz = errsz };
+    char *appdir = NULL, *only = NULL, **names = NULL, *fname = NULL, *lib = NULL;
+    size_t n = 0, cap = 0;
+    struct stat st;
+    int rc = -1;
+
+    memset(app, 0, sizeof(*app));
+    if (err && errsz)
+        err[0] = '\0';
+    if (opts)
+        ld.opts = *opts;
+    if (ld.opts.only_function) {
+        size_t len;
+        char *slash, *base;
+        if (!(only = strdup(ld.opts.only_function)))
+            goto nomem;
+        len = strlen(only);
+        while (len > 1 && only[len - 1] == '/')
+            only[--len] = '\0';
+        slash = strrchr(only, '/');
+        base = slash ? slash + 1 : only;
+        if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+            char *real = realpath(only, NULL);
+            if (!real) {
+                fail(&ld, "%s: %s", ld.opts.only_function, strerror(errno));
+                goto out;
+            }
+            free(only);
+            only = real;
+            slash = strrchr(only, '/');
+            base = slash + 1;
+        }
+        if (!(fname = strdup(base)))
+            goto nomem;
+        if (!slash)
+            appdir = strdup(".");
+        else if (slash == only)
+            appdir = strdup("/");
+        else
+            appdir = fmt_dup("%.*s", (int)(slash - only), only);
+    } else {
+        appdir = strdup(dir && *dir ? dir : ".");
+    }
+    if (!appdir || !(ld.disp = make_disp(appdir)))
+        goto nomem;
+    if (stat(appdir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fail(&ld, "%s: %s", appdir, stat(appdir, &st) != 0 ? "no such folder"
+                                                           : "is not a folder");
+        goto out;
+    }
+    if (!(app->dir = realpath(appdir, NULL))) {
+        fail(&ld, "%s: %s", appdir, strerror(errno));
+        goto out;
+    }
+    if (fname) {
+        char *fj = fmt_dup("%s/%s/function.json", app->dir, fname);
+        if (!fj)
+            goto nomem;
+        if (stat(fj, &st) != 0 || !S_ISREG(st.st_mode)) {
+            free(fj);
+            fail(&ld, "%s: no function.json in this folder (hubfn run takes a function "
+                 "folder, e.g. functions/router)", ld.opts.only_function);
+            goto out;
+        }
+        free(fj);
+        if (!(names = malloc(sizeof(*names))))
+            goto nomem;
+        names[n++] = fname;
+        fname = NULL;
+    } else {
+        DIR *d = opendir(app->dir);
+        struct dirent *de;
+        if (!d) {
+            fail(&ld, "%s: cannot list (%s)", appdir, strerror(errno));
+            goto out;
+        }
+        while ((de = readdir(d))) {
+            char *fj;
+            int isfn;
+            if (de->d_name[0] == '.' || !strcmp(de->d_name, "lib"))
+                continue;
+            if (!(fj = fmt_dup("%s/%s/function.json", app->dir, de->d_name))) {
+                closedir(d);
+                goto nomem;
+            }
+            isfn = stat(fj, &st) == 0 && S_ISREG(st.st_mode);
+            free(fj);
+            if (!isfn)
+                continue;
+            if (n == cap) {
+                char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
+                if (!grown) {
+                    closedir(d);
+                    goto nomem;
+                }
+                names = grown;
+            }
+            if (!(names[n] = strdup(de->d_name))) {
+                closedir(d);
+                goto nomem;
+            }
+            n++;
+        }
+        closedir(d);
+    }
+    if (!(lib = fmt_dup("%s/lib", app->dir)))
+        goto nomem;
+    if (stat(lib, &st) == 0 && S_ISDIR(st.st_mode)) {
+        app->lib_dir = lib;
+        lib = NULL;
+    }
+    rc = load_app(&ld, names, n);
+    goto out;
+nomem:
+    oom(&ld);
+out:
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    free(fname);
+    free(only);
+    free(appdir);
+    free(lib);
+    ld_free(&ld);
+    if (rc != 0)
+        hf_app_free(app);
+    return rc;
+}
+
+/* Load an app from in-memory files; see app.h. */
+int hf_app_load_mem(hf_app_t *app, const char *dir, const hf_app_file_t *files, size_t n,
+                    const hf_app_opts_t *opts, char *err, size_t errsz)
+{
+    ld_t ld = { .app = app, .err = err, .errsz = errsz, .mem = files, .mem_n = n };
+    char **names = NULL, *only = NULL;
+    size_t nn = 0;
+    int rc = -1;
+
+    memset(app, 0, sizeof(*app));
+    if (err && errsz)
+        err[0] = '\0';
+    if (opts)
+        ld.opts = *opts;
+    /* a non-NULL mem pointer marks memory mode even with no files */
+    if (!files)
+        ld.mem = (const hf_app_file_t *)"";
+    if (!(ld.disp = strdup("")) || !(app->dir = strdup(dir && *dir ? dir : "/app")))
+        goto nomem;
+    if (ld.opts.only_function) {
+        size_t len;
+        char *slash;
+        if (!(only = strdup(ld.opts.only_function)))
+            goto nomem;
+        len = strlen(only);
+        while (len > 1 && only[len - 1] == '/')
+            only[--len] = '\0';
+        slash = strrchr(only, '/');
+        memmove(only, slash ? slash + 1 : only, strlen(slash ? slash + 1 : only) + 1);
+    }
+    if (n && !(names = calloc(n, sizeof(*names))))
+        goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = files[i].path, *slash;
+        int dup = 0;
+        if (!p || !(slash = strchr(p, '/')) || strcmp(slash + 1, "function.json") != 0 ||
+            slash == p || p[0] == '.')
+            continue;
+        if ((size_t)(slash - p) == 3 && !strncmp(p, "lib", 3))
+            continue;
+        if (only && (strlen(only) != (size_t)(slash - p) || strncmp(p, only, (size_t)(slash - p))))
+            continue;
+        for (size_t k = 0; k < nn; k++)
+            if (strlen(names[k]) == (size_t)(slash - p) && !strncmp(names[k], p, (size_t)(slash - p)))
+                dup = 1;
+        if (dup)
+            continue;
+        if (!(names[nn] = strndup(p, (size_t)(slash - p))))
+            goto nomem;
+        nn++;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (files[i].path && !strncmp(files[i].path, "lib/", 4) && !app->lib_dir &&
+            !(app->lib_dir = fmt_dup("%s/lib", app->dir)))
+            goto nomem;
+    if (only && nn == 0) {
+        fail(&ld, "%s: no function.json in this folder (hubfn run takes a function folder, "
+             "e.g. functions/router)", ld.opts.only_function);
+        goto out;
+    }
+    rc = load_app(&ld, names, nn);
+    goto out;
+nomem:
+    oom(&ld);
+out:
+    for (size_t i = 0; i < nn; i++)
+        free(names[i]);
+    free(names);
+    free(only);
+    ld_free(&ld);
+    if (rc != 0)
+        hf_app_free(app);
+    return rc;
+}

@@ -1,0 +1,80 @@
+/*
+ * Events, batches and the outputs an invocation sends: the unit of work that moves from
+ * the loop thread (which owns the Kafka handles) to a Lua worker and back.
+ */
+#ifndef HF_BATCH_H
+#define HF_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "app.h"
+
+typedef struct rd_kafka_message_s rd_kafka_message_t;
+
+typedef struct hf_header {
+    char *name;
+    char *value;                 /* may hold NUL bytes; value_len says how long */
+    size_t value_len;
+} hf_header_t;
+
+/* One event as the handler sees it. The payload is borrowed from rkm (or from `own`). */
+typedef struct hf_event {
+    rd_kafka_message_t *rkm;     /* the Kafka message holding payload/key, or NULL */
+    char *own;                   /* payload storage when rkm is NULL (hubfn run) */
+    const char *payload;
+    size_t len;
+    const char *key;             /* partition key, or NULL */
+    size_t key_len;
+    int32_t partition;
+    int64_t offset;
+    int64_t enqueued_ms;         /* broker/producer timestamp, epoch ms; -1 unknown */
+    int64_t received_us;         /* monotonic time the host took it off the consumer */
+} hf_event_t;
+
+/* One message an invocation sent through an output binding. */
+typedef struct hf_output {
+    int binding;                 /* index in fn->outputs */
+    char *key;                   /* partition key or NULL */
+    size_t key_len;
+    hf_header_t *headers;
+    size_t headers_n;
+    char *body;
+    size_t body_len;
+    int body_is_json;            /* body is a JSON document (a table was sent) */
+} hf_output_t;
+
+typedef enum { HF_BATCH_OK, HF_BATCH_FAILED } hf_batch_status_t;
+
+typedef struct hf_batch {
+    /* in */
+    const hf_function_t *fn;
+    int fn_index;
+    const char *hub;
+    int32_t partition;
+    hf_event_t *events;
+    size_t events_n;
+    int retry_count;
+    int max_retry_count;
+    /* out, filled by the worker */
+    hf_batch_status_t status;
+    char *error;                 /* message with traceback when FAILED */
+    int invocations;             /* cardinality one: one per event */
+    int failed_invocations;
+    hf_output_t *outputs;
+    size_t outputs_n, outputs_cap;
+    int64_t run_us;              /* time spent in Lua */
+    /* bookkeeping for the owner */
+    void *owner;
+    uint64_t generation;
+    struct hf_batch *next;
+} hf_batch_t;
+
+hf_batch_t *hf_batch_new(size_t events_cap);
+/* Free the batch, its outputs and its events (destroying their Kafka messages). */
+void hf_batch_free(hf_batch_t *batch);
+void hf_batch_clear_outputs(hf_batch_t *batch);
+void hf_event_release(hf_event_t *ev);
+void hf_output_free(hf_output_t *out);
+
+#endif

@@ -1,0 +1,722 @@
+#include "lua_host.h"
+
+#include <lauxlib.h>
+#include <librdkafka/rdkafka.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "activation.h"
+#include "json.h"
+#include "log.h"
+
+/* Hard cap on one output message; Event Hubs refuses publications over 1 MB. */
+#define HF_MAX_EVENT_BYTES (1024 * 1024)
+/* Instructions between two looks at the clock while a handler runs. */
+#define HF_HOOK_COUNT 10000
+
+static hf_lua_t *lua_of(lua_State *L)
+{
+    return *(hf_lua_t **)lua_getextraspace(L);
+}
+
+/* The allocator: counts bytes so a memory cap can fail one invocation, not the host. */
+static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    hf_lua_t *lua = ud;
+    if (nsize == 0) {
+        if (ptr)
+            lua->mem_used -= osize;
+        free(ptr);
+        return NULL;
+    }
+    size_t old = ptr ? osize : 0;
+    if (lua->mem_limit && nsize > old && lua->mem_used + (nsize - old) > lua->mem_limit &&
+        lua->batch) {
+        lua->mem_exceeded = 1;
+        return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (p)
+        lua->mem_used = lua->mem_used - old + nsize;
+    return p;
+}
+
+/* Message handler for every pcall: the error with a traceback (lua.c's msghandler). */
+static int msghandler(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+/* Count hook: once the deadline passed, raise on every hook so pcall cannot swallow it. */
+static void timeout_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    hf_lua_t *lua = lua_of(L);
+    if (lua->timed_out || (lua->deadline_us && hf_mono_us() > lua->deadline_us)) {
+        lua->timed_out = 1;
+        lua_sethook(L, timeout_hook, LUA_MASKCOUNT, 1);
+        luaL_error(L, "function timed out after %I ms (host.json functionTimeout)",
+                   (lua_Integer)lua->app->host.function_timeout_ms);
+    }
+}
+
+/* ---- context.log ---- */
+
+static int log_at(lua_State *L, hf_log_level_t lvl, int first)
+{
+    hf_lua_t *lua = lua_of(L);
+    hf_batch_t *batch = lua->batch;
+    const hf_function_t *fn = batch ? batch->fn : NULL;
+    if (fn && lvl < fn->log_level)
+        return 0;
+    if (!fn && lvl < hf_log_get_level())
+        return 0;
+    luaL_Buffer b;
+    int n = lua_gettop(L);
+    luaL_buffinit(L, &b);
+    for (int i = first; i <= n; i++) {
+        if (i > first)
+            luaL_addchar(&b, ' ');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    hf_log_ctx_t ctx = HF_LOG_CTX_NONE;
+    if (batch) {
+        ctx.function = fn->name;
+        ctx.partition = batch->partition;
+        lua_getfield(L, LUA_REGISTRYINDEX, "hubfn.invocationId");
+        ctx.invocation_id = lua_tostring(L, -1);
+        lua_pop(L, 1);
+    }
+    hf_log_write(lvl, &ctx, lua_tostring(L, -1));
+    return 0;
+}
+
+static int l_log_call(lua_State *L) { return log_at(L, HF_LOG_INFO, 2); }
+static int l_log_trace(lua_State *L) { return log_at(L, HF_LOG_TRACE, 1); }
+static int l_log_debug(lua_State *L) { return log_at(L, HF_LOG_DEBUG, 1); }
+static int l_log_info(lua_State *L) { return log_at(L, HF_LOG_INFO, 1); }
+static int l_log_warn(lua_State *L) { return log_at(L, HF_LOG_WARN, 1); }
+static int l_log_error(lua_State *L) { return log_at(L, HF_LOG_ERROR, 1); }
+
+/* ---- output bindings ---- */
+
+static void output_push(hf_batch_t *batch, hf_output_t *out)
+{
+    if (batch->outputs_n == batch->outputs_cap) {
+        size_t cap = batch->outputs_cap ? batch->outputs_cap * 2 : 16;
+        hf_output_t *grown = realloc(batch->outputs, cap * sizeof(*grown));
+        if (!grown) {
+            hf_output_free(out);
+            return;
+        }
+        batch->outputs = grown;
+        batch->outputs_cap = cap;
+    }
+    batch->outputs[batch->outputs_n++] = *out;
+}
+
+static char *dup_mem(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = 0;
+    }
+    return p;
+}
+
+/* Encode the value at idx as an output body: tables and scalars as JSON, strings as they are. */
+static void output_body(lua_State *L, int idx, hf_output_t *out, const char *binding)
+{
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        out->body = dup_mem(s, n);
+        out->body_len = n;
+        out->body_is_json = 0;
+        return;
+    }
+    hf_buf_t buf;
+    char err[256];
+    hf_buf_init(&buf);
+    if (hf_json_encode(L, idx, &buf, err, sizeof(err)) != 0) {
+        hf_buf_free(&buf);
+        luaL_error(L, "bindings.%s:send: cannot encode the value as JSON: %s", binding, err);
+    }
+    out->body = buf.data;
+    out->body_len = buf.len;
+    out->body_is_json = 1;
+}
+
+/* Queue one output message from value at idx with options table at opts (0 = none). */
+static void send_one(lua_State *L, int binding, int idx, int opts)
+{
+    hf_lua_t *lua = lua_of(L);
+    const hf_binding_t *b = &lua->batch->fn->outputs[binding];
+    hf_output_t out = {0};
+    out.binding = binding;
+    if (lua_isnoneornil(L, idx))
+        luaL_error(L, "bindings.%s:send: nothing to send (the value is nil)", b->name);
+    if (opts && lua_istable(L, opts)) {
+        lua_getfield(L, opts, "partitionKey");
+        if (!lua_isnil(L, -1)) {
+            size_t n;
+            if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+                luaL_error(L, "bindings.%s:send: partitionKey must be a string, got %s",
+                           b->name, luaL_typename(L, -1));
+            const char *k = lua_tolstring(L, -1, &n);
+            out.key = dup_mem(k, n);
+            out.key_len = n;
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, opts, "properties");
+        if (lua_istable(L, -1)) {
+            int pt = lua_gettop(L);
+            lua_pushnil(L);
+            while (lua_next(L, pt)) {
+                if (lua_type(L, -2) != LUA_TSTRING) {
+                    lua_pop(L, 1);
+                    continue;
+                }
+                hf_header_t *grown = realloc(out.headers, (out.headers_n + 1) * sizeof(*grown));
+                if (!grown)
+                    break;
+                out.headers = grown;
+                size_t vn;
+                const char *v = luaL_tolstring(L, -1, &vn);
+                out.headers[out.headers_n].name = strdup(lua_tostring(L, -3));
+                out.headers[out.headers_n].value = dup_mem(v, vn);
+                out.headers[out.headers_n].value_len = vn;
+                out.headers_n++;
+                lua_pop(L, 2);
+            }
+        } else if (!lua_isnil(L, -1)) {
+            hf_output_free(&out);
+            luaL_error(L, "bindings.%s:send: properties must be a table", b->name);
+        }
+        lua_pop(L, 1);
+    }
+    output_body(L, idx, &out, b->name);
+    if (out.body_len > HF_MAX_EVENT_BYTES) {
+        size_t n = out.body_len;
+        hf_output_free(&out);
+        luaL_error(L, "bindings.%s:send: event of %d bytes exceeds the %d-byte limit of an "
+                   "Event Hubs event", b->name, (int)n, HF_MAX_EVENT_BYTES);
+    }
+    output_push(lua->batch, &out);
+}
+
+/* binding:send(value [, {partitionKey=, properties=}]) */
+static int l_binding_send(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "_index");
+    int binding = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    hf_lua_t *lua = lua_of(L);
+    if (!lua->batch || binding < 0 || (size_t)binding >= lua->batch->fn->outputs_n)
+        return luaL_error(L, "send: called outside of an invocation");
+    send_one(L, binding, 2, lua_gettop(L) >= 3 ? 3 : 0);
+    return 0;
+}
+
+/* ---- the hubfn module ---- */
+
+static int open_hubfn(lua_State *L)
+{
+    lua_newtable(L);
+    hf_json_open(L);
+    lua_getfield(L, -1, "null");
+    lua_setfield(L, -3, "null");
+    lua_setfield(L, -2, "json");
+    lua_pushstring(L, HF_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}
+
+/* Build the parts of the context that do not change between invocations of fn. */
+static void build_context_parts(lua_State *L, const hf_function_t *fn)
+{
+    lua_createtable(L, 0, 4);                 /* parts */
+    /* log: callable table */
+    lua_createtable(L, 0, 5);
+    static const luaL_Reg log_fns[] = {
+        {"trace", l_log_trace}, {"debug", l_log_debug}, {"info", l_log_info},
+        {"warn", l_log_warn},   {"error", l_log_error}, {NULL, NULL}};
+    luaL_setfuncs(L, log_fns, 0);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, l_log_call);
+    lua_setfield(L, -2, "__call");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, -2, "log");
+    /* bindings */
+    lua_createtable(L, 0, (int)fn->outputs_n);
+    lua_createtable(L, 0, 1);                 /* binding metatable */
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, l_binding_send);
+    lua_setfield(L, -2, "send");
+    lua_setfield(L, -2, "__index");
+    int mt = lua_gettop(L);
+    for (size_t i = 0; i < fn->outputs_n; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, (lua_Integer)i);
+        lua_setfield(L, -2, "_index");
+        lua_pushstring(L, fn->outputs[i].name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, fn->outputs[i].hub);
+        lua_setfield(L, -2, "eventHubName");
+        lua_pushvalue(L, mt);
+        lua_setmetatable(L, -2);
+        lua_setfield(L, -3, fn->outputs[i].name);
+    }
+    lua_pop(L, 1);                            /* metatable */
+    lua_setfield(L, -2, "bindings");
+    /* partitionContext template values */
+    lua_pushstring(L, fn->trigger.hub ? fn->trigger.hub : "");
+    lua_setfield(L, -2, "eventHubName");
+    lua_pushstring(L, fn->trigger.consumer_group ? fn->trigger.consumer_group : "$Default");
+    lua_setfield(L, -2, "consumerGroup");
+}
+
+int hf_lua_load_function(hf_lua_t *lua, int fn_index, char *err, size_t errsz)
+{
+    lua_State *L = lua->L;
+    const hf_function_t *fn = &lua->app->functions[fn_index];
+    int top = lua_gettop(L);
+
+    lua_pushcfunction(L, msghandler);                        /* top+1 */
+    if (luaL_loadfilex(L, fn->script_path, "t") != LUA_OK) {  /* top+2 */
+        snprintf(err, errsz, "%s", lua_tostring(L, -1));
+        lua_settop(L, top);
+        return -1;
+    }
+    /* Each function gets its own globals, falling back to the shared ones. */
+    lua_newtable(L);                                          /* top+3 */
+    lua_createtable(L, 0, 1);
+    lua_pushglobaltable(L);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, top + 3);
+    lua_setupvalue(L, top + 2, 1);
+    lua_insert(L, top + 1);                                   /* env, msgh, chunk */
+    if (lua_pcall(L, 0, 1, top + 2) != LUA_OK) {
+        snprintf(err, errsz, "%s", lua_tostring(L, -1));
+        lua_settop(L, top);
+        return -1;
+    }
+    /* The chunk returns the handler, a table holding entryPoint, or defines it globally. */
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        lua_getfield(L, -1, fn->entry_point);
+        lua_remove(L, -2);
+    } else if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_getfield(L, top + 1, fn->entry_point);
+    }
+    if (lua_type(L, -1) != LUA_TFUNCTION) {
+        snprintf(err, errsz,
+                 "%s: the script must return the handler function, or a table holding "
+                 "\"%s\" (function.json entryPoint), or define a global function \"%s\"",
+                 fn->script_path, fn->entry_point, fn->entry_point);
+        lua_settop(L, top);
+        return -1;
+    }
+    if (lua->handlers[fn_index] != LUA_NOREF)
+        luaL_unref(L, LUA_REGISTRYINDEX, lua->handlers[fn_index]);
+    lua->handlers[fn_index] = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_settop(L, top);
+    return 0;
+}
+
+int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
+{
+    memset(lua, 0, sizeof(*lua));
+    lua->app = app;
+    lua->rng = (uint64_t)hf_mono_us() ^ ((uint64_t)(uintptr_t)lua << 17) ^ 0x9e3779b97f4a7c15ULL;
+    lua->L = lua_newstate(lua_alloc, lua);
+    if (!lua->L) {
+        snprintf(err, errsz, "cannot create a Lua state (out of memory)");
+        return -1;
+    }
+    lua_State *L = lua->L;
+    *(hf_lua_t **)lua_getextraspace(L) = lua;
+    luaL_openlibs(L);
+    lua->handlers = malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
+    lua->contexts = malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
+    for (size_t i = 0; i < app->functions_n; i++)
+        lua->handlers[i] = lua->contexts[i] = LUA_NOREF;
+
+    /* require "hubfn", and package.path with the app's lib/ folder */
+    luaL_requiref(L, "hubfn", open_hubfn, 0);
+    lua_pop(L, 1);
+    lua_getglobal(L, "package");
+    lua_pushfstring(L, "%s/lib/?.lua;%s/lib/?/init.lua;", app->dir, app->dir);
+    lua_getfield(L, -2, "path");
+    lua_concat(L, 2);
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
+
+    for (size_t i = 0; i < app->functions_n; i++) {
+        if (app->functions[i].disabled)
+            continue;
+        if (hf_lua_load_function(lua, (int)i, err, errsz) != 0) {
+            hf_lua_close(lua);
+            return -1;
+        }
+        build_context_parts(L, &app->functions[i]);
+        lua->contexts[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    return 0;
+}
+
+void hf_lua_close(hf_lua_t *lua)
+{
+    if (lua->L)
+        lua_close(lua->L);
+    free(lua->handlers);
+    free(lua->contexts);
+    lua->L = NULL;
+    lua->handlers = lua->contexts = NULL;
+}
+
+/* ---- events ---- */
+
+static void new_invocation_id(hf_lua_t *lua, char *out)
+{
+    unsigned char b[16];
+    for (int i = 0; i < 16; i += 8) {
+        uint64_t x = lua->rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        lua->rng = x;
+        memcpy(b + i, &x, 8);
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+             b[13], b[14], b[15]);
+}
+
+static void push_enqueued(lua_State *L, const hf_event_t *ev)
+{
+    char ts[32];
+    if (ev->enqueued_ms < 0) {
+        lua_pushnil(L);
+        return;
+    }
+    hf_log_time_iso(ev->enqueued_ms, ts, sizeof(ts));
+    lua_pushstring(L, ts);
+}
+
+static void push_properties(lua_State *L, const hf_event_t *ev)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    lua_newtable(L);
+    if (!ev->rkm || rd_kafka_message_headers(ev->rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    const char *name;
+    const void *val;
+    size_t size;
+    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) ==
+                       RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+        if (val)
+            lua_pushlstring(L, val, size);
+        else
+            lua_pushboolean(L, 0);
+        lua_setfield(L, -2, name);
+    }
+}
+
+static void push_system_properties(lua_State *L, const hf_event_t *ev)
+{
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, ev->offset);
+    lua_setfield(L, -2, "x-opt-sequence-number");
+    lua_pushinteger(L, ev->offset);
+    lua_setfield(L, -2, "x-opt-offset");
+    push_enqueued(L, ev);
+    lua_setfield(L, -2, "x-opt-enqueued-time");
+    if (ev->key) {
+        lua_pushlstring(L, ev->key, ev->key_len);
+        lua_setfield(L, -2, "x-opt-partition-key");
+    }
+    lua_pushinteger(L, ev->partition);
+    lua_setfield(L, -2, "partitionId");
+}
+
+/* Push the event table for ev. */
+static void push_event(hf_lua_t *lua, const hf_event_t *ev)
+{
+    lua_State *L = lua->L;
+    char err[256];
+    lua_createtable(L, 0, 10);
+    int t = lua_gettop(L);
+    switch (lua->batch->fn->trigger.data_type) {
+    case HF_DATA_JSON:
+        if (hf_json_decode(L, ev->payload ? ev->payload : "", ev->len, err, sizeof(err)) == 0) {
+            lua_setfield(L, t, "body");
+            lua_getfield(L, t, "body");
+            if (hf_activation_push(L, lua_gettop(L)))
+                lua_setfield(L, t, "activation");
+            lua_pop(L, 1);
+        } else {
+            lua_pushlstring(L, ev->payload ? ev->payload : "", ev->len);
+            lua_setfield(L, t, "body");
+            lua_pushstring(L, err);
+            lua_setfield(L, t, "decodeError");
+        }
+        break;
+    case HF_DATA_STRING:
+    case HF_DATA_BINARY:
+        lua_pushlstring(L, ev->payload ? ev->payload : "", ev->len);
+        lua_setfield(L, t, "body");
+        break;
+    }
+    lua_pushinteger(L, ev->partition);
+    lua_setfield(L, t, "partition");
+    lua_pushinteger(L, ev->offset);
+    lua_setfield(L, t, "offset");
+    lua_pushinteger(L, ev->offset);
+    lua_setfield(L, t, "sequenceNumber");
+    push_enqueued(L, ev);
+    lua_setfield(L, t, "enqueuedTime");
+    if (ev->key) {
+        lua_pushlstring(L, ev->key, ev->key_len);
+        lua_setfield(L, t, "partitionKey");
+    }
+    push_properties(L, ev);
+    lua_setfield(L, t, "properties");
+    push_system_properties(L, ev);
+    lua_setfield(L, t, "systemProperties");
+}
+
+/* Push the context of one invocation over events [first, first+n). */
+static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, int many,
+                         const char *invocation_id)
+{
+    lua_State *L = lua->L;
+    hf_batch_t *batch = lua->batch;
+    const hf_function_t *fn = batch->fn;
+    lua_createtable(L, 0, 8);
+    int c = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lua->contexts[fn_index]);
+    int parts = lua_gettop(L);
+    lua_pushstring(L, invocation_id);
+    lua_setfield(L, c, "invocationId");
+    lua_pushstring(L, fn->name);
+    lua_setfield(L, c, "functionName");
+    lua_getfield(L, parts, "log");
+    lua_setfield(L, c, "log");
+    lua_getfield(L, parts, "bindings");
+    lua_setfield(L, c, "bindings");
+
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, batch->retry_count);
+    lua_setfield(L, -2, "retryCount");
+    lua_pushinteger(L, batch->max_retry_count);
+    lua_setfield(L, -2, "maxRetryCount");
+    lua_setfield(L, c, "retryContext");
+
+    /* triggerMetadata */
+    lua_createtable(L, 0, 8);
+    int tm = lua_gettop(L);
+    lua_createtable(L, 0, 3);
+    lua_getfield(L, parts, "eventHubName");
+    lua_setfield(L, -2, "eventHubName");
+    lua_getfield(L, parts, "consumerGroup");
+    lua_setfield(L, -2, "consumerGroup");
+    lua_pushfstring(L, "%d", (int)batch->partition);
+    lua_setfield(L, -2, "partitionId");
+    lua_setfield(L, tm, "partitionContext");
+    if (many) {
+        static const char *arrays[] = {"partitionKeyArray", "offsetArray", "sequenceNumberArray",
+                                       "enqueuedTimeUtcArray", "propertiesArray",
+                                       "systemPropertiesArray"};
+        for (int a = 0; a < 6; a++) {
+            lua_createtable(L, (int)n, 0);
+            for (size_t i = 0; i < n; i++) {
+                const hf_event_t *ev = &batch->events[first + i];
+                switch (a) {
+                case 0:
+                    if (ev->key)
+                        lua_pushlstring(L, ev->key, ev->key_len);
+                    else
+                        lua_pushboolean(L, 0);
+                    break;
+                case 1:
+                case 2: lua_pushinteger(L, ev->offset); break;
+                case 3: push_enqueued(L, ev); break;
+                case 4: push_properties(L, ev); break;
+                default: push_system_properties(L, ev); break;
+                }
+                lua_rawseti(L, -2, (lua_Integer)i + 1);
+            }
+            lua_setfield(L, tm, arrays[a]);
+        }
+    } else {
+        const hf_event_t *ev = &batch->events[first];
+        if (ev->key) {
+            lua_pushlstring(L, ev->key, ev->key_len);
+            lua_setfield(L, tm, "partitionKey");
+        }
+        lua_pushinteger(L, ev->offset);
+        lua_setfield(L, tm, "offset");
+        lua_pushinteger(L, ev->offset);
+        lua_setfield(L, tm, "sequenceNumber");
+        push_enqueued(L, ev);
+        lua_setfield(L, tm, "enqueuedTimeUtc");
+        push_properties(L, ev);
+        lua_setfield(L, tm, "properties");
+        push_system_properties(L, ev);
+        lua_setfield(L, tm, "systemProperties");
+    }
+    lua_setfield(L, c, "triggerMetadata");
+    lua_settop(L, c);
+}
+
+/* Send the handler's return value through the $return binding, if the function has one. */
+static void send_return(lua_State *L, int idx)
+{
+    hf_lua_t *lua = lua_of(L);
+    const hf_function_t *fn = lua->batch->fn;
+    int binding = -1;
+    for (size_t i = 0; i < fn->outputs_n; i++)
+        if (strcmp(fn->outputs[i].name, "$return") == 0)
+            binding = (int)i;
+    if (binding < 0 || lua_isnil(L, idx))
+        return;
+    if (lua_type(L, idx) == LUA_TTABLE && lua_rawlen(L, idx) > 0) {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, idx, i);
+            send_one(L, binding, lua_gettop(L), 0);
+            lua_pop(L, 1);
+        }
+    } else {
+        send_one(L, binding, idx, 0);
+    }
+}
+
+static int l_send_return(lua_State *L)
+{
+    send_return(L, 1);
+    return 0;
+}
+
+/* One protected call of the handler on events [first, first+n). 0 ok, -1 failed. */
+static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int many)
+{
+    lua_State *L = lua->L;
+    hf_batch_t *batch = lua->batch;
+    const hf_function_t *fn = batch->fn;
+    char invocation_id[40];
+    int top = lua_gettop(L);
+    size_t outputs_before = batch->outputs_n;
+
+    new_invocation_id(lua, invocation_id);
+    lua_pushstring(L, invocation_id);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.invocationId");
+    lua_pushcfunction(L, msghandler);
+    int base = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lua->handlers[fn_index]);
+
+    lua->timed_out = 0;
+    lua->mem_exceeded = 0;
+    lua->deadline_us = fn && lua->app->host.function_timeout_ms > 0
+                           ? hf_mono_us() + lua->app->host.function_timeout_ms * 1000
+                           : 0;
+    if (lua->deadline_us)
+        lua_sethook(L, timeout_hook, LUA_MASKCOUNT, HF_HOOK_COUNT);
+
+    int rc;
+    if (!lua_checkstack(L, 8)) {
+        rc = LUA_ERRMEM;
+    } else {
+        if (many) {
+            lua_createtable(L, (int)n, 0);
+            for (size_t i = 0; i < n; i++) {
+                push_event(lua, &batch->events[first + i]);
+                lua_rawseti(L, -2, (lua_Integer)i + 1);
+            }
+        } else {
+            push_event(lua, &batch->events[first]);
+        }
+        push_context(lua, fn_index, first, n, many, invocation_id);
+        rc = lua_pcall(L, 2, 1, base);
+        if (rc == LUA_OK) {
+            /* Route the return value through $return, itself protected. */
+            lua_pushcfunction(L, l_send_return);
+            lua_insert(L, -2);
+            rc = lua_pcall(L, 1, 0, base);
+        }
+    }
+    lua_sethook(L, NULL, 0, 0);
+    lua->deadline_us = 0;
+
+    if (rc != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        char head[200];
+        if (lua->timed_out)
+            snprintf(head, sizeof(head), "function timed out after %lld ms (functionTimeout)",
+                     (long long)lua->app->host.function_timeout_ms);
+        else if (lua->mem_exceeded || rc == LUA_ERRMEM)
+            snprintf(head, sizeof(head), "out of memory (the Lua state's memory cap is %zu bytes)",
+                     lua->mem_limit);
+        else
+            head[0] = 0;
+        size_t len = strlen(head) + (msg ? strlen(msg) : 0) + 4;
+        char *e = malloc(len);
+        if (e)
+            snprintf(e, len, "%s%s%s", head, *head && msg ? ": " : "", msg ? msg : "");
+        if (batch->error)
+            free(e);
+        else
+            batch->error = e;
+        batch->failed_invocations++;
+        /* Outputs of a failed invocation are not sent. */
+        while (batch->outputs_n > outputs_before)
+            hf_output_free(&batch->outputs[--batch->outputs_n]);
+    }
+    batch->invocations++;
+    lua_settop(L, top);
+    return rc == LUA_OK ? 0 : -1;
+}
+
+void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch)
+{
+    lua_State *L = lua->L;
+    int fn_index = batch->fn_index;
+    int64_t t0 = hf_mono_us();
+    lua->batch = batch;
+    batch->status = HF_BATCH_OK;
+    if (lua->handlers[fn_index] == LUA_NOREF) {
+        batch->error = strdup("the function is not loaded");
+        batch->status = HF_BATCH_FAILED;
+        lua->batch = NULL;
+        return;
+    }
+    if (batch->fn->trigger.cardinality == HF_CARD_MANY) {
+        if (invoke_range(lua, fn_index, 0, batch->events_n, 1) != 0)
+            batch->status = HF_BATCH_FAILED;
+    } else {
+        for (size_t i = 0; i < batch->events_n; i++)
+            if (invoke_range(lua, fn_index, i, 1, 0) != 0)
+                batch->status = HF_BATCH_FAILED;
+    }
+    lua->batch = NULL;
+    /* A small GC step between batches keeps pauses short (Redis does the same). */
+    lua_gc(L, LUA_GCSTEP, 0);
+    batch->run_us = hf_mono_us() - t0;
+}

@@ -1,0 +1,40 @@
+/*
+ * A Lua state with every function of the app loaded, and the call of one handler on one
+ * batch: events decoded into tables, the context, output bindings, a traceback on error,
+ * a count hook that enforces functionTimeout.
+ *
+ * Thread: an hf_lua_t belongs to one thread (a worker, or the main thread of hubfn run).
+ */
+#ifndef HF_LUA_HOST_H
+#define HF_LUA_HOST_H
+
+#include <lua.h>
+
+#include "app.h"
+#include "batch.h"
+
+typedef struct hf_lua {
+    lua_State *L;
+    const hf_app_t *app;
+    int *handlers;               /* registry ref of each function's handler, or LUA_NOREF */
+    int *contexts;               /* registry ref of each function's cached context parts */
+    hf_batch_t *batch;           /* the batch being run */
+    int64_t deadline_us;         /* monotonic deadline of the current invocation, 0 = none */
+    int timed_out;
+    size_t mem_used;
+    size_t mem_limit;            /* 0 = none */
+    int mem_exceeded;
+    uint64_t rng;                /* invocation ids */
+    int calls_since_gc;
+} hf_lua_t;
+
+/* Create the state and load every enabled function. -1 with one line (file:line) in err. */
+int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz);
+/* (Re)load one function's script; on failure the previous handler stays. */
+int hf_lua_load_function(hf_lua_t *lua, int fn_index, char *err, size_t errsz);
+void hf_lua_close(hf_lua_t *lua);
+
+/* Run the batch's function on its events; fills status, error, outputs, counters. */
+void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch);
+
+#endif

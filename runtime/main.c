@@ -1,0 +1,139 @@
+/*
+ * hubfn: command-line entry. Usage errors exit 2 with one line.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "host.h"
+#include "log.h"
+#include "run.h"
+
+static int usage_error(const char *cmd, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "hubfn %s: ", cmd);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see `hubfn help %s`)\n", cmd);
+    return 2;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int set_log_format(const char *cmd, const char *v)
+{
+    if (strcmp(v, "text") == 0)
+        hf_log_setup(HF_LOG_TEXT, isatty(2));
+    else if (strcmp(v, "json") == 0)
+        hf_log_setup(HF_LOG_JSON, 0);
+    else
+        return usage_error(cmd, "--log-format must be text or json, not \"%s\"", v);
+    return 0;
+}
+
+static int cmd_start(int argc, char **argv)
+{
+    hf_host_opts_t opts = {0};
+    opts.app_dir = ".";
+    opts.http_port = -1;
+    opts.partitions = 4;
+    int have_dir = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--embedded") == 0) {
+            opts.embedded = 1;
+        } else if (strcmp(a, "--exit-on-eof") == 0) {
+            opts.exit_on_eof = 1;
+        } else if (strcmp(a, "--workers") == 0 || strcmp(a, "--partitions") == 0 ||
+                   strcmp(a, "--http-port") == 0) {
+            int n;
+            int lo = strcmp(a, "--http-port") == 0 ? 0 : 1;
+            if (!v || parse_int(v, lo, 65535, &n) != 0)
+                return usage_error("start", "%s needs a whole number", a);
+            if (strcmp(a, "--workers") == 0)
+                opts.workers = n;
+            else if (strcmp(a, "--partitions") == 0)
+                opts.partitions = n;
+            else
+                opts.http_port = n;
+            i++;
+        } else if (strcmp(a, "--drain-timeout") == 0) {
+            int n;
+            if (!v || parse_int(v, 1, 3600, &n) != 0)
+                return usage_error("start", "%s needs seconds (1-3600)", a);
+            opts.drain_timeout_s = n;
+            i++;
+        } else if (strcmp(a, "--log-format") == 0) {
+            if (!v)
+                return usage_error("start", "%s needs text or json", a);
+            if (set_log_format("start", v))
+                return 2;
+            i++;
+        } else if (a[0] == '-') {
+            return usage_error("start", "unknown option %s", a);
+        } else if (!have_dir) {
+            opts.app_dir = a;
+            have_dir = 1;
+        } else {
+            return usage_error("start", "unexpected argument \"%s\"", a);
+        }
+    }
+    return hf_host_main(&opts);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *dir = NULL, *events = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--events") == 0) {
+            if (i + 1 >= argc)
+                return usage_error("run", "%s needs a file, or - for standard input", argv[i]);
+            events = argv[++i];
+        } else if (strcmp(argv[i], "--log-format") == 0) {
+            if (i + 1 >= argc || set_log_format("run", argv[i + 1]))
+                return 2;
+            i++;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_error("run", "unknown option %s", argv[i]);
+        } else if (!dir) {
+            dir = argv[i];
+        } else {
+            return usage_error("run", "unexpected argument \"%s\"", argv[i]);
+        }
+    }
+    if (!dir)
+        return usage_error("run", "%s", "missing FUNCTION_DIR");
+    if (!events)
+        return usage_error("run", "%s", "missing --events FILE (or --events - for standard input)");
+    return hf_run_main(dir, events);
+}
+
+int main(int argc, char **argv)
+{
+    hf_log_setup(isatty(2) ? HF_LOG_TEXT : HF_LOG_TEXT, isatty(2));
+    if (argc < 2)
+        return hf_cli_help(NULL, stderr), 2;
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("hubfn %s\n", HF_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+        return hf_cli_help(argc > 2 ? argv[2] : NULL, stdout);
+    if (strcmp(cmd, "start") == 0)
+        return cmd_start(argc - 2, argv + 2);
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 2, argv + 2);
+    fprintf(stderr, "hubfn: unknown command \"%s\" (see `hubfn help`)\n", cmd);
+    return 2;
+}

@@ -1,0 +1,11 @@
+/*
+ * `hubfn run FUNCTION_DIR --events FILE|-`: one function, no broker. Events come from a
+ * file (one body per line), outputs go to stdout as JSON lines, logs to stderr.
+ */
+#ifndef HF_RUN_H
+#define HF_RUN_H
+
+/* Returns the exit code: 0 all invocations succeeded, 1 one failed, 2 usage/config. */
+int hf_run_main(const char *function_dir, const char *events_path);
+
+#endif

@@ -1,0 +1,176 @@
+#include "worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+/* Thread: worker. Runs batches until told to stop. */
+static void *worker_main(void *arg)
+{
+    hf_worker_t *w = arg;
+    hf_workers_t *pool = w->pool;
+    char err[1024];
+
+    if (hf_lua_init(&w->lua, pool->app, err, sizeof(err)) != 0) {
+        pthread_mutex_lock(&w->lock);
+        snprintf(w->err, sizeof(w->err), "%s", err);
+        w->state = -1;
+        pthread_cond_broadcast(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+        return NULL;
+    }
+    pthread_mutex_lock(&w->lock);
+    w->state = 1;
+    pthread_cond_broadcast(&w->cond);
+    for (;;) {
+        while (!w->head && !w->stop)
+            pthread_cond_wait(&w->cond, &w->lock);
+        if (!w->head && w->stop)
+            break;
+        hf_batch_t *batch = w->head;
+        w->head = batch->next;
+        if (!w->head)
+            w->tail = NULL;
+        batch->next = NULL;
+        pthread_mutex_unlock(&w->lock);
+
+        hf_lua_invoke(&w->lua, batch);
+
+        pthread_mutex_lock(&pool->done_lock);
+        if (pool->done_tail)
+            pool->done_tail->next = batch;
+        else
+            pool->done_head = batch;
+        pool->done_tail = batch;
+        pthread_cond_broadcast(&pool->done_cond);
+        pthread_mutex_unlock(&pool->done_lock);
+        if (pool->done_async)
+            ev_async_send(pool->loop, pool->done_async);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    hf_lua_close(&w->lua);
+    return NULL;
+}
+
+int hf_workers_start(hf_workers_t *pool, const hf_app_t *app, int n, struct ev_loop *loop,
+                     ev_async *done_async, char *err, size_t errsz)
+{
+    memset(pool, 0, sizeof(*pool));
+    pool->app = app;
+    pool->loop = loop;
+    pool->done_async = done_async;
+    pthread_mutex_init(&pool->done_lock, NULL);
+    pthread_cond_init(&pool->done_cond, NULL);
+    pool->w = calloc((size_t)n, sizeof(hf_worker_t));
+    if (!pool->w) {
+        snprintf(err, errsz, "out of memory starting workers");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        hf_worker_t *w = &pool->w[i];
+        w->pool = pool;
+        w->index = i;
+        pthread_mutex_init(&w->lock, NULL);
+        pthread_cond_init(&w->cond, NULL);
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            snprintf(err, errsz, "cannot start worker thread %d: %s", i, strerror(errno));
+            pool->n = i;
+            hf_workers_stop(pool);
+            return -1;
+        }
+        pool->n = i + 1;
+    }
+    for (int i = 0; i < n; i++) {
+        hf_worker_t *w = &pool->w[i];
+        pthread_mutex_lock(&w->lock);
+        while (w->state == 0)
+            pthread_cond_wait(&w->cond, &w->lock);
+        int failed = w->state < 0;
+        if (failed)
+            snprintf(err, errsz, "%s", w->err);
+        pthread_mutex_unlock(&w->lock);
+        if (failed) {
+            hf_workers_stop(pool);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void hf_workers_submit(hf_workers_t *pool, int i, hf_batch_t *batch)
+{
+    hf_worker_t *w = &pool->w[i % pool->n];
+    batch->next = NULL;
+    pthread_mutex_lock(&w->lock);
+    if (w->tail)
+        w->tail->next = batch;
+    else
+        w->head = batch;
+    w->tail = batch;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+hf_batch_t *hf_workers_take_done(hf_workers_t *pool)
+{
+    pthread_mutex_lock(&pool->done_lock);
+    hf_batch_t *list = pool->done_head;
+    pool->done_head = pool->done_tail = NULL;
+    pthread_mutex_unlock(&pool->done_lock);
+    return list;
+}
+
+hf_batch_t *hf_workers_wait_done(hf_workers_t *pool, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&pool->done_lock);
+    while (!pool->done_head) {
+        if (pthread_cond_timedwait(&pool->done_cond, &pool->done_lock, &ts) == ETIMEDOUT)
+            break;
+    }
+    hf_batch_t *list = pool->done_head;
+    pool->done_head = pool->done_tail = NULL;
+    pthread_mutex_unlock(&pool->done_lock);
+    return list;
+}
+
+void hf_workers_stop(hf_workers_t *pool)
+{
+    for (int i = 0; i < pool->n; i++) {
+        hf_worker_t *w = &pool->w[i];
+        pthread_mutex_lock(&w->lock);
+        w->stop = 1;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+    }
+    for (int i = 0; i < pool->n; i++) {
+        hf_worker_t *w = &pool->w[i];
+        pthread_join(w->thread, NULL);
+        while (w->head) {
+            hf_batch_t *next = w->head->next;
+            hf_batch_free(w->head);
+            w->head = next;
+        }
+    }
+    hf_batch_t *done = hf_workers_take_done(pool);
+    while (done) {
+        hf_batch_t *next = done->next;
+        hf_batch_free(done);
+        done = next;
+    }
+    free(pool->w);
+    pool->w = NULL;
+    pool->n = 0;
+}

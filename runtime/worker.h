@@ -1,0 +1,56 @@
+/*
+ * Lua worker threads. Each worker owns one hf_lua_t (its own lua_State with the app
+ * loaded) and runs the batches given to it in order. A partition always goes to the same
+ * worker, so its batches never overlap; different partitions run in parallel.
+ * Finished batches come back to the loop thread through a queue and an ev_async.
+ */
+#ifndef HF_WORKER_H
+#define HF_WORKER_H
+
+#include <ev.h>
+#include <pthread.h>
+
+#include "batch.h"
+#include "lua_host.h"
+
+typedef struct hf_workers hf_workers_t;
+
+typedef struct hf_worker {
+    hf_workers_t *pool;
+    int index;
+    pthread_t thread;
+    hf_lua_t lua;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    hf_batch_t *head, *tail;     /* batches to run */
+    int stop;
+    int state;                   /* 0 starting, 1 ready, -1 failed */
+    char err[1024];
+    /* hot reload: function index to reload before the next batch, or -1 */
+    int *reload;
+} hf_worker_t;
+
+struct hf_workers {
+    const hf_app_t *app;
+    hf_worker_t *w;
+    int n;
+    pthread_mutex_t done_lock;
+    pthread_cond_t done_cond;
+    hf_batch_t *done_head, *done_tail;
+    struct ev_loop *loop;
+    ev_async *done_async;
+};
+
+/* Start n workers, each loading the app; waits until all are ready. -1 with err. */
+int hf_workers_start(hf_workers_t *pool, const hf_app_t *app, int n, struct ev_loop *loop,
+                     ev_async *done_async, char *err, size_t errsz);
+/* Queue a batch on worker i (loop thread). */
+void hf_workers_submit(hf_workers_t *pool, int i, hf_batch_t *batch);
+/* Take every finished batch, oldest first, as a list linked by ->next (loop thread). */
+hf_batch_t *hf_workers_take_done(hf_workers_t *pool);
+/* Block until a batch finishes or timeout_ms passes; then as hf_workers_take_done. */
+hf_batch_t *hf_workers_wait_done(hf_workers_t *pool, int timeout_ms);
+/* Stop and join every worker; batches still queued are freed unrun. */
+void hf_workers_stop(hf_workers_t *pool);
+
+#endif

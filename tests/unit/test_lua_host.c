@@ -1,0 +1,326 @@
+/* Unit tests of the Lua host: events, context, outputs, errors and the timeout hook. */
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lua_host.h"
+#include "test.h"
+
+static char dir[256];
+static hf_binding_t outs[2];
+static hf_function_t fn;
+static hf_app_t app;
+
+/* An app of one function "f" whose handler.lua is `code`. */
+static void setup(const char *code, hf_cardinality_t card, long long timeout_ms)
+{
+    char path[512];
+    snprintf(dir, sizeof(dir), "/tmp/hf-lua-XXXXXX");
+    if (!mkdtemp(dir))
+        abort();
+    snprintf(path, sizeof(path), "%s/handler.lua", dir);
+    FILE *f = fopen(path, "w");
+    fputs(code, f);
+    fclose(f);
+    memset(&app, 0, sizeof(app));
+    memset(&fn, 0, sizeof(fn));
+    memset(outs, 0, sizeof(outs));
+    outs[0].name = "crm";
+    outs[0].hub = "crm-updates";
+    outs[1].name = "$return";
+    outs[1].hub = "ret";
+    fn.name = "f";
+    fn.dir = dir;
+    fn.script_path = strdup(path);
+    fn.entry_point = "run";
+    fn.trigger.name = "events";
+    fn.trigger.hub = "in";
+    fn.trigger.consumer_group = "$Default";
+    fn.trigger.cardinality = card;
+    fn.outputs = outs;
+    fn.outputs_n = 2;
+    fn.log_level = HF_LOG_NONE;
+    app.dir = dir;
+    app.functions = &fn;
+    app.functions_n = 1;
+    app.host.function_timeout_ms = timeout_ms;
+    app.host.max_batch = 100;
+}
+
+static hf_batch_t *make_batch(const char **bodies, size_t n)
+{
+    hf_batch_t *b = hf_batch_new(n);
+    b->fn = &fn;
+    b->fn_index = 0;
+    b->hub = "in";
+    b->partition = 3;
+    for (size_t i = 0; i < n; i++) {
+        hf_event_t *ev = &b->events[b->events_n++];
+        ev->own = strdup(bodies[i]);
+        ev->payload = ev->own;
+        ev->len = strlen(bodies[i]);
+        ev->partition = 3;
+        ev->offset = 100 + (int64_t)i;
+        ev->enqueued_ms = 1700000000123LL;
+    }
+    return b;
+}
+
+static const char *out_body(hf_batch_t *b, size_t i)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof(buf), "%.*s", (int)b->outputs[i].body_len, b->outputs[i].body);
+    return buf;
+}
+
+TEST(many_gets_array_with_metadata)
+{
+    setup("return function(events, context)\n"
+          "  for _, ev in ipairs(events) do\n"
+          "    context.bindings.crm:send(string.format('%s|%d|%d|%d|%s|%s', ev.body.name,\n"
+          "      ev.partition, ev.offset, ev.sequenceNumber, ev.enqueuedTime, #events))\n"
+          "  end\n"
+          "end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{\"name\":\"a\"}", "{\"name\":\"b\"}"};
+    hf_batch_t *b = make_batch(bodies, 2);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_INT(b->outputs_n, 2);
+    CHECK_STR(out_body(b, 0), "a|3|100|100|2023-11-14T22:13:20.123Z|2");
+    CHECK_STR(out_body(b, 1), "b|3|101|101|2023-11-14T22:13:20.123Z|2");
+    CHECK_INT(b->invocations, 1);
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(one_invokes_per_event_in_order)
+{
+    setup("local seen = 0\n"
+          "return function(ev, context)\n"
+          "  seen = seen + 1\n"
+          "  return { offset = ev.offset, seen = seen }\n"
+          "end\n", HF_CARD_ONE, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"1", "2", "3"};
+    hf_batch_t *b = make_batch(bodies, 3);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->invocations, 3);
+    CHECK_INT(b->outputs_n, 3);
+    CHECK_STR(out_body(b, 2), "{\"offset\":102,\"seen\":3}");
+    CHECK_INT(b->outputs[0].binding, 1);
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(context_fields)
+{
+    setup("return function(events, c)\n"
+          "  local tm = c.triggerMetadata\n"
+          "  assert(#c.invocationId == 36, c.invocationId)\n"
+          "  return table.concat({ c.functionName, tm.partitionContext.eventHubName,\n"
+          "    tm.partitionContext.consumerGroup, tm.partitionContext.partitionId,\n"
+          "    #tm.offsetArray, tm.sequenceNumberArray[2], tm.enqueuedTimeUtcArray[1],\n"
+          "    c.retryContext.retryCount, c.retryContext.maxRetryCount, type(c.log),\n"
+          "    type(c.log.warn) }, ',')\n"
+          "end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{}", "{}"};
+    hf_batch_t *b = make_batch(bodies, 2);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_INT(b->outputs_n, 1);
+    CHECK_STR(out_body(b, 0), "f,in,$Default,3,2,101,2023-11-14T22:13:20.123Z,0,0,table,function");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(invalid_json_arrives_with_decode_error)
+{
+    setup("return function(events, c)\n"
+          "  local ev = events[1]\n"
+          "  return ev.body .. '|' .. tostring(ev.decodeError ~= nil) .. '|' ..\n"
+          "         tostring(ev.activation)\n"
+          "end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{\"a\":"};
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_STR(out_body(b, 0), "{\"a\":|true|nil");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(error_has_traceback_and_drops_outputs)
+{
+    setup("local function inner(x)\n"
+          "  error('boom ' .. x)\n"
+          "end\n"
+          "return function(events, c)\n"
+          "  c.bindings.crm:send('before')\n"
+          "  inner(events[1].body.v)\n"
+          "end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{\"v\":7}"};
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_FAILED);
+    CHECK_HAS(b->error, "handler.lua:2: boom 7");
+    CHECK_HAS(b->error, "stack traceback");
+    CHECK_HAS(b->error, "handler.lua:6");
+    CHECK_INT(b->outputs_n, 0);
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(timeout_cannot_be_swallowed_by_pcall)
+{
+    setup("return function(events, c)\n"
+          "  if events[1].body == 1 then\n"
+          "    for i = 1, 10 do pcall(function() while true do end end) end\n"
+          "  end\n"
+          "  return 'survived'\n"
+          "end\n", HF_CARD_MANY, 50);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"1"};
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_FAILED);
+    CHECK_HAS(b->error, "timed out");
+    CHECK_INT(b->outputs_n, 0);
+    hf_batch_free(b);
+    /* The state still works afterwards. */
+    const char *again[] = {"2"};
+    b = make_batch(again, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_STR(out_body(b, 0), "survived");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(send_options_key_and_properties)
+{
+    setup("return function(events, c)\n"
+          "  c.bindings.crm:send({ a = 1 }, { partitionKey = 'user-9',\n"
+          "                                  properties = { source = 'aep', n = 2 } })\n"
+          "end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{}"};
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_INT(b->outputs_n, 1);
+    CHECK_STR(out_body(b, 0), "{\"a\":1}");
+    CHECK(b->outputs[0].body_is_json);
+    CHECK_STR(b->outputs[0].key, "user-9");
+    CHECK_INT(b->outputs[0].headers_n, 2);
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(oversize_send_fails_with_size)
+{
+    setup("return function(events, c)\n"
+          "  c.bindings.crm:send(string.rep('x', 2 * 1024 * 1024))\n"
+          "end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{}"};
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_FAILED);
+    CHECK_HAS(b->error, "2097152 bytes exceeds");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(syntax_error_names_file_and_line)
+{
+    setup("return function(events)\n  local x = = 1\nend\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == -1);
+    CHECK_HAS(err, "handler.lua:2:");
+}
+
+TEST(script_must_return_handler)
+{
+    setup("local x = 1\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == -1);
+    CHECK_HAS(err, "must return the handler function");
+}
+
+TEST(entry_point_table_and_global)
+{
+    setup("function run(events) return 'global' end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{}"};
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->outputs_n, 1);
+    CHECK_STR(out_body(b, 0), "global");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(return_array_sends_each)
+{
+    setup("return { run = function(events) return { { a = 1 }, 'two', { b = 3 } } end }\n",
+          HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{}"};
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->outputs_n, 3);
+    CHECK_STR(out_body(b, 1), "two");
+    CHECK_STR(out_body(b, 2), "{\"b\":3}");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(hubfn_module_json)
+{
+    setup("local hubfn = require('hubfn')\n"
+          "return function(events)\n"
+          "  local t = hubfn.json.decode('{\"x\":[1,2,null]}')\n"
+          "  assert(t.x[3] == hubfn.null)\n"
+          "  return hubfn.json.encode(t)\n"
+          "end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{}"};
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_STR(out_body(b, 0), "{\"x\":[1,2,null]}");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST_MAIN()
