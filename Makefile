@@ -75,7 +75,7 @@ deps:
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	@tests/tools/demo.sh
+	$(BUILD)/hubfn start functions --embedded
 
 tests: $(BUILD)/hubfn $(UNIT_BIN) $(TOOL_BIN)
 

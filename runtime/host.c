@@ -115,6 +115,8 @@ int hf_host_main(const hf_host_opts_t *opts)
         return 2;
     }
     hf_log_set_level(host->app.host.log_default);
+    for (size_t i = 0; i < host->app.warnings_n; i++)
+        hf_log_warn("%s", host->app.warnings[i]);
     size_t enabled = 0;
     for (size_t i = 0; i < host->app.functions_n; i++)
         enabled += !host->app.functions[i].disabled;

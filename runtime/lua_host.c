@@ -464,20 +464,15 @@ static void push_event(hf_lua_t *lua, const hf_event_t *ev)
     lua_createtable(L, 0, 10);
     int t = lua_gettop(L);
     switch (lua->batch->fn->trigger.data_type) {
-    case HF_DATA_JSON:
-        if (hf_json_decode(L, ev->payload ? ev->payload : "", ev->len, err, sizeof(err)) == 0) {
-            lua_setfield(L, t, "body");
-            lua_getfield(L, t, "body");
-            if (hf_activation_push(L, lua_gettop(L)))
-                lua_setfield(L, t, "activation");
-            lua_pop(L, 1);
-        } else {
-            lua_pushlstring(L, ev->payload ? ev->payload : "", ev->len);
-            lua_setfield(L, t, "body");
-            lua_pushstring(L, err);
-            lua_setfield(L, t, "decodeError");
-        }
+    case HF_DATA_JSON: {
+        /* The activation view comes straight from the text; the body is decoded on first
+           use, so a handler that reads only ev.activation never pays for it. */
+        const char *payload = ev->payload ? ev->payload : "";
+        if (hf_activation_push_json(L, payload, ev->len, err, sizeof(err)) == 1)
+            lua_setfield(L, t, "activation");
+        hf_json_set_lazy_body(L, t, payload, ev->len);
         break;
+    }
     case HF_DATA_STRING:
     case HF_DATA_BINARY:
         lua_pushlstring(L, ev->payload ? ev->payload : "", ev->len);

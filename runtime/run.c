@@ -93,6 +93,8 @@ int hf_run_main(const char *function_dir, const char *events_path)
         return 2;
     }
     hf_log_set_level(app.host.log_default);
+    for (size_t i = 0; i < app.warnings_n; i++)
+        hf_log_warn("%s", app.warnings[i]);
     if (app.functions_n != 1) {
         hf_log_error("%s: not a function folder (it needs a function.json)", function_dir);
         hf_app_free(&app);

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target (decode + activation view + re-encode) with clang-14 and
-# ASan/UBSan, and runs it for SECONDS (default 30) on a copy of the seed corpus, so the
-# committed corpus stays small. Exit status is libFuzzer's: non-zero when it found a crash
-# or a broken invariant (the input is saved under $OUT, default /tmp/hubfn-fuzz).
-#   tests/fuzz/run.sh [SECONDS]
+# Builds the libFuzzer targets with clang-14 and ASan/UBSan and runs each for SECONDS
+# (default 30) on a copy of its seed corpus, so the committed corpus stays small.
+#   decode  JSON decode + activation view + re-encode (tests/fuzz/fuzz_decode.c)
+#   config  connection strings, host.json, function.json, local.settings.json
+#           (tests/fuzz/fuzz_config.c)
+# Exit status is non-zero when a target found a crash or a broken invariant; the input is
+# saved under $OUT (default /tmp/hubfn-fuzz)/TARGET/artifacts.
+#   tests/fuzz/run.sh [SECONDS] [TARGET...]
 set -eu
 cd "$(dirname "$0")/../.."
 secs=${1:-30}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(decode config)
 out=${OUT:-/tmp/hubfn-fuzz}
 cc=${FUZZ_CC:-clang-14}
 if ! command -v "$cc" >/dev/null 2>&1 || ! ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
@@ -14,13 +20,25 @@ if ! command -v "$cc" >/dev/null 2>&1 || ! ls /usr/lib/llvm-14/lib/clang/*/lib/l
     if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang-14 libclang-rt-14-dev >/dev/null
 fi
-mkdir -p "$out/corpus" "$out/artifacts"
-cp -n tests/fuzz/corpus/decode/* "$out/corpus/" 2>/dev/null || true
-"$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -Iruntime $(pkg-config --cflags lua5.4) \
-    tests/fuzz/fuzz_decode.c runtime/json.c runtime/activation.c \
-    $(pkg-config --libs lua5.4) -lm -o "$out/fuzz_decode"
-echo "fuzzing decode + activation view for ${secs}s (corpus $out/corpus)"
-exec "$out/fuzz_decode" -max_total_time="$secs" -max_len=16384 -timeout=10 \
-    -rss_limit_mb=2048 -dict=tests/fuzz/json.dict -print_final_stats=1 \
-    -artifact_prefix="$out/artifacts/" "$out/corpus"
+flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iruntime)
+for t in "${targets[@]}"; do
+    mkdir -p "$out/$t/corpus" "$out/$t/artifacts"
+    cp -n tests/fuzz/corpus/"$t"/* "$out/$t/corpus/" 2>/dev/null || true
+    case "$t" in
+        decode)
+            "$cc" "${flags[@]}" $(pkg-config --cflags lua5.4) tests/fuzz/fuzz_decode.c \
+                runtime/json.c runtime/activation.c $(pkg-config --libs lua5.4) -lm \
+                -o "$out/$t/fuzz"
+            extra=(-max_len=16384 -dict=tests/fuzz/json.dict) ;;
+        config)
+            "$cc" "${flags[@]}" tests/fuzz/fuzz_config.c runtime/app.c runtime/conn.c \
+                runtime/config_json.c -lcjson -lm -lpthread -o "$out/$t/fuzz"
+            extra=(-max_len=8192 -dict=tests/fuzz/json.dict) ;;
+        *) echo "unknown fuzz target $t (decode, config)" >&2; exit 2 ;;
+    esac
+    echo "fuzzing $t for ${secs}s (corpus $out/$t/corpus)"
+    "$out/$t/fuzz" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix="$out/$t/artifacts/" "${extra[@]}" \
+        "$out/$t/corpus" 2>"$out/$t/log" || { tail -40 "$out/$t/log"; exit 1; }
+    grep -E '^stat::number_of_executed_units' "$out/$t/log" | sed "s/^/$t: /"
+done

@@ -23,7 +23,7 @@ wrong=${HF_EH_CONN/SharedAccessKey=$HF_EH_KEY/SharedAccessKey=WrongKey0123456789
 mkapp "$T/bad" "$wrong" "$hub" many
 timeout $((60 * SLOW)) "$HUBFN" start "$T/bad" --exit-on-eof 2>"$T/bad.log"
 rc=$?
-check wrong-key-fails "exit $rc" [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]
+check wrong-key-fails "exit $rc" [ "$rc" -ne 0 -a "$rc" -ne 124 ]
 errors=$(grep -c ' error ' "$T/bad.log")
 check wrong-key-one-line "$errors error lines: $(cat "$T/bad.log")" [ "$errors" = 1 ]
 check wrong-key-names-namespace-and-policy "$(grep ' error ' "$T/bad.log")" \

@@ -22,7 +22,7 @@ check() {
 
 need_kafka() {
     local envf=${HF_KAFKA_DIR:-/tmp/hubfn-kafka}/env
-    if [ ! -f "$envf" ]; then
+    if ! "$TOP/tests/kafka/broker.sh" status >/dev/null 2>&1; then
         "$TOP/tests/kafka/broker.sh" start >/dev/null 2>&1 || { fail kafka "cannot start Kafka"; exit 1; }
     fi
     # shellcheck source=/dev/null

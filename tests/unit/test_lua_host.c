@@ -9,6 +9,7 @@
 #include "test.h"
 
 static char dir[256];
+static char script[512];
 static hf_binding_t outs[2];
 static hf_function_t fn;
 static hf_app_t app;
@@ -16,11 +17,11 @@ static hf_app_t app;
 /* An app of one function "f" whose handler.lua is `code`. */
 static void setup(const char *code, hf_cardinality_t card, long long timeout_ms)
 {
-    char path[512];
+    char *path = script;
     snprintf(dir, sizeof(dir), "/tmp/hf-lua-XXXXXX");
     if (!mkdtemp(dir))
         abort();
-    snprintf(path, sizeof(path), "%s/handler.lua", dir);
+    snprintf(path, sizeof(script), "%s/handler.lua", dir);
     FILE *f = fopen(path, "w");
     fputs(code, f);
     fclose(f);
@@ -33,7 +34,7 @@ static void setup(const char *code, hf_cardinality_t card, long long timeout_ms)
     outs[1].hub = "ret";
     fn.name = "f";
     fn.dir = dir;
-    fn.script_path = strdup(path);
+    fn.script_path = path;
     fn.entry_point = "run";
     fn.trigger.name = "events";
     fn.trigger.hub = "in";
