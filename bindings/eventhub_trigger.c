@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eventhub_output.h"
 #include "kafka_conf.h"
 #include "log.h"
 
@@ -47,7 +48,7 @@ struct hf_trigger {
     int stopping;
     int fatal;
     int64_t last_broker_warn_us;
-    uint64_t events, batches, failed_batches, failed_events;
+    uint64_t events, batches, failed_batches, failed_events, outputs;
     char conn_desc[256];
 };
 
@@ -372,7 +373,9 @@ static void wait_revoking(hf_trigger_t *t)
                 busy = 1;
         if (!busy || hf_mono_us() > deadline)
             return;
-        hf_batch_t *done = hf_workers_wait_done(&t->host->workers, 100);
+        if (t->host->outputs)
+            hf_outputs_poll(t->host->outputs, 0);
+        hf_batch_t *done = hf_workers_wait_done(&t->host->workers, t->host->outputs ? 20 : 100);
         while (done) {
             hf_batch_t *next = done->next;
             done->next = NULL;
@@ -533,17 +536,19 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     hf_log(level <= 3 ? HF_LOG_DEBUG : HF_LOG_TRACE, "librdkafka %s: %s", fac, buf);
 }
 
-void hf_trigger_complete(hf_trigger_t *t, hf_batch_t *batch)
+/* The batch is finished: handler done and every output delivered. Checkpoint it. */
+static void finalize(hf_trigger_t *t, hf_batch_t *batch)
 {
     hf_part_t *part = batch->owner;
     t->batches++;
-    if (batch->status != HF_BATCH_OK) {
+    t->outputs += batch->delivered;
+    if (batch->status != HF_BATCH_OK || batch->delivery_failed) {
         hf_log_ctx_t ctx;
         log_ctx_for(t, part, &ctx);
         ctx.first_offset = batch->events[0].offset;
         ctx.last_offset = batch->events[batch->events_n - 1].offset;
         t->failed_batches++;
-        t->failed_events += batch->fn->trigger.cardinality == HF_CARD_MANY
+        t->failed_events += batch->fn->trigger.cardinality == HF_CARD_MANY || batch->delivery_failed
                                 ? batch->events_n : (size_t)batch->failed_invocations;
         hf_log_ctx(HF_LOG_ERROR, &ctx,
                    "invocation failed on hub %s partition %d offsets %lld-%lld; the checkpoint "
@@ -565,6 +570,22 @@ void hf_trigger_complete(hf_trigger_t *t, hf_batch_t *batch)
     hf_batch_free(batch);
     dispatch(part, 0);
     check_finished(t);
+}
+
+static void on_delivered(hf_batch_t *batch, void *ud)
+{
+    finalize(ud, batch);
+}
+
+void hf_trigger_complete(hf_trigger_t *t, hf_batch_t *batch)
+{
+    hf_part_t *part = batch->owner;
+    if (batch->outputs_n > 0 && t->host->outputs && part->generation == batch->generation &&
+        part->assigned) {
+        hf_outputs_deliver(t->host->outputs, batch, on_delivered, t);
+        return;
+    }
+    finalize(t, batch);
 }
 
 int hf_trigger_at_eof(const hf_trigger_t *t)
@@ -647,6 +668,7 @@ void hf_trigger_stats(const hf_trigger_t *t, hf_host_stats_t *add)
     add->batches += t->batches;
     add->failed_batches += t->failed_batches;
     add->failed_events += t->failed_events;
+    add->outputs += t->outputs;
 }
 
 int hf_trigger_start(hf_host_t *host, int fn_index, hf_trigger_t **out, char *err, size_t errsz)

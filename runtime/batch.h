@@ -64,6 +64,9 @@ typedef struct hf_batch {
     hf_output_t *outputs;
     size_t outputs_n, outputs_cap;
     int64_t run_us;              /* time spent in Lua */
+    /* filled by the output binding */
+    int delivery_failed;         /* an output message could not be delivered */
+    size_t delivered;            /* output messages with a successful delivery report */
     /* bookkeeping for the owner */
     void *owner;
     uint64_t generation;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "embedded.h"
+#include "eventhub_output.h"
 #include "eventhub_trigger.h"
 
 static hf_trigger_t **trigger_of_fn;   /* by function index */
@@ -152,6 +153,12 @@ int hf_host_main(const hf_host_opts_t *opts)
         goto out_embedded;
     }
 
+    if (hf_outputs_start(&host->outputs, host, err, sizeof(err)) != 0) {
+        hf_log_error("%s", err);
+        hf_workers_stop(&host->workers);
+        goto out_embedded;
+    }
+
     host->triggers = calloc(host->app.functions_n, sizeof(*host->triggers));
     trigger_of_fn = calloc(host->app.functions_n, sizeof(*trigger_of_fn));
     for (size_t i = 0; i < host->app.functions_n; i++) {
@@ -187,13 +194,16 @@ out_triggers:
         hf_trigger_stats(host->triggers[i], &host->stats);
         hf_trigger_close(host->triggers[i]);
     }
+    hf_outputs_close(host->outputs, 5000);
     hf_workers_stop(&host->workers);
     if (rc != 2)
-        hf_log_info("stopped: %llu events in %llu batches, %llu failed batches (%llu events)",
+        hf_log_info("stopped: %llu events in %llu batches, %llu failed batches (%llu events), "
+                    "%llu outputs delivered",
                     (unsigned long long)host->stats.events,
                     (unsigned long long)host->stats.batches,
                     (unsigned long long)host->stats.failed_batches,
-                    (unsigned long long)host->stats.failed_events);
+                    (unsigned long long)host->stats.failed_events,
+                    (unsigned long long)host->stats.outputs);
     free(host->triggers);
     free(trigger_of_fn);
     trigger_of_fn = NULL;

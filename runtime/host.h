@@ -14,6 +14,7 @@
 
 typedef struct hf_trigger hf_trigger_t;
 typedef struct hf_embedded hf_embedded_t;
+typedef struct hf_outputs hf_outputs_t;
 
 typedef struct hf_host_opts {
     const char *app_dir;
@@ -45,6 +46,7 @@ typedef struct hf_host {
     hf_trigger_t **triggers;
     size_t triggers_n;
     hf_embedded_t *embedded;
+    hf_outputs_t *outputs;       /* producers of the output bindings, NULL when none */
     int stopping;                /* 1 once a drain began */
     int exit_code;
     hf_host_stats_t stats;
