@@ -22,6 +22,7 @@ typedef struct hf_producer {
     ev_io io;
     char desc[256];
     int fatal;
+    int64_t last_warn_us;
 } hf_producer_t;
 
 /* The outputs of one batch on their way; freed when the last report is in. */
@@ -142,7 +143,12 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         hf_host_stop(host, "a fatal error");
         return;
     }
-    hf_log_warn("outputs: %s: %s (retrying)", p->desc, reason);
+    /* Broker outages are retried by librdkafka; say so at most every 10 s. */
+    int64_t now = hf_mono_us();
+    if (p->last_warn_us == 0 || now - p->last_warn_us > 10 * 1000000LL) {
+        p->last_warn_us = now;
+        hf_log_warn("outputs: %s: %s (retrying)", p->desc, reason);
+    }
 }
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -186,13 +192,17 @@ static int producer_init(hf_outputs_t *o, hf_producer_t *p, const hf_conn_t *con
     hf_conn_describe(conn, p->desc, sizeof(p->desc));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     hf_kafka_conf_t kc = {conf, errstr, sizeof(errstr), NULL};
+    char max_bytes[32];
+    /* A produce request holds the event plus its overhead; Event Hubs closes connections
+       sending requests over 1046528 bytes. */
+    snprintf(max_bytes, sizeof(max_bytes), "%d", cfg->max_event_bytes + 4096);
     /* Idempotence: a broker outage of seconds neither loses nor reorders nor duplicates
        what was produced; murmur2 puts a key where Java clients (and Event Hubs' own
        guidance) put it. */
     if (hf_kafka_conf_common(&kc, conn) || hf_kafka_conf_set(&kc, "enable.idempotence", "true") ||
         hf_kafka_conf_set(&kc, "acks", "all") || hf_kafka_conf_set(&kc, "linger.ms", "5") ||
         hf_kafka_conf_set(&kc, "partitioner", "murmur2_random") ||
-        hf_kafka_conf_set(&kc, "message.max.bytes", "1000000") ||
+        hf_kafka_conf_set(&kc, "message.max.bytes", max_bytes) ||
         hf_kafka_conf_set(&kc, "request.timeout.ms", "60000") ||
         hf_kafka_conf_set(&kc, "message.timeout.ms", "300000") ||
         hf_kafka_conf_set(&kc, "queue.buffering.max.kbytes", "65536") ||

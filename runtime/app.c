@@ -1062,7 +1062,7 @@ static int host_object(ld_t *ld, const cJSON *v, const char *path)
 /* extensions.eventHubs keys hubfn reads, and Azure's keys that have no effect here. */
 static const char *const eh_used[] = {
     "maxEventBatchSize", "minEventBatchSize", "maxWaitTime", "batchCheckpointFrequency",
-    "prefetchCount", "initialOffsetOptions", "eventProcessorOptions", NULL
+    "prefetchCount", "initialOffsetOptions", "eventProcessorOptions", "maxEventBytes", NULL
 };
 static const char *const eh_ineffective[] = {
     "prefetchSizeInBytes", "transportType", "webProxy", "customEndpointAddress",
@@ -1133,6 +1133,7 @@ static int load_eventhubs(ld_t *ld, const cJSON *eh)
         host_int(ld, eh, "minEventBatchSize", P, 1, INT_MAX, &h->min_batch) < 0 ||
         host_int(ld, eh, "batchCheckpointFrequency", P, 1, INT_MAX, &h->checkpoint_every) < 0 ||
         host_int(ld, eh, "prefetchCount", P, 0, INT_MAX, &h->prefetch) < 0 ||
+        host_int(ld, eh, "maxEventBytes", P, 1, 64 * 1024 * 1024, &h->max_event_bytes) < 0 ||
         host_duration(ld, eh, "maxWaitTime", P, "00:01:00", 0, &h->max_wait_ms) < 0)
         return -1;
     if (h->max_wait_ms > 600000) {
@@ -1889,6 +1890,7 @@ static int load_app(ld_t *ld, char **names, size_t n)
     app->host.max_wait_ms = 60000;
     app->host.checkpoint_every = 1;
     app->host.prefetch = 300;
+    app->host.max_event_bytes = 1000000;
     app->host.initial_offset = HF_OFFSET_FROM_START;
     app->host.log_default = HF_LOG_INFO;
 

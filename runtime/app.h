@@ -36,6 +36,8 @@ typedef struct hf_host_cfg {
     long long max_wait_ms;           /* maxWaitTime, default 60000 */
     int checkpoint_every;            /* batchCheckpointFrequency, default 1 */
     int prefetch;                    /* prefetchCount, default 300 */
+    int max_event_bytes;             /* maxEventBytes (hubfn): largest output event, default
+                                        1000000 (Event Hubs: 1 MB per event) */
     hf_offset_type_t initial_offset; /* initialOffsetOptions.type, default fromStart */
     long long initial_time_ms;       /* initialOffsetOptions.enqueuedTimeUtc, epoch ms */
     hf_kv_t *kafka;                  /* extensions.kafka: librdkafka properties, as strings */

@@ -11,8 +11,6 @@
 #include "json.h"
 #include "log.h"
 
-/* Hard cap on one output message; Event Hubs refuses publications over 1 MB. */
-#define HF_MAX_EVENT_BYTES (1024 * 1024)
 /* Instructions between two looks at the clock while a handler runs. */
 #define HF_HOOK_COUNT 10000
 
@@ -208,11 +206,14 @@ static void send_one(lua_State *L, int binding, int idx, int opts)
         lua_pop(L, 1);
     }
     output_body(L, idx, &out, b->name);
-    if (out.body_len > HF_MAX_EVENT_BYTES) {
+    size_t limit = lua->app->host.max_event_bytes > 0 ? (size_t)lua->app->host.max_event_bytes
+                                                       : 1000000;
+    if (out.body_len > limit) {
         size_t n = out.body_len;
         hf_output_free(&out);
         luaL_error(L, "bindings.%s:send: event of %d bytes exceeds the %d-byte limit of an "
-                   "Event Hubs event", b->name, (int)n, HF_MAX_EVENT_BYTES);
+                   "Event Hubs event (host.json extensions.eventHubs.maxEventBytes)", b->name,
+                   (int)n, (int)limit);
     }
     output_push(lua->batch, &out);
 }

@@ -40,7 +40,7 @@ produce() {
 # wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds; 1 on timeout
 wait_for() {
     local limit=$(( $1 * SLOW * 5 )) i=0; shift
-    until "$@"; do
+    until "$@" 2>/dev/null; do
         i=$((i + 1)); [ $i -ge $limit ] && return 1
         sleep 0.2
     done
