@@ -10,6 +10,7 @@
 #include "embedded.h"
 #include "eventhub_output.h"
 #include "eventhub_trigger.h"
+#include "reload.h"
 
 static hf_trigger_t **trigger_of_fn;   /* by function index */
 
@@ -176,6 +177,10 @@ int hf_host_main(const hf_host_opts_t *opts)
         trigger_of_fn[i] = t;
     }
 
+    hf_reload_t *reload = NULL;
+    if (hf_reload_start(&reload, host, err, sizeof(err)) != 0)
+        hf_log_warn("hot reload is off: %s", err);
+
     ev_signal_init(&host->sigint, on_signal, SIGINT);
     ev_signal_init(&host->sigterm, on_signal, SIGTERM);
     host->sigint.data = host->sigterm.data = host;
@@ -188,6 +193,7 @@ int hf_host_main(const hf_host_opts_t *opts)
                 host->workers_n == 1 ? "" : "s");
     ev_run(host->loop, 0);
     rc = host->exit_code;
+    hf_reload_stop(reload);
 
 out_triggers:
     for (size_t i = 0; i < host->triggers_n; i++) {

@@ -8,6 +8,29 @@
 
 #include "log.h"
 
+/* Thread: worker, holding w->lock (released while loading). Reload what was asked for. */
+static void reload_functions(hf_worker_t *w)
+{
+    const hf_app_t *app = w->pool->app;
+    char err[1024];
+    for (size_t i = 0; i < app->functions_n; i++) {
+        if (!w->reload[i])
+            continue;
+        w->reload[i] = 0;
+        pthread_mutex_unlock(&w->lock);
+        if (hf_lua_load_function(&w->lua, (int)i, err, sizeof(err)) != 0) {
+            hf_log_ctx_t ctx = HF_LOG_CTX_NONE;
+            ctx.function = app->functions[i].name;
+            hf_log_ctx(HF_LOG_ERROR, &ctx, "reload failed, the previous version keeps "
+                       "running: %s", err);
+        }
+        pthread_mutex_lock(&w->lock);
+    }
+    w->reload_pending = 0;
+    for (size_t i = 0; i < app->functions_n; i++)
+        w->reload_pending |= w->reload[i];
+}
+
 /* Thread: worker. Runs batches until told to stop. */
 static void *worker_main(void *arg)
 {
@@ -27,8 +50,12 @@ static void *worker_main(void *arg)
     w->state = 1;
     pthread_cond_broadcast(&w->cond);
     for (;;) {
-        while (!w->head && !w->stop)
+        while (!w->head && !w->stop && !w->reload_pending)
             pthread_cond_wait(&w->cond, &w->lock);
+        if (w->reload_pending) {
+            reload_functions(w);
+            continue;
+        }
         if (!w->head && w->stop)
             break;
         hf_batch_t *batch = w->head;
@@ -75,6 +102,7 @@ int hf_workers_start(hf_workers_t *pool, const hf_app_t *app, int n, struct ev_l
         hf_worker_t *w = &pool->w[i];
         w->pool = pool;
         w->index = i;
+        w->reload = calloc(app->functions_n ? app->functions_n : 1, 1);
         pthread_mutex_init(&w->lock, NULL);
         pthread_cond_init(&w->cond, NULL);
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
@@ -146,6 +174,18 @@ hf_batch_t *hf_workers_wait_done(hf_workers_t *pool, int timeout_ms)
     return list;
 }
 
+void hf_workers_reload(hf_workers_t *pool, int fn_index)
+{
+    for (int i = 0; i < pool->n; i++) {
+        hf_worker_t *w = &pool->w[i];
+        pthread_mutex_lock(&w->lock);
+        w->reload[fn_index] = 1;
+        w->reload_pending = 1;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+    }
+}
+
 void hf_workers_stop(hf_workers_t *pool)
 {
     for (int i = 0; i < pool->n; i++) {
@@ -163,6 +203,7 @@ void hf_workers_stop(hf_workers_t *pool)
             hf_batch_free(w->head);
             w->head = next;
         }
+        free(w->reload);
     }
     hf_batch_t *done = hf_workers_take_done(pool);
     while (done) {

@@ -26,8 +26,9 @@ typedef struct hf_worker {
     int stop;
     int state;                   /* 0 starting, 1 ready, -1 failed */
     char err[1024];
-    /* hot reload: function index to reload before the next batch, or -1 */
-    int *reload;
+    /* hot reload: per function, reload its script before the next batch */
+    unsigned char *reload;
+    int reload_pending;
 } hf_worker_t;
 
 struct hf_workers {
@@ -50,6 +51,10 @@ void hf_workers_submit(hf_workers_t *pool, int i, hf_batch_t *batch);
 hf_batch_t *hf_workers_take_done(hf_workers_t *pool);
 /* Block until a batch finishes or timeout_ms passes; then as hf_workers_take_done. */
 hf_batch_t *hf_workers_wait_done(hf_workers_t *pool, int timeout_ms);
+/* Have every worker reload function fn_index's script before its next batch (between
+   batches, so no event is lost or run twice). A worker whose reload fails logs it and
+   keeps the version it had. */
+void hf_workers_reload(hf_workers_t *pool, int fn_index);
 /* Stop and join every worker; batches still queued are freed unrun. */
 void hf_workers_stop(hf_workers_t *pool);
 

@@ -1,0 +1,173 @@
+#include "reload.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* Editors save in several steps; wait this long after the last change before reloading. */
+#define HF_RELOAD_SETTLE_S 0.2
+
+typedef struct hf_watch {
+    struct hf_reload *reload;
+    int fn_index;
+    char *function_json;
+    ev_stat script;
+    ev_stat config;
+    ev_timer settle;
+    int config_changed;
+} hf_watch_t;
+
+struct hf_reload {
+    hf_host_t *host;
+    hf_watch_t *watches;
+    size_t watches_n;
+};
+
+/* Compile the script in a scratch state: 0 when it would load, else -1 with file:line. */
+static int check_syntax(const char *path, char *err, size_t errsz)
+{
+    lua_State *L = luaL_newstate();
+    if (!L) {
+        snprintf(err, errsz, "out of memory");
+        return -1;
+    }
+    int rc = luaL_loadfilex(L, path, "t");
+    if (rc != LUA_OK)
+        snprintf(err, errsz, "%s", lua_tostring(L, -1));
+    lua_close(L);
+    return rc == LUA_OK ? 0 : -1;
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static int same_binding(const hf_binding_t *a, const hf_binding_t *b)
+{
+    return same_str(a->name, b->name) && same_str(a->hub, b->hub) &&
+           same_str(a->connection, b->connection) &&
+           same_str(a->consumer_group, b->consumer_group) && a->cardinality == b->cardinality &&
+           a->data_type == b->data_type;
+}
+
+/* Re-read function.json; apply what can change between batches (entryPoint). Returns 0
+   when the function can simply be reloaded, -1 when only a restart applies the change. */
+static int reread_config(hf_watch_t *w, const hf_function_t *fn)
+{
+    hf_host_t *host = w->reload->host;
+    hf_app_t fresh;
+    hf_app_opts_t opts = {1, host->opts.embedded, fn->dir};
+    char err[2048];
+    hf_log_ctx_t ctx = HF_LOG_CTX_NONE;
+    ctx.function = fn->name;
+    if (hf_app_load(&fresh, fn->dir, &opts, err, sizeof(err)) != 0) {
+        hf_log_ctx(HF_LOG_ERROR, &ctx, "not reloaded, the previous version keeps running: %s",
+                   err);
+        return -1;
+    }
+    const hf_function_t *nf = &fresh.functions[0];
+    int same = same_binding(&fn->trigger, &nf->trigger) && fn->outputs_n == nf->outputs_n &&
+               same_str(fn->script_path, nf->script_path);
+    for (size_t i = 0; same && i < fn->outputs_n; i++)
+        same = same_binding(&fn->outputs[i], &nf->outputs[i]);
+    if (!same) {
+        hf_log_ctx(HF_LOG_WARN, &ctx, "function.json changed its bindings or scriptFile: "
+                   "restart hubfn to apply them (the running version keeps serving)");
+        hf_app_free(&fresh);
+        return -1;
+    }
+    if (!same_str(fn->entry_point, nf->entry_point)) {
+        /* Workers read entryPoint only while reloading, after being signalled. */
+        hf_function_t *mfn = &host->app.functions[w->fn_index];
+        free(mfn->entry_point);
+        mfn->entry_point = strdup(nf->entry_point);
+    }
+    hf_app_free(&fresh);
+    return 0;
+}
+
+static void on_settled(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    hf_watch_t *w = t->data;
+    hf_host_t *host = w->reload->host;
+    const hf_function_t *fn = &host->app.functions[w->fn_index];
+    hf_log_ctx_t ctx = HF_LOG_CTX_NONE;
+    char err[2048];
+    ctx.function = fn->name;
+    if (w->config_changed) {
+        w->config_changed = 0;
+        if (reread_config(w, fn) != 0)
+            return;
+    }
+    if (check_syntax(fn->script_path, err, sizeof(err)) != 0) {
+        hf_log_ctx(HF_LOG_ERROR, &ctx, "not reloaded, the previous version keeps running: %s",
+                   err);
+        return;
+    }
+    hf_log_ctx(HF_LOG_INFO, &ctx, "reloading %s between batches", fn->script_path);
+    hf_workers_reload(&host->workers, w->fn_index);
+}
+
+static void on_change(struct ev_loop *loop, ev_stat *st, int revents)
+{
+    (void)revents;
+    hf_watch_t *w = st->data;
+    if (st == &w->config)
+        w->config_changed = 1;
+    ev_timer_stop(loop, &w->settle);
+    ev_timer_set(&w->settle, HF_RELOAD_SETTLE_S, 0);
+    ev_timer_start(loop, &w->settle);
+}
+
+int hf_reload_start(hf_reload_t **out, hf_host_t *host, char *err, size_t errsz)
+{
+    hf_app_t *app = &host->app;
+    hf_reload_t *r = calloc(1, sizeof(*r));
+    if (!r || !(r->watches = calloc(app->functions_n ? app->functions_n : 1, sizeof(hf_watch_t)))) {
+        free(r);
+        snprintf(err, errsz, "out of memory");
+        return -1;
+    }
+    r->host = host;
+    for (size_t i = 0; i < app->functions_n; i++) {
+        const hf_function_t *fn = &app->functions[i];
+        if (fn->disabled)
+            continue;
+        hf_watch_t *w = &r->watches[r->watches_n++];
+        size_t n = strlen(fn->dir) + sizeof("/function.json");
+        w->reload = r;
+        w->fn_index = (int)i;
+        w->function_json = malloc(n);
+        snprintf(w->function_json, n, "%s/function.json", fn->dir);
+        ev_stat_init(&w->script, on_change, fn->script_path, 0.5);
+        ev_stat_init(&w->config, on_change, w->function_json, 0.5);
+        ev_timer_init(&w->settle, on_settled, HF_RELOAD_SETTLE_S, 0);
+        w->script.data = w->config.data = w->settle.data = w;
+        ev_stat_start(host->loop, &w->script);
+        ev_stat_start(host->loop, &w->config);
+    }
+    *out = r;
+    return 0;
+}
+
+void hf_reload_stop(hf_reload_t *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->watches_n; i++) {
+        hf_watch_t *w = &r->watches[i];
+        ev_stat_stop(r->host->loop, &w->script);
+        ev_stat_stop(r->host->loop, &w->config);
+        ev_timer_stop(r->host->loop, &w->settle);
+        free(w->function_json);
+    }
+    free(r->watches);
+    free(r);
+}

@@ -1,0 +1,21 @@
+/*
+ * Hot reload for `hubfn start`: saving a function's script or function.json reloads that
+ * function between batches in every worker, with no restart and no event lost or run
+ * twice. A script that does not compile is reported with file:line and the running
+ * version keeps serving. Changes to bindings (hubs, connections, consumer group,
+ * cardinality, dataType) need a restart, and hubfn says so.
+ *
+ * Thread: loop thread.
+ */
+#ifndef HF_RELOAD_H
+#define HF_RELOAD_H
+
+#include "host.h"
+
+typedef struct hf_reload hf_reload_t;
+
+/* Watch every enabled function's files. -1 with err. */
+int hf_reload_start(hf_reload_t **out, hf_host_t *host, char *err, size_t errsz);
+void hf_reload_stop(hf_reload_t *reload);
+
+#endif
