@@ -31,6 +31,10 @@ typedef struct hf_part {
     int eof;
     int worker;
     ev_timer wait_timer;         /* maxWaitTime when minEventBatchSize > 1 */
+    ev_timer retry_timer;        /* the function's retry policy: delay before the next try */
+    hf_batch_t *retry_batch;     /* the failed events waiting for retry_timer */
+    int64_t hold_offset;         /* end of the batch whose failed events are being retried:
+                                    the checkpoint moves there once they are resolved; -1 */
 } hf_part_t;
 
 struct hf_trigger {
@@ -48,7 +52,7 @@ struct hf_trigger {
     int stopping;
     int fatal;
     int64_t last_broker_warn_us;
-    uint64_t events, batches, failed_batches, failed_events, outputs;
+    uint64_t events, batches, failed_batches, failed_events, outputs, retries;
     char conn_desc[256];
 };
 
@@ -84,7 +88,9 @@ static hf_part_t *part_get(hf_trigger_t *t, int32_t id)
         part->trigger = t;
         part->id = id;
         part->next_offset = part->done_offset = part->committed_offset = -1;
+        part->hold_offset = -1;
         part->wait_timer.data = part;
+        part->retry_timer.data = part;
         t->parts[id] = part;
     }
     return t->parts[id];
@@ -179,6 +185,8 @@ static void dispatch(hf_part_t *part, int flush)
     batch->fn_index = t->fn_index;
     batch->hub = t->fn->trigger.hub;
     batch->partition = part->id;
+    batch->max_retry_count = t->fn->retry.strategy == HF_RETRY_NONE ? 0
+                                                                     : t->fn->retry.max_retry_count;
     batch->owner = part;
     batch->generation = part->generation;
     part->inflight = batch;
@@ -369,7 +377,8 @@ static void wait_revoking(hf_trigger_t *t)
     for (;;) {
         int busy = 0;
         for (int32_t i = 0; i < t->parts_cap; i++)
-            if (t->parts[i] && t->parts[i]->revoking && t->parts[i]->inflight)
+            if (t->parts[i] && t->parts[i]->revoking && t->parts[i]->inflight &&
+                t->parts[i]->inflight != t->parts[i]->retry_batch)
                 busy = 1;
         if (!busy || hf_mono_us() > deadline)
             return;
@@ -392,6 +401,13 @@ static void part_revoke(hf_trigger_t *t, int32_t id, int lost)
         return;
     ev_timer_stop(t->host->loop, &part->wait_timer);
     drop_pending(part);
+    if (part->retry_batch) {
+        ev_timer_stop(t->host->loop, &part->retry_timer);
+        part->done_offset = part->retry_batch->events[0].offset;
+        hf_batch_free(part->retry_batch);
+        part->retry_batch = NULL;
+    }
+    part->hold_offset = -1;
     if (!lost)
         commit_part(part, 1);
     part->assigned = 0;
@@ -536,34 +552,135 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     hf_log(level <= 3 ? HF_LOG_DEBUG : HF_LOG_TRACE, "librdkafka %s: %s", fac, buf);
 }
 
+/* Delay before retry number `attempt` (1 = the first retry) of the policy, in seconds. */
+static double retry_delay_s(const hf_retry_t *r, int attempt)
+{
+    if (r->strategy == HF_RETRY_FIXED_DELAY)
+        return (double)r->delay_ms / 1000.0;
+    double ms = (double)r->min_interval_ms;
+    for (int i = 1; i < attempt && ms < (double)r->max_interval_ms; i++)
+        ms *= 2;
+    if (ms > (double)r->max_interval_ms)
+        ms = (double)r->max_interval_ms;
+    /* A little randomness, as Azure adds, so retrying instances do not beat in step. */
+    ms *= 0.9 + 0.2 * ((double)(hf_mono_us() % 1000) / 1000.0);
+    return ms / 1000.0;
+}
+
+static int event_failed(const hf_batch_t *batch, size_t i)
+{
+    return batch->delivery_failed || !batch->event_failed || batch->event_failed[i];
+}
+
+static void on_retry_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    hf_part_t *part = w->data;
+    hf_batch_t *batch = part->retry_batch;
+    part->retry_batch = NULL;
+    if (batch)
+        hf_workers_submit(&part->trigger->host->workers, part->worker, batch);
+}
+
+/* Move the failed events of batch into a new batch run again after the policy's delay.
+   The partition keeps it in flight, so its next events wait; other partitions go on. */
+static void schedule_retry(hf_trigger_t *t, hf_part_t *part, hf_batch_t *batch)
+{
+    const hf_retry_t *policy = &t->fn->retry;
+    hf_batch_t *rb = hf_batch_new(batch->events_n);
+    size_t kept = 0;
+    for (size_t i = 0; i < batch->events_n; i++) {
+        if (event_failed(batch, i)) {
+            rb->events[rb->events_n++] = batch->events[i];
+        } else {
+            batch->events[kept++] = batch->events[i];
+        }
+    }
+    int64_t end = batch->events[batch->events_n - 1].offset + 1;
+    if (end > part->hold_offset)
+        part->hold_offset = end;
+    batch->events_n = kept;
+    rb->fn = batch->fn;
+    rb->fn_index = batch->fn_index;
+    rb->hub = batch->hub;
+    rb->partition = batch->partition;
+    rb->owner = part;
+    rb->generation = batch->generation;
+    rb->retry_count = batch->retry_count + 1;
+    rb->max_retry_count = policy->max_retry_count;
+    double delay = retry_delay_s(policy, rb->retry_count);
+    hf_log_ctx_t ctx;
+    log_ctx_for(t, part, &ctx);
+    ctx.first_offset = rb->events[0].offset;
+    ctx.last_offset = rb->events[rb->events_n - 1].offset;
+    char of[32];
+    if (policy->max_retry_count < 0)
+        snprintf(of, sizeof(of), "unlimited");
+    else
+        snprintf(of, sizeof(of), "%d", policy->max_retry_count);
+    hf_log_ctx(HF_LOG_WARN, &ctx, "invocation failed on hub %s partition %d offsets %lld-%lld "
+               "(%zu events); retry %d of %s in %.1f s: %s", batch->hub, (int)part->id,
+               (long long)ctx.first_offset, (long long)ctx.last_offset, rb->events_n,
+               rb->retry_count, of, delay, batch->error ? batch->error : "unknown error");
+    t->retries++;
+    part->inflight = rb;
+    part->retry_batch = rb;
+    hf_batch_free(batch);
+    ev_timer_init(&part->retry_timer, on_retry_timer, delay, 0);
+    ev_timer_start(t->host->loop, &part->retry_timer);
+}
+
+static int can_retry(const hf_trigger_t *t, const hf_batch_t *batch)
+{
+    const hf_retry_t *r = &t->fn->retry;
+    return r->strategy != HF_RETRY_NONE && !t->stopping &&
+           (r->max_retry_count < 0 || batch->retry_count < r->max_retry_count);
+}
+
 /* The batch is finished: handler done and every output delivered. Checkpoint it. */
 static void finalize(hf_trigger_t *t, hf_batch_t *batch)
 {
     hf_part_t *part = batch->owner;
-    t->batches++;
+    int failed = batch->status != HF_BATCH_OK || batch->delivery_failed;
     t->outputs += batch->delivered;
-    if (batch->status != HF_BATCH_OK || batch->delivery_failed) {
-        hf_log_ctx_t ctx;
-        log_ctx_for(t, part, &ctx);
-        ctx.first_offset = batch->events[0].offset;
-        ctx.last_offset = batch->events[batch->events_n - 1].offset;
-        t->failed_batches++;
-        t->failed_events += batch->fn->trigger.cardinality == HF_CARD_MANY || batch->delivery_failed
-                                ? batch->events_n : (size_t)batch->failed_invocations;
-        hf_log_ctx(HF_LOG_ERROR, &ctx,
-                   "invocation failed on hub %s partition %d offsets %lld-%lld; the checkpoint "
-                   "moves past it: %s", batch->hub, (int)batch->partition,
-                   (long long)ctx.first_offset, (long long)ctx.last_offset,
-                   batch->error ? batch->error : "unknown error");
-    }
     if (part->generation != batch->generation || !part->assigned) {
         /* The partition was revoked meanwhile: its new owner reads these events again. */
         hf_batch_free(batch);
         check_finished(t);
         return;
     }
+    if (failed && can_retry(t, batch)) {
+        schedule_retry(t, part, batch);
+        return;
+    }
+    t->batches++;
+    if (failed) {
+        hf_log_ctx_t ctx;
+        log_ctx_for(t, part, &ctx);
+        ctx.first_offset = batch->events[0].offset;
+        ctx.last_offset = batch->events[batch->events_n - 1].offset;
+        size_t n = 0;
+        for (size_t i = 0; i < batch->events_n; i++)
+            n += (size_t)event_failed(batch, i);
+        t->failed_batches++;
+        t->failed_events += n;
+        char tries[64] = "";
+        if (batch->retry_count > 0)
+            snprintf(tries, sizeof(tries), " after %d retr%s", batch->retry_count,
+                     batch->retry_count == 1 ? "y" : "ies");
+        hf_log_ctx(HF_LOG_ERROR, &ctx,
+                   "invocation failed on hub %s partition %d offsets %lld-%lld (%zu events)%s; "
+                   "the checkpoint moves past it: %s", batch->hub, (int)batch->partition,
+                   (long long)ctx.first_offset, (long long)ctx.last_offset, n, tries,
+                   batch->error ? batch->error : "unknown error");
+    }
     part->inflight = NULL;
-    part->done_offset = batch->events[batch->events_n - 1].offset + 1;
+    int64_t end = batch->events[batch->events_n - 1].offset + 1;
+    if (part->hold_offset > end)
+        end = part->hold_offset;
+    part->hold_offset = -1;
+    part->done_offset = end;
     part->batches_since_commit++;
     if (part->batches_since_commit >= t->host->app.host.checkpoint_every)
         commit_part(part, 0);
@@ -629,6 +746,16 @@ void hf_trigger_stop(hf_trigger_t *t)
         ev_timer_stop(t->host->loop, &part->wait_timer);
         drop_pending(part);
         set_paused(part, 1);
+        if (part->retry_batch) {
+            /* A retry waiting for its delay is not run: checkpoint up to its first event,
+               so the next run starts there and repeats nothing that succeeded before. */
+            ev_timer_stop(t->host->loop, &part->retry_timer);
+            part->done_offset = part->retry_batch->events[0].offset;
+            part->hold_offset = -1;
+            hf_batch_free(part->retry_batch);
+            part->retry_batch = NULL;
+            part->inflight = NULL;
+        }
     }
 }
 

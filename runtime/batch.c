@@ -51,6 +51,7 @@ void hf_batch_free(hf_batch_t *batch)
         hf_event_release(&batch->events[i]);
     hf_batch_clear_outputs(batch);
     free(batch->outputs);
+    free(batch->event_failed);
     free(batch->events);
     free(batch->error);
     free(batch);

@@ -61,6 +61,8 @@ typedef struct hf_batch {
     char *error;                 /* message with traceback when FAILED */
     int invocations;             /* cardinality one: one per event */
     int failed_invocations;
+    unsigned char *event_failed; /* per event, set when its invocation failed; NULL = all
+                                    events share the batch's status (cardinality many) */
     hf_output_t *outputs;
     size_t outputs_n, outputs_cap;
     int64_t run_us;              /* time spent in Lua */
