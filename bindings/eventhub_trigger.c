@@ -31,7 +31,7 @@ typedef struct hf_part {
     int eof;
     int worker;
     ev_timer wait_timer;         /* maxWaitTime when minEventBatchSize > 1 */
-    ev_timer retry_timer;        /* the function's retry policy: delay before the next try */
+    ev_timer retry_timer;        /* the retry policy's delay, or a dead-letter hub's back-off */
     hf_batch_t *retry_batch;     /* the failed events waiting for retry_timer */
     int64_t hold_offset;         /* end of the batch whose failed events are being retried:
                                     the checkpoint moves there once they are resolved; -1 */
@@ -52,7 +52,8 @@ struct hf_trigger {
     int stopping;
     int fatal;
     int64_t last_broker_warn_us;
-    uint64_t events, batches, failed_batches, failed_events, outputs, retries;
+    uint64_t events, batches, failed_batches, failed_events, outputs, retries, dead_lettered;
+    int dead_letter;             /* index of the $deadLetter output binding, or -1 */
     char conn_desc[256];
 };
 
@@ -378,7 +379,7 @@ static void wait_revoking(hf_trigger_t *t)
         int busy = 0;
         for (int32_t i = 0; i < t->parts_cap; i++)
             if (t->parts[i] && t->parts[i]->revoking && t->parts[i]->inflight &&
-                t->parts[i]->inflight != t->parts[i]->retry_batch)
+                !ev_is_active(&t->parts[i]->retry_timer))
                 busy = 1;
         if (!busy || hf_mono_us() > deadline)
             return;
@@ -401,11 +402,12 @@ static void part_revoke(hf_trigger_t *t, int32_t id, int lost)
         return;
     ev_timer_stop(t->host->loop, &part->wait_timer);
     drop_pending(part);
-    if (part->retry_batch) {
+    if (part->inflight && ev_is_active(&part->retry_timer)) {
         ev_timer_stop(t->host->loop, &part->retry_timer);
-        part->done_offset = part->retry_batch->events[0].offset;
-        hf_batch_free(part->retry_batch);
+        part->done_offset = part->inflight->events[0].offset;
+        hf_batch_free(part->inflight);
         part->retry_batch = NULL;
+        part->inflight = NULL;
     }
     part->hold_offset = -1;
     if (!lost)
@@ -638,7 +640,169 @@ static int can_retry(const hf_trigger_t *t, const hf_batch_t *batch)
            (r->max_retry_count < 0 || batch->retry_count < r->max_retry_count);
 }
 
-/* The batch is finished: handler done and every output delivered. Checkpoint it. */
+/* Move the partition's checkpoint past the batch and go on with the next one. */
+static void checkpoint_batch(hf_trigger_t *t, hf_part_t *part, hf_batch_t *batch)
+{
+    part->inflight = NULL;
+    int64_t end = batch->events[batch->events_n - 1].offset + 1;
+    if (part->hold_offset > end)
+        end = part->hold_offset;
+    part->hold_offset = -1;
+    part->done_offset = end;
+    part->batches_since_commit++;
+    if (part->batches_since_commit >= t->host->app.host.checkpoint_every)
+        commit_part(part, 0);
+    hf_batch_free(batch);
+    dispatch(part, 0);
+    check_finished(t);
+}
+
+static void dead_letter(hf_trigger_t *t, hf_part_t *part, hf_batch_t *batch);
+
+/* Another try at a dead-letter hub that refused the events. */
+static void on_dead_letter_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    hf_part_t *part = w->data;
+    hf_batch_t *batch = part->inflight;
+    if (batch && batch->dead_lettering && part->assigned)
+        dead_letter(part->trigger, part, batch);
+}
+
+static void on_dead_lettered(hf_batch_t *batch, void *ud)
+{
+    hf_trigger_t *t = ud;
+    hf_part_t *part = batch->owner;
+    const hf_binding_t *b = &t->fn->outputs[t->dead_letter];
+    hf_log_ctx_t ctx;
+    if (part->generation != batch->generation || !part->assigned) {
+        hf_batch_free(batch);
+        check_finished(t);
+        return;
+    }
+    log_ctx_for(t, part, &ctx);
+    ctx.first_offset = batch->events[0].offset;
+    ctx.last_offset = batch->events[batch->events_n - 1].offset;
+    if (batch->delivery_failed || batch->delivered < batch->outputs_n) {
+        /* Nothing is dropped: the partition waits and the events are offered again. */
+        hf_log_ctx(HF_LOG_ERROR, &ctx, "dead-letter hub %s did not take %zu events; trying "
+                   "again in 5 s: %s", b->hub, batch->outputs_n - batch->delivered,
+                   batch->error ? batch->error : "unknown error");
+        ev_timer_stop(t->host->loop, &part->retry_timer);
+        ev_timer_init(&part->retry_timer, on_dead_letter_timer, 5.0, 0);
+        ev_timer_start(t->host->loop, &part->retry_timer);
+        return;
+    }
+    t->dead_lettered += batch->outputs_n;
+    hf_log_ctx(HF_LOG_WARN, &ctx, "%zu events of hub %s partition %d offsets %lld-%lld sent to "
+               "dead-letter hub %s after %d attempt%s", batch->outputs_n, batch->hub,
+               (int)batch->partition, (long long)ctx.first_offset, (long long)ctx.last_offset,
+               b->hub, batch->retry_count + 1, batch->retry_count ? "s" : "");
+    checkpoint_batch(t, part, batch);
+}
+
+static void add_header(hf_output_t *out, const char *name, const char *value, size_t len)
+{
+    hf_header_t *grown = realloc(out->headers, (out->headers_n + 1) * sizeof(*grown));
+    if (!grown)
+        return;
+    out->headers = grown;
+    hf_header_t *h = &out->headers[out->headers_n++];
+    h->name = strdup(name);
+    h->value = malloc(len + 1);
+    if (h->value) {
+        memcpy(h->value, value, len);
+        h->value[len] = 0;
+    }
+    h->value_len = len;
+}
+
+/* Send the batch's failed events, unchanged, to the function's $deadLetter hub with their
+   coordinates and the error in headers; the checkpoint moves once the hub has them. */
+static void dead_letter(hf_trigger_t *t, hf_part_t *part, hf_batch_t *batch)
+{
+    char num[64], *error = batch->error ? strdup(batch->error) : NULL;
+    hf_batch_clear_outputs(batch);
+    batch->delivered = 0;
+    batch->delivery_failed = 0;
+    for (size_t i = 0; i < batch->events_n; i++) {
+        const hf_event_t *ev = &batch->events[i];
+        if (batch->event_failed && !batch->event_failed[i] && !batch->dead_lettering)
+            continue;
+        hf_output_t out = {0};
+        out.binding = t->dead_letter;
+        out.body = malloc(ev->len ? ev->len : 1);
+        if (!out.body)
+            continue;
+        memcpy(out.body, ev->payload, ev->len);
+        out.body_len = ev->len;
+        if (ev->key) {
+            out.key = malloc(ev->key_len + 1);
+            memcpy(out.key, ev->key, ev->key_len);
+            out.key[ev->key_len] = 0;
+            out.key_len = ev->key_len;
+        }
+        rd_kafka_headers_t *hdrs = NULL;
+        if (ev->rkm && rd_kafka_message_headers(ev->rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            const char *name;
+            const void *val;
+            size_t size;
+            for (size_t h = 0; rd_kafka_header_get_all(hdrs, h, &name, &val, &size) ==
+                               RD_KAFKA_RESP_ERR_NO_ERROR; h++)
+                add_header(&out, name, val ? val : "", val ? size : 0);
+        }
+        add_header(&out, "hubfn-source-hub", batch->hub, strlen(batch->hub));
+        snprintf(num, sizeof(num), "%d", (int)ev->partition);
+        add_header(&out, "hubfn-source-partition", num, strlen(num));
+        snprintf(num, sizeof(num), "%lld", (long long)ev->offset);
+        add_header(&out, "hubfn-source-offset", num, strlen(num));
+        add_header(&out, "hubfn-consumer-group", t->fn->trigger.consumer_group,
+                   strlen(t->fn->trigger.consumer_group));
+        add_header(&out, "hubfn-function", t->fn->name, strlen(t->fn->name));
+        snprintf(num, sizeof(num), "%d", batch->retry_count + 1);
+        add_header(&out, "hubfn-attempts", num, strlen(num));
+        if (ev->enqueued_ms >= 0) {
+            hf_log_time_iso(ev->enqueued_ms, num, sizeof(num));
+            add_header(&out, "hubfn-enqueued-time", num, strlen(num));
+        }
+        const char *e = error ? error : "unknown error";
+        const char *nl = strchr(e, '\n');   /* the first line; the traceback stays in the log */
+        add_header(&out, "hubfn-error", e, nl ? (size_t)(nl - e) : strlen(e));
+        if (batch->outputs_n == batch->outputs_cap) {
+            size_t cap = batch->outputs_cap ? batch->outputs_cap * 2 : 8;
+            hf_output_t *grown = realloc(batch->outputs, cap * sizeof(*grown));
+            if (!grown) {
+                hf_output_free(&out);
+                continue;
+            }
+            batch->outputs = grown;
+            batch->outputs_cap = cap;
+        }
+        batch->outputs[batch->outputs_n++] = out;
+    }
+    /* Keep only the events being dead-lettered, so a later attempt sends the same ones. */
+    if (!batch->dead_lettering && batch->event_failed) {
+        size_t kept = 0;
+        for (size_t i = 0; i < batch->events_n; i++) {
+            if (batch->event_failed[i])
+                batch->events[kept++] = batch->events[i];
+            else
+                hf_event_release(&batch->events[i]);
+        }
+        int64_t end = batch->events[batch->events_n - 1].offset + 1;
+        if (end > part->hold_offset)
+            part->hold_offset = end;
+        batch->events_n = kept;
+    }
+    batch->dead_lettering = 1;
+    free(batch->error);
+    batch->error = error;
+    hf_outputs_deliver(t->host->outputs, batch, on_dead_lettered, t);
+}
+
+/* The batch is finished: handler done and every output delivered. Checkpoint it, retry its
+   failed events, or send them to the dead-letter hub. */
 static void finalize(hf_trigger_t *t, hf_batch_t *batch)
 {
     hf_part_t *part = batch->owner;
@@ -669,29 +833,40 @@ static void finalize(hf_trigger_t *t, hf_batch_t *batch)
         if (batch->retry_count > 0)
             snprintf(tries, sizeof(tries), " after %d retr%s", batch->retry_count,
                      batch->retry_count == 1 ? "y" : "ies");
+        if (t->dead_letter >= 0 && t->host->outputs) {
+            hf_log_ctx(HF_LOG_ERROR, &ctx,
+                       "invocation failed on hub %s partition %d offsets %lld-%lld (%zu events)%s;"
+                       " sending them to dead-letter hub %s: %s", batch->hub,
+                       (int)batch->partition, (long long)ctx.first_offset,
+                       (long long)ctx.last_offset, n, tries,
+                       t->fn->outputs[t->dead_letter].hub,
+                       batch->error ? batch->error : "unknown error");
+            if (batch->delivery_failed && batch->event_failed)
+                memset(batch->event_failed, 1, batch->events_n);
+            dead_letter(t, part, batch);
+            return;
+        }
         hf_log_ctx(HF_LOG_ERROR, &ctx,
                    "invocation failed on hub %s partition %d offsets %lld-%lld (%zu events)%s; "
                    "the checkpoint moves past it: %s", batch->hub, (int)batch->partition,
                    (long long)ctx.first_offset, (long long)ctx.last_offset, n, tries,
                    batch->error ? batch->error : "unknown error");
     }
-    part->inflight = NULL;
-    int64_t end = batch->events[batch->events_n - 1].offset + 1;
-    if (part->hold_offset > end)
-        end = part->hold_offset;
-    part->hold_offset = -1;
-    part->done_offset = end;
-    part->batches_since_commit++;
-    if (part->batches_since_commit >= t->host->app.host.checkpoint_every)
-        commit_part(part, 0);
-    hf_batch_free(batch);
-    dispatch(part, 0);
-    check_finished(t);
+    checkpoint_batch(t, part, batch);
 }
 
 static void on_delivered(hf_batch_t *batch, void *ud)
 {
     finalize(ud, batch);
+}
+
+/* Index of the function's $deadLetter output binding, or -1. */
+static int find_dead_letter(const hf_function_t *fn)
+{
+    for (size_t i = 0; i < fn->outputs_n; i++)
+        if (strcmp(fn->outputs[i].name, "$deadLetter") == 0)
+            return (int)i;
+    return -1;
 }
 
 void hf_trigger_complete(hf_trigger_t *t, hf_batch_t *batch)
@@ -746,13 +921,14 @@ void hf_trigger_stop(hf_trigger_t *t)
         ev_timer_stop(t->host->loop, &part->wait_timer);
         drop_pending(part);
         set_paused(part, 1);
-        if (part->retry_batch) {
-            /* A retry waiting for its delay is not run: checkpoint up to its first event,
-               so the next run starts there and repeats nothing that succeeded before. */
+        if (part->inflight && ev_is_active(&part->retry_timer)) {
+            /* A retry (or a dead-letter attempt) waiting for its delay is not run:
+               checkpoint up to its first event, so the next run starts there and repeats
+               nothing that succeeded before. */
             ev_timer_stop(t->host->loop, &part->retry_timer);
-            part->done_offset = part->retry_batch->events[0].offset;
+            part->done_offset = part->inflight->events[0].offset;
             part->hold_offset = -1;
-            hf_batch_free(part->retry_batch);
+            hf_batch_free(part->inflight);
             part->retry_batch = NULL;
             part->inflight = NULL;
         }
@@ -796,6 +972,8 @@ void hf_trigger_stats(const hf_trigger_t *t, hf_host_stats_t *add)
     add->failed_batches += t->failed_batches;
     add->failed_events += t->failed_events;
     add->outputs += t->outputs;
+    add->dead_lettered += t->dead_lettered;
+    add->retries += t->retries;
 }
 
 int hf_trigger_start(hf_host_t *host, int fn_index, hf_trigger_t **out, char *err, size_t errsz)
@@ -812,6 +990,7 @@ int hf_trigger_start(hf_host_t *host, int fn_index, hf_trigger_t **out, char *er
     t->fn_index = fn_index;
     t->fn = fn;
     t->fd[0] = t->fd[1] = -1;
+    t->dead_letter = find_dead_letter(fn);
     hf_conn_describe(fn->trigger.conn, t->conn_desc, sizeof(t->conn_desc));
 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();

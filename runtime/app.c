@@ -1346,11 +1346,12 @@ static int valid_function_name(const char *s)
     return 1;
 }
 
-/* Binding names: a letter or '_', then letters, digits or '_' (a Lua name), or $return. */
+/* Binding names: a letter or '_', then letters, digits or '_' (a Lua name), $return, or
+   $deadLetter (the hub that receives events whose invocation failed for good). */
 static int valid_binding_name(const char *s)
 {
     size_t n = strlen(s);
-    if (strcmp(s, "$return") == 0)
+    if (strcmp(s, "$return") == 0 || strcmp(s, "$deadLetter") == 0)
         return 1;
     if (n == 0 || n > 128 || (!isalpha((unsigned char)s[0]) && s[0] != '_'))
         return 0;
@@ -1503,10 +1504,10 @@ static int load_binding(ld_t *ld, const char *file, const hf_function_t *fn, con
     if (!name || !*name)
         return fail(ld, "%s: %sname: missing (the name the handler knows this binding by)",
                     file, pre);
-    if (!valid_binding_name(name) || (trigger && strcmp(name, "$return") == 0))
+    if (!valid_binding_name(name) || (trigger && name[0] == '$'))
         return fail(ld, "%s: %sname: \"%s\" is not a valid binding name (a letter or '_', "
                     "then letters, digits or '_'%s)", file, pre, name,
-                    trigger ? "" : "; or $return");
+                    trigger ? "" : "; or $return, or $deadLetter");
     if (!(out->name = strdup(name)))
         return oom(ld);
 

@@ -68,6 +68,7 @@ typedef struct hf_batch {
     int64_t run_us;              /* time spent in Lua */
     /* filled by the output binding */
     int delivery_failed;         /* an output message could not be delivered */
+    int dead_lettering;          /* the outputs are the failed events, to the $deadLetter hub */
     size_t delivered;            /* output messages with a successful delivery report */
     /* bookkeeping for the owner */
     void *owner;

@@ -204,12 +204,14 @@ out_triggers:
     hf_workers_stop(&host->workers);
     if (rc != 2)
         hf_log_info("stopped: %llu events in %llu batches, %llu failed batches (%llu events), "
-                    "%llu outputs delivered",
+                    "%llu outputs delivered, %llu retries, %llu dead-lettered",
                     (unsigned long long)host->stats.events,
                     (unsigned long long)host->stats.batches,
                     (unsigned long long)host->stats.failed_batches,
                     (unsigned long long)host->stats.failed_events,
-                    (unsigned long long)host->stats.outputs);
+                    (unsigned long long)host->stats.outputs,
+                    (unsigned long long)host->stats.retries,
+                    (unsigned long long)host->stats.dead_lettered);
     free(host->triggers);
     free(trigger_of_fn);
     trigger_of_fn = NULL;

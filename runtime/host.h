@@ -32,6 +32,8 @@ typedef struct hf_host_stats {
     uint64_t failed_batches;
     uint64_t failed_events;
     uint64_t outputs;
+    uint64_t retries;
+    uint64_t dead_lettered;
 } hf_host_stats_t;
 
 typedef struct hf_host {
