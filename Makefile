@@ -36,6 +36,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
+.SECONDARY:
 .PHONY: all deps run test test-unit test-integration clean fuzz bench
 all: $(BUILD)/hubfn
 

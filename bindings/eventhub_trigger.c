@@ -33,6 +33,8 @@ typedef struct hf_part {
     ev_timer wait_timer;         /* maxWaitTime when minEventBatchSize > 1 */
     ev_timer retry_timer;        /* the retry policy's delay, or a dead-letter hub's back-off */
     hf_batch_t *retry_batch;     /* the failed events waiting for retry_timer */
+    int64_t resume_offset;       /* the group's checkpoint when assigned, until the first
+                                    event shows where fetching really starts; -1 */
     int64_t hold_offset;         /* end of the batch whose failed events are being retried:
                                     the checkpoint moves there once they are resolved; -1 */
 } hf_part_t;
@@ -54,6 +56,7 @@ struct hf_trigger {
     int64_t last_broker_warn_us;
     uint64_t events, batches, failed_batches, failed_events, outputs, retries, dead_lettered;
     int dead_letter;             /* index of the $deadLetter output binding, or -1 */
+    uint64_t offset_resets;
     char conn_desc[256];
 };
 
@@ -198,6 +201,25 @@ static void dispatch(hf_part_t *part, int flush)
         set_paused(part, 0);
 }
 
+/* Fetching started before the partition's checkpoint: the checkpoint is not in the hub any
+   more (events expired, or the hub was deleted and created again). Say so once. */
+static void check_resume(hf_trigger_t *t, hf_part_t *part, int64_t offset)
+{
+    if (part->resume_offset < 0)
+        return;
+    if (offset < part->resume_offset) {
+        const char *where = t->host->app.host.initial_offset == HF_OFFSET_FROM_END
+                                ? "the newest event (initialOffsetOptions fromEnd)"
+                                : "the oldest event still in the hub";
+        hf_log_warn("function %s: hub %s partition %d: the checkpoint (offset %lld) is no "
+                    "longer in the hub (events expired, or the hub was recreated); resumed "
+                    "from %s, offset %lld", t->fn->name, t->fn->trigger.hub, (int)part->id,
+                    (long long)part->resume_offset, where, (long long)offset);
+        t->offset_resets++;
+    }
+    part->resume_offset = -1;
+}
+
 static void add_event(hf_trigger_t *t, rd_kafka_message_t *rkm)
 {
     hf_part_t *part = part_get(t, rkm->partition);
@@ -236,6 +258,7 @@ static void add_event(hf_trigger_t *t, rd_kafka_message_t *rkm)
     rd_kafka_timestamp_type_t tstype;
     ev->enqueued_ms = rd_kafka_message_timestamp(rkm, &tstype);
     ev->received_us = hf_mono_us();
+    check_resume(t, part, rkm->offset);
     part->next_offset = rkm->offset + 1;
     part->eof = 0;
     t->events++;
@@ -300,6 +323,7 @@ static void handle_message_error(hf_trigger_t *t, rd_kafka_message_t *rkm)
     hf_part_t *part = rkm->rkt ? part_get(t, rkm->partition) : NULL;
     if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (part && part->assigned && (part->next_offset < 0 || rkm->offset >= part->next_offset)) {
+            check_resume(t, part, rkm->offset);
             part->eof = 1;
             dispatch(part, 1);
             check_finished(t);
@@ -367,6 +391,7 @@ static void part_assign(hf_trigger_t *t, int32_t id)
     part->paused = 0;
     part->eof = 0;
     part->next_offset = part->done_offset = part->committed_offset = -1;
+    part->resume_offset = -1;
     part->batches_since_commit = 0;
     part->worker = next_worker++ % t->host->workers_n;
 }
@@ -419,6 +444,20 @@ static void part_revoke(hf_trigger_t *t, int32_t id, int lost)
     part->eof = 0;
 }
 
+/* Note each assigned partition's checkpoint, to notice when fetching cannot start there. */
+static void remember_checkpoints(hf_trigger_t *t, const rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+    if (rd_kafka_committed(t->rk, committed, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < committed->cnt; i++) {
+            hf_part_t *part = part_get(t, committed->elems[i].partition);
+            if (part && committed->elems[i].offset >= 0)
+                part->resume_offset = committed->elems[i].offset;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(committed);
+}
+
 /* For fromEnqueuedTime: partitions without a committed offset start at that time. */
 static void apply_initial_time(hf_trigger_t *t, rd_kafka_topic_partition_list_t *parts)
 {
@@ -463,6 +502,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             apply_initial_time(t, parts);
         for (int i = 0; i < parts->cnt; i++)
             part_assign(t, parts->elems[i].partition);
+        remember_checkpoints(t, parts);
         rd_kafka_error_t *error = NULL;
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
