@@ -100,6 +100,8 @@ static void describe_error(const hf_producer_t *p, rd_kafka_resp_err_t err, cons
     }
 }
 
+static void fail_fatally(hf_producer_t *p, const char *why);
+
 /* Delivery report (loop thread, served by rd_kafka_poll). */
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
@@ -111,10 +113,47 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
         char why[512];
         describe_error(p, rkm->err, rd_kafka_topic_name(rkm->rkt), why, sizeof(why));
         delivery_fail(d, rd_kafka_topic_name(rkm->rkt), why);
+        if (rkm->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+            rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+            rkm->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
+            fail_fatally(p, why);
     } else {
         d->batch->delivered++;
     }
     delivery_release(d);
+}
+
+/* The hubs the producer's output bindings send to, comma-separated. */
+static void hubs_of(const hf_producer_t *p, char *out, size_t outsz)
+{
+    const hf_app_t *app = &p->outputs->host->app;
+    size_t n = 0;
+    out[0] = 0;
+    for (size_t f = 0; f < app->functions_n; f++) {
+        const hf_function_t *fn = &app->functions[f];
+        for (size_t i = 0; !fn->disabled && i < fn->outputs_n; i++) {
+            if (fn->outputs[i].conn != p->conn || strstr(out, fn->outputs[i].hub))
+                continue;
+            n += (size_t)snprintf(out + n, n < outsz ? outsz - n : 0, "%s%s", n ? ", " : "",
+                                  fn->outputs[i].hub);
+        }
+    }
+}
+
+/* A failure waiting cannot fix: one line, and the host stops with exit code 1 without
+   checkpointing the batch it hit. */
+static void fail_fatally(hf_producer_t *p, const char *why)
+{
+    hf_host_t *host = p->outputs->host;
+    if (p->fatal || host->fatal)
+        return;
+    p->fatal = 1;
+    host->fatal = 1;
+    host->exit_code = 1;
+    hf_log_error("outputs: %s (setting %s)", why,
+                 p->conn && p->conn->setting && *p->conn->setting ? p->conn->setting
+                                                                  : "(literal)");
+    hf_host_stop(host, "a fatal error");
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -124,13 +163,27 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     const hf_conn_t *conn = p->conn;
     if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
         err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED || err == RD_KAFKA_RESP_ERR__FATAL) {
-        if (p->fatal)
+        if (p->fatal || host->fatal)
             return;
         p->fatal = 1;
+        host->fatal = 1;
         if (err == RD_KAFKA_RESP_ERR__FATAL) {
             char fatal[512];
-            rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
-            hf_log_error("output producer for %s: fatal error: %s", p->desc, fatal);
+            rd_kafka_resp_err_t ferr = rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+            if (ferr == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED ||
+                ferr == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+                /* The idempotent producer's first request: the policy cannot send at all. */
+                char hubs[512];
+                hubs_of(p, hubs, sizeof(hubs));
+                hf_log_error("outputs: policy %s may not send to hub %s in %s: it needs Send "
+                             "rights on that hub (setting %s)",
+                             conn && conn->key_name ? conn->key_name : "(none)", hubs,
+                             conn && conn->namespace_ ? conn->namespace_ : p->desc,
+                             conn && conn->setting && *conn->setting ? conn->setting
+                                                                     : "(literal)");
+            } else {
+                hf_log_error("output producer for %s: fatal error: %s", p->desc, fatal);
+            }
         } else if (conn && conn->namespace_) {
             hf_log_error("outputs: Event Hubs namespace %s refused policy %s: authentication "
                          "failed (check SharedAccessKeyName and SharedAccessKey in setting %s)",

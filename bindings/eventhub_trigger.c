@@ -314,6 +314,7 @@ static void fail_fatally(hf_trigger_t *t)
     if (t->fatal)
         return;
     t->fatal = 1;
+    t->host->fatal = 1;
     t->host->exit_code = 1;
     hf_host_stop(t->host, "a fatal error");
 }
@@ -850,6 +851,14 @@ static void finalize(hf_trigger_t *t, hf_batch_t *batch)
     t->outputs += batch->delivered;
     if (part->generation != batch->generation || !part->assigned) {
         /* The partition was revoked meanwhile: its new owner reads these events again. */
+        hf_batch_free(batch);
+        check_finished(t);
+        return;
+    }
+    if (failed && t->host->fatal) {
+        /* Stopping on a failure waiting cannot fix (an output's credentials or rights):
+           the batch is not checkpointed, so it runs again once that is fixed. */
+        part->inflight = NULL;
         hf_batch_free(batch);
         check_finished(t);
         return;
