@@ -1053,7 +1053,7 @@ int hf_trigger_start(hf_host_t *host, int fn_index, hf_trigger_t **out, char *er
         hf_kafka_conf_set(&kc, "enable.partition.eof", host->opts.exit_on_eof ? "true" : "false") ||
         hf_kafka_conf_set(&kc, "auto.offset.reset",
                           cfg->initial_offset == HF_OFFSET_FROM_END ? "latest" : "earliest") ||
-        hf_kafka_conf_set(&kc, "partition.assignment.strategy", "cooperative-sticky") ||
+        hf_kafka_conf_set(&kc, "partition.assignment.strategy", "roundrobin") ||
         hf_kafka_conf_set(&kc, "session.timeout.ms", "30000") ||
         hf_kafka_conf_set(&kc, "heartbeat.interval.ms", "3000") ||
         hf_kafka_conf_set(&kc, "max.poll.interval.ms", "300000") ||
