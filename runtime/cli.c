@@ -29,6 +29,30 @@ static const hf_cmd_help_t commands[] = {
      "  {\"binding\":..,\"eventHubName\":..,\"partitionKey\":..,\"properties\":{..},\"body\":..}\n"
      "Logs go to stderr. Exit 0 when every invocation succeeded, 1 when one failed,\n"
      "2 for usage or configuration errors.\n"},
+    {"send", "publish events from a file to a hub",
+     "hubfn send CONNECTION HUB [FILE|-] [--key FIELD[,FIELD...]] [--max-event-bytes N]\n"
+     "           [--timeout S] [--no-progress]",
+     "Publishes every event of FILE (default: standard input) to HUB and waits for each\n"
+     "delivery report. CONNECTION is an app setting name (the environment, then\n"
+     "./local.settings.json Values) or a connection value: an Event Hubs connection string,\n"
+     "the emulator's, or host:port[,host:port...]; for `hubfn start --embedded` pass the\n"
+     "address it printed.\n"
+     "FILE holds JSON lines (one event per line), one JSON array of events, or one document\n"
+     "{\"events\": [...]}. Each event is sent as its compact JSON text.\n"
+     "  --key F1,F2,...      partition key: the first of these top-level fields holding a\n"
+     "                       non-empty string or a number (RudderStack: userId,anonymousId);\n"
+     "                       events with none get no key (a random partition). Keys are\n"
+     "                       hashed with murmur2, as Java clients do\n"
+     "  --max-event-bytes N  the largest event, key included (default 1000000: Event Hubs'\n"
+     "                       Kafka endpoint refuses requests over 1046528 bytes)\n"
+     "  --timeout S          how long an event may take to be delivered (default 120)\n"
+     "  --no-progress        no progress line (shown only on a terminal anyway)\n"
+     "The whole input is checked first: if any event is not valid JSON or is too large,\n"
+     "every such event is reported by line and nothing is sent.\n"
+     "Ends with one line on stderr: \"sent N events to HUB in T s (P partitions), F failed\".\n"
+     "Exit 0 when every event was delivered, 1 when some were not (or the hub refused the\n"
+     "connection: wrong key, no Send rights, no such hub), 2 for usage, configuration or\n"
+     "input errors (nothing sent). See docs/send.md.\n"},
     {"help", "show help for a command", "hubfn help [COMMAND]", ""},
 };
 

@@ -10,6 +10,7 @@
 #include "host.h"
 #include "log.h"
 #include "run.h"
+#include "send.h"
 
 static int usage_error(const char *cmd, const char *fmt, const char *arg)
 {
@@ -118,6 +119,55 @@ static int cmd_run(int argc, char **argv)
     return hf_run_main(dir, events);
 }
 
+static int cmd_send(int argc, char **argv)
+{
+    hf_send_opts_t opts = {0};
+    const char *pos[3];
+    int npos = 0;
+    opts.progress = -1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--key") == 0) {
+            if (!v || !*v)
+                return usage_error("send", "%s needs field names, e.g. --key userId,anonymousId",
+                                   a);
+            opts.keys = v;
+            i++;
+        } else if (strcmp(a, "--max-event-bytes") == 0) {
+            int n;
+            if (!v || parse_int(v, 1, HF_SEND_MAX_EVENT_LIMIT, &n) != 0)
+                return usage_error("send", "%s needs a whole number from 1 to 67108864", a);
+            opts.max_event_bytes = (size_t)n;
+            i++;
+        } else if (strcmp(a, "--timeout") == 0) {
+            int n;
+            if (!v || parse_int(v, 1, 3600, &n) != 0)
+                return usage_error("send", "%s needs seconds (1-3600)", a);
+            opts.timeout_s = n;
+            i++;
+        } else if (strcmp(a, "--no-progress") == 0) {
+            opts.progress = 0;
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("send", "unknown option %s", a);
+        } else if (npos < 3) {
+            pos[npos++] = a;
+        } else {
+            return usage_error("send", "unexpected argument \"%s\"", a);
+        }
+    }
+    if (npos < 1)
+        return usage_error("send", "%s", "missing CONNECTION (a setting name or a connection value)");
+    if (npos < 2)
+        return usage_error("send", "%s", "missing HUB");
+    opts.connection = pos[0];
+    opts.hub = pos[1];
+    opts.file = npos > 2 ? pos[2] : NULL;
+    if (!*opts.hub)
+        return usage_error("send", "%s", "HUB is empty");
+    return hf_send_main(&opts);
+}
+
 int main(int argc, char **argv)
 {
     hf_log_setup(isatty(2) ? HF_LOG_TEXT : HF_LOG_TEXT, isatty(2));
@@ -134,6 +184,8 @@ int main(int argc, char **argv)
         return cmd_start(argc - 2, argv + 2);
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 2, argv + 2);
+    if (strcmp(cmd, "send") == 0)
+        return cmd_send(argc - 2, argv + 2);
     fprintf(stderr, "hubfn: unknown command \"%s\" (see `hubfn help`)\n", cmd);
     return 2;
 }

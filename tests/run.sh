@@ -18,6 +18,7 @@ passed=0 failed=0
 want() {  # want NAME: is this test selected?
     [ $# -gt 0 ] || return 0
     [ ${#SEL[@]} -eq 0 ] && return 0
+    local s    # the callers loop over a global $s
     for s in "${SEL[@]}"; do
         case "$s" in
             unit) [[ $1 == unit/* ]] && return 0 ;;

@@ -1,0 +1,1576 @@
+/*
+ * hubfn send: read a file of events, check and compact every event, then publish them to
+ * one hub with an idempotent producer and report what was delivered.
+ *
+ * Input (see send.h): the first JSON value of the input decides the format. If it is the
+ * whole input, it is a document: an array (each element an event), an object with an
+ * "events" array (each element an event) or any other value (one event). If more follows a
+ * first value that sits on one line, the input is JSON lines. Events are compacted in the
+ * buffer they were read into (compaction never grows text, so writing trails reading).
+ */
+#include "send.h"
+
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "config_json.h"
+#include "conn.h"
+#include "kafka_conf.h"
+#include "log.h"
+
+/* ---------------------------------------------------------------------------------- */
+/* Messages                                                                            */
+
+/* Print "hubfn send: MESSAGE" on stderr with secrets masked. */
+static void hf_send_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void hf_send_say(const char *fmt, ...)
+{
+    char raw[2048], masked[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
+    va_end(ap);
+    hf_secret_mask(raw, masked, sizeof(masked));
+    fprintf(stderr, "hubfn send: %s\n", masked);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* JSON scanning                                                                       */
+
+/* A scanner over b[p..end): checks one JSON value and, when emit is set, writes its
+   compact text at b[o..] (o <= p always holds, so the text is compacted in place). */
+typedef struct hf_send_scan {
+    char *b;
+    size_t end;          /* scan limit: the input's end, or a line's end */
+    size_t p;            /* read position */
+    size_t o;            /* write position */
+    int emit;
+    int line_mode;       /* JSON lines: the scan limit is the end of a line */
+    int depth;
+    size_t line;         /* line of b[p], 1-based */
+    size_t line_start;   /* offset of that line's first byte */
+    const char *why;     /* first error */
+    char why_buf[160];
+    size_t err_line, err_col;
+} hf_send_scan_t;
+
+/* Record an error at the read position; returns -1. */
+static int hf_send_scan_fail(hf_send_scan_t *s, const char *why)
+{
+    s->why = why;
+    s->err_line = s->line;
+    s->err_col = s->p - s->line_start + 1;
+    return -1;
+}
+
+/* Error for an unexpected byte at the read position, naming it; returns -1. */
+static int hf_send_scan_unexpected(hf_send_scan_t *s, const char *what)
+{
+    if (s->p >= s->end) {
+        snprintf(s->why_buf, sizeof(s->why_buf), "unexpected end of %s, %s",
+                 s->line_mode ? "line" : "input", what);
+    } else {
+        unsigned char c = (unsigned char)s->b[s->p];
+        if (c >= 0x20 && c < 0x7f)
+            snprintf(s->why_buf, sizeof(s->why_buf), "unexpected '%c', %s", c, what);
+        else
+            snprintf(s->why_buf, sizeof(s->why_buf), "unexpected byte 0x%02x, %s", c, what);
+    }
+    return hf_send_scan_fail(s, s->why_buf);
+}
+
+/* Emit one byte (when compacting). */
+static inline void hf_send_put(hf_send_scan_t *s, char c)
+{
+    if (s->emit)
+        s->b[s->o++] = c;
+}
+
+/* Skip white space, counting lines. */
+static void hf_send_skip_ws(hf_send_scan_t *s)
+{
+    while (s->p < s->end) {
+        char c = s->b[s->p];
+        if (c == ' ' || c == '\t' || c == '\r') {
+            s->p++;
+        } else if (c == '\n') {
+            s->p++;
+            s->line++;
+            s->line_start = s->p;
+        } else {
+            break;
+        }
+    }
+}
+
+/* Length of the UTF-8 sequence at s (1..4), or 0 when it is not valid UTF-8 (overlong
+   forms, surrogates and code points over U+10FFFF included). */
+static size_t hf_send_utf8_len(const unsigned char *s, size_t avail)
+{
+    unsigned char c = s[0];
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (avail < n)
+        return 0;
+    for (size_t k = 1; k < n; k++) {
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[k] & 0x3f);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return n;
+}
+
+/* Is c a hexadecimal digit? */
+static int hf_send_is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* A string starting at the read position (which holds '"'). */
+static int hf_send_scan_string(hf_send_scan_t *s)
+{
+    size_t start = s->p;
+    hf_send_put(s, '"');
+    s->p++;
+    for (;;) {
+        if (s->p >= s->end) {
+            s->p = start;                    /* point at the opening quote */
+            return hf_send_scan_fail(s, "unterminated string");
+        }
+        unsigned char c = (unsigned char)s->b[s->p];
+        if (c == '"') {
+            hf_send_put(s, '"');
+            s->p++;
+            return 0;
+        }
+        if (c == '\\') {
+            if (s->p + 1 >= s->end) {
+                s->p = start;
+                return hf_send_scan_fail(s, "unterminated string");
+            }
+            char e = s->b[s->p + 1];
+            if (e == 'u') {
+                if (s->p + 6 > s->end || !hf_send_is_hex(s->b[s->p + 2]) ||
+                    !hf_send_is_hex(s->b[s->p + 3]) || !hf_send_is_hex(s->b[s->p + 4]) ||
+                    !hf_send_is_hex(s->b[s->p + 5]))
+                    return hf_send_scan_fail(s, "invalid \\u escape (expected 4 hex digits)");
+                for (int k = 0; k < 6; k++)
+                    hf_send_put(s, s->b[s->p++]);
+            } else if (strchr("\"\\/bfnrt", e) && e) {
+                hf_send_put(s, '\\');
+                hf_send_put(s, e);
+                s->p += 2;
+            } else {
+                return hf_send_scan_fail(s, "invalid escape in a string");
+            }
+            continue;
+        }
+        if (c == '\n' || c == '\r') {
+            s->p = start;
+            return hf_send_scan_fail(s, "unterminated string (a line break ends it)");
+        }
+        if (c < 0x20)
+            return hf_send_scan_fail(s, "control character in a string (escape it)");
+        size_t n = hf_send_utf8_len((const unsigned char *)s->b + s->p, s->end - s->p);
+        if (n == 0)
+            return hf_send_scan_fail(s, "invalid UTF-8 in a string");
+        for (size_t k = 0; k < n; k++)
+            hf_send_put(s, s->b[s->p++]);
+    }
+}
+
+/* Copy digits; returns how many. */
+static size_t hf_send_scan_digits(hf_send_scan_t *s)
+{
+    size_t n = 0;
+    while (s->p < s->end && s->b[s->p] >= '0' && s->b[s->p] <= '9') {
+        hf_send_put(s, s->b[s->p++]);
+        n++;
+    }
+    return n;
+}
+
+/* A number, kept exactly as written (no conversion, so no precision is lost). */
+static int hf_send_scan_number(hf_send_scan_t *s)
+{
+    if (s->b[s->p] == '-')
+        hf_send_put(s, s->b[s->p++]);
+    if (s->p < s->end && s->b[s->p] == '0')
+        hf_send_put(s, s->b[s->p++]);
+    else if (hf_send_scan_digits(s) == 0)
+        return hf_send_scan_fail(s, "invalid number");
+    if (s->p < s->end && s->b[s->p] == '.') {
+        hf_send_put(s, s->b[s->p++]);
+        if (hf_send_scan_digits(s) == 0)
+            return hf_send_scan_fail(s, "invalid number (digits must follow '.')");
+    }
+    if (s->p < s->end && (s->b[s->p] == 'e' || s->b[s->p] == 'E')) {
+        hf_send_put(s, s->b[s->p++]);
+        if (s->p < s->end && (s->b[s->p] == '+' || s->b[s->p] == '-'))
+            hf_send_put(s, s->b[s->p++]);
+        if (hf_send_scan_digits(s) == 0)
+            return hf_send_scan_fail(s, "invalid number (digits must follow the exponent)");
+    }
+    return 0;
+}
+
+/* true, false or null. */
+static int hf_send_scan_literal(hf_send_scan_t *s)
+{
+    static const char *const words[] = {"true", "false", "null"};
+    for (size_t k = 0; k < 3; k++) {
+        size_t n = strlen(words[k]);
+        if (s->end - s->p >= n && memcmp(s->b + s->p, words[k], n) == 0) {
+            for (size_t j = 0; j < n; j++)
+                hf_send_put(s, s->b[s->p++]);
+            return 0;
+        }
+    }
+    return hf_send_scan_unexpected(s, "expected a JSON value");
+}
+
+static int hf_send_scan_value(hf_send_scan_t *s);
+
+/* An object or array starting at the read position. */
+static int hf_send_scan_container(hf_send_scan_t *s)
+{
+    char open = s->b[s->p], close = open == '{' ? '}' : ']';
+    if (++s->depth > HF_SEND_MAX_DEPTH)
+        return hf_send_scan_fail(s, "nested too deeply (over 1000 levels)");
+    hf_send_put(s, open);
+    s->p++;
+    hf_send_skip_ws(s);
+    if (s->p < s->end && s->b[s->p] == close) {
+        hf_send_put(s, close);
+        s->p++;
+        s->depth--;
+        return 0;
+    }
+    for (;;) {
+        if (open == '{') {
+            if (s->p >= s->end || s->b[s->p] != '"')
+                return hf_send_scan_unexpected(s, "expected a string key");
+            if (hf_send_scan_string(s) < 0)
+                return -1;
+            hf_send_skip_ws(s);
+            if (s->p >= s->end || s->b[s->p] != ':')
+                return hf_send_scan_unexpected(s, "expected ':' after a key");
+            hf_send_put(s, ':');
+            s->p++;
+        }
+        if (hf_send_scan_value(s) < 0)
+            return -1;
+        hf_send_skip_ws(s);
+        if (s->p < s->end && s->b[s->p] == ',') {
+            hf_send_put(s, ',');
+            s->p++;
+            hf_send_skip_ws(s);
+            continue;
+        }
+        if (s->p < s->end && s->b[s->p] == close) {
+            hf_send_put(s, close);
+            s->p++;
+            s->depth--;
+            return 0;
+        }
+        return hf_send_scan_unexpected(s, open == '{' ? "expected ',' or '}'"
+                                                      : "expected ',' or ']'");
+    }
+}
+
+/* Any JSON value, after optional white space. */
+static int hf_send_scan_value(hf_send_scan_t *s)
+{
+    hf_send_skip_ws(s);
+    if (s->p >= s->end)
+        return hf_send_scan_unexpected(s, "expected a JSON value");
+    char c = s->b[s->p];
+    if (c == '{' || c == '[')
+        return hf_send_scan_container(s);
+    if (c == '"')
+        return hf_send_scan_string(s);
+    if (c == '-' || (c >= '0' && c <= '9'))
+        return hf_send_scan_number(s);
+    return hf_send_scan_literal(s);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Keys                                                                                */
+
+/* Offset just past the compact JSON value starting at v[i] (v is valid compact JSON). */
+static size_t hf_send_skip_compact(const char *v, size_t n, size_t i)
+{
+    int depth = 0;
+    while (i < n) {
+        char c = v[i];
+        if (c == '"') {
+            for (i++; i < n && v[i] != '"'; i++)
+                if (v[i] == '\\')
+                    i++;
+            i++;
+        } else if (c == '{' || c == '[') {
+            depth++;
+            i++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0)
+                return i;
+            depth--;
+            i++;
+        } else if (c == ',' && depth == 0) {
+            return i;
+        } else {
+            i++;
+        }
+        if (depth == 0 && i < n && (v[i] == ',' || v[i] == '}' || v[i] == ']'))
+            return i;
+    }
+    return i;
+}
+
+/* The value of four hexadecimal digits (already checked). */
+static unsigned hf_send_hex4(const char *h)
+{
+    unsigned v = 0;
+    for (int k = 0; k < 4; k++) {
+        char c = h[k];
+        v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
+/* Append the UTF-8 form of cp to out (room for 4 bytes needed); returns the length. */
+static size_t hf_send_put_utf8(char *out, uint32_t cp)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xc0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (char)(0xf0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    out[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* Decode the valid JSON string body s[0..n) (no quotes) into out (n bytes suffice: no
+   escape decodes longer than itself); returns the decoded length. Lone surrogates
+   become U+FFFD, as in hubfn's decoder. */
+static size_t hf_send_unescape(const char *s, size_t n, char *out)
+{
+    size_t i = 0, o = 0;
+    while (i < n) {
+        if (s[i] != '\\') {
+            out[o++] = s[i++];
+            continue;
+        }
+        char e = s[i + 1];
+        i += 2;
+        switch (e) {
+        case 'b': out[o++] = '\b'; break;
+        case 'f': out[o++] = '\f'; break;
+        case 'n': out[o++] = '\n'; break;
+        case 'r': out[o++] = '\r'; break;
+        case 't': out[o++] = '\t'; break;
+        case 'u': {
+            uint32_t cp = hf_send_hex4(s + i);
+            i += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff && i + 6 <= n && s[i] == '\\' && s[i + 1] == 'u') {
+                uint32_t lo = hf_send_hex4(s + i + 2);
+                if (lo >= 0xdc00 && lo <= 0xdfff) {
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    i += 6;
+                }
+            }
+            if (cp >= 0xd800 && cp <= 0xdfff)
+                cp = 0xfffd;
+            o += hf_send_put_utf8(out + o, cp);
+            break;
+        }
+        default: out[o++] = e; break;   /* \" \\ \/ */
+        }
+    }
+    return o;
+}
+
+/* Append n bytes to the key arena; -1 when out of memory. */
+static int hf_send_key_add(hf_send_input_t *in, size_t n, char **dst)
+{
+    if (in->keys_len + n > in->keys_cap) {
+        size_t cap = in->keys_cap ? in->keys_cap : 4096;
+        while (cap < in->keys_len + n)
+            cap *= 2;
+        char *grown = realloc(in->keys, cap);
+        if (!grown)
+            return -1;
+        in->keys = grown;
+        in->keys_cap = cap;
+    }
+    *dst = in->keys + in->keys_len;
+    return 0;
+}
+
+/* Find the event's key: the first of `fields` (top-level members of an object event)
+   holding a non-empty string (decoded) or a number (as written). -1 when out of memory. */
+static int hf_send_find_key(hf_send_input_t *in, hf_send_event_t *ev,
+                            const char *const *fields, size_t fields_n)
+{
+    const char *v = in->text + ev->off;
+    size_t n = ev->len, i = 1;
+    size_t vs[HF_SEND_MAX_KEYS], ve[HF_SEND_MAX_KEYS];
+    char name[256];
+    ev->has_key = 0;
+    if (fields_n == 0)
+        return 0;
+    if (n < 2 || v[0] != '{') {
+        in->keyless++;
+        return 0;
+    }
+    for (size_t f = 0; f < fields_n; f++)
+        vs[f] = ve[f] = 0;
+    while (i < n && v[i] == '"') {
+        size_t ks = i + 1, ke = ks, klen;
+        int escaped = 0;
+        while (ke < n && v[ke] != '"') {
+            if (v[ke] == '\\') {
+                escaped = 1;
+                ke++;
+            }
+            ke++;
+        }
+        const char *key = v + ks;
+        klen = ke - ks;
+        if (escaped && klen < sizeof(name)) {
+            klen = hf_send_unescape(v + ks, klen, name);
+            key = name;
+        }
+        i = ke + 2;                          /* past '"' and ':' */
+        size_t end = hf_send_skip_compact(v, n, i);
+        for (size_t f = 0; f < fields_n; f++) {
+            if (strlen(fields[f]) == klen && memcmp(fields[f], key, klen) == 0) {
+                vs[f] = i;                   /* the last duplicate wins */
+                ve[f] = end;
+            }
+        }
+        i = end;
+        if (i < n && v[i] == ',')
+            i++;
+        else
+            break;
+    }
+    for (size_t f = 0; f < fields_n; f++) {
+        char *dst;
+        if (ve[f] <= vs[f])
+            continue;
+        const char *val = v + vs[f];
+        size_t len = ve[f] - vs[f];
+        if (val[0] == '"') {
+            if (len <= 2)
+                continue;                    /* "" counts as absent */
+            if (hf_send_key_add(in, len - 2, &dst) < 0)
+                return -1;
+            ev->key_len = hf_send_unescape(val + 1, len - 2, dst);
+        } else if (val[0] == '-' || (val[0] >= '0' && val[0] <= '9')) {
+            if (hf_send_key_add(in, len, &dst) < 0)
+                return -1;
+            memcpy(dst, val, len);
+            ev->key_len = len;
+        } else {
+            continue;                        /* null, booleans, objects, arrays */
+        }
+        ev->key_off = in->keys_len;
+        in->keys_len += ev->key_len;
+        ev->has_key = 1;
+        return 0;
+    }
+    in->keyless++;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Input                                                                               */
+
+/* Report one problem line (and count it). */
+static void hf_send_problem(hf_send_input_t *in, hf_send_problem_fn fn, void *ud,
+                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void hf_send_problem(hf_send_input_t *in, hf_send_problem_fn fn, void *ud,
+                            const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    in->problems++;
+    if (fn)
+        fn(ud, line);
+}
+
+/* Remember an event; -1 when out of memory. */
+static int hf_send_add_event(hf_send_input_t *in, size_t off, size_t len, size_t line,
+                             size_t index)
+{
+    if (in->events_n == in->events_cap) {
+        size_t cap = in->events_cap ? in->events_cap * 2 : 256;
+        hf_send_event_t *grown = realloc(in->events, cap * sizeof(*grown));
+        if (!grown)
+            return -1;
+        in->events = grown;
+        in->events_cap = cap;
+    }
+    hf_send_event_t *ev = &in->events[in->events_n++];
+    memset(ev, 0, sizeof(*ev));
+    ev->off = off;
+    ev->len = len;
+    ev->line = line;
+    ev->index = index;
+    return 0;
+}
+
+/* The elements of the array at the read position, each an event. -1 syntax error (in
+   s), -2 out of memory. */
+static int hf_send_scan_events(hf_send_scan_t *s, hf_send_input_t *in)
+{
+    size_t index = 0;
+    s->depth = 1;
+    hf_send_put(s, '[');
+    s->p++;
+    hf_send_skip_ws(s);
+    if (s->p < s->end && s->b[s->p] == ']') {
+        hf_send_put(s, ']');
+        s->p++;
+        s->depth = 0;
+        return 0;
+    }
+    for (;;) {
+        hf_send_skip_ws(s);
+        size_t start = s->o, line = s->line;
+        if (hf_send_scan_value(s) < 0)
+            return -1;
+        if (hf_send_add_event(in, start, s->o - start, line, index++) < 0)
+            return -2;
+        hf_send_skip_ws(s);
+        if (s->p < s->end && s->b[s->p] == ',') {
+            hf_send_put(s, ',');
+            s->p++;
+            continue;
+        }
+        if (s->p < s->end && s->b[s->p] == ']') {
+            hf_send_put(s, ']');
+            s->p++;
+            s->depth = 0;
+            return 0;
+        }
+        return hf_send_scan_unexpected(s, "expected ',' or ']'");
+    }
+}
+
+/* The input is one JSON value starting at the read position: an array of events, an
+   object with an "events" array, or one event. -1 syntax error, -2 out of memory. */
+static int hf_send_scan_document(hf_send_scan_t *s, hf_send_input_t *in)
+{
+    hf_send_skip_ws(s);
+    size_t start = s->o, line = s->line;
+    char c = s->b[s->p];
+    if (c == '[') {
+        in->format = HF_SEND_ARRAY;
+        return hf_send_scan_events(s, in);
+    }
+    if (c != '{') {
+        in->format = HF_SEND_SINGLE;
+        if (hf_send_scan_value(s) < 0)
+            return -1;
+        return hf_send_add_event(in, start, s->o - start, line, 0) < 0 ? -2 : 0;
+    }
+    /* An object: look for "events" among its members. */
+    int found = 0;
+    s->depth = 1;
+    hf_send_put(s, '{');
+    s->p++;
+    hf_send_skip_ws(s);
+    if (s->p < s->end && s->b[s->p] == '}') {
+        hf_send_put(s, '}');
+        s->p++;
+    } else {
+        for (;;) {
+            if (s->p >= s->end || s->b[s->p] != '"')
+                return hf_send_scan_unexpected(s, "expected a string key");
+            size_t ks = s->o;
+            if (hf_send_scan_string(s) < 0)
+                return -1;
+            int is_events = s->o - ks == 8 && memcmp(s->b + ks, "\"events\"", 8) == 0;
+            hf_send_skip_ws(s);
+            if (s->p >= s->end || s->b[s->p] != ':')
+                return hf_send_scan_unexpected(s, "expected ':' after a key");
+            hf_send_put(s, ':');
+            s->p++;
+            hf_send_skip_ws(s);
+            if (is_events && s->p < s->end && s->b[s->p] == '[') {
+                in->events_n = 0;            /* a repeated "events": the last one wins */
+                found = 1;
+                int rc = hf_send_scan_events(s, in);
+                if (rc < 0)
+                    return rc;
+                s->depth = 1;
+            } else if (hf_send_scan_value(s) < 0) {
+                return -1;
+            }
+            hf_send_skip_ws(s);
+            if (s->p < s->end && s->b[s->p] == ',') {
+                hf_send_put(s, ',');
+                s->p++;
+                hf_send_skip_ws(s);
+                continue;
+            }
+            if (s->p < s->end && s->b[s->p] == '}') {
+                hf_send_put(s, '}');
+                s->p++;
+                break;
+            }
+            return hf_send_scan_unexpected(s, "expected ',' or '}'");
+        }
+    }
+    s->depth = 0;
+    if (found) {
+        in->format = HF_SEND_DOCUMENT;
+        return 0;
+    }
+    in->format = HF_SEND_SINGLE;
+    in->events_n = 0;
+    return hf_send_add_event(in, start, s->o - start, line, 0) < 0 ? -2 : 0;
+}
+
+/* JSON lines from the read position: every non-blank line one event. Bad lines are
+   reported and skipped. -2 when out of memory. */
+static int hf_send_scan_lines(hf_send_scan_t *s, hf_send_input_t *in, const char *name,
+                              hf_send_problem_fn fn, void *ud)
+{
+    size_t total = in->len;
+    in->format = HF_SEND_LINES;
+    while (s->p < total) {
+        const char *nl = memchr(s->b + s->p, '\n', total - s->p);
+        size_t le = nl ? (size_t)(nl - s->b) : total;
+        s->end = le;
+        s->line_mode = 1;
+        hf_send_skip_ws(s);
+        if (s->p < le) {
+            size_t start = s->o;
+            int rc = hf_send_scan_value(s);
+            if (rc == 0) {
+                hf_send_skip_ws(s);
+                if (s->p < le)
+                    rc = hf_send_scan_unexpected(s, "expected the end of the line "
+                                                    "(one event per line)");
+            }
+            if (rc == 0) {
+                if (hf_send_add_event(in, start, s->o - start, s->line, 0) < 0)
+                    return -2;
+            } else {
+                hf_send_problem(in, fn, ud, "%s:%zu:%zu: invalid JSON: %s", name, s->err_line,
+                                s->err_col, s->why);
+                s->o = start;
+                s->depth = 0;
+            }
+        }
+        s->p = le + 1;
+        s->line++;
+        s->line_start = s->p;
+    }
+    s->end = total;
+    return 0;
+}
+
+/* Free what hf_send_parse kept. */
+void hf_send_input_free(hf_send_input_t *in)
+{
+    if (!in)
+        return;
+    free(in->text);
+    free(in->events);
+    free(in->keys);
+    memset(in, 0, sizeof(*in));
+}
+
+/* Detect the format, check and compact every event, find keys, check sizes. */
+int hf_send_parse(hf_send_input_t *in, char *text, size_t len, const char *name,
+                  const char *const *fields, size_t fields_n, size_t max_event_bytes,
+                  hf_send_problem_fn problem, void *ud, char *err, size_t errsz)
+{
+    hf_send_scan_t s;
+    size_t bom = len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+    memset(in, 0, sizeof(*in));
+    in->text = text;
+    in->len = len;
+    if (fields_n > HF_SEND_MAX_KEYS)
+        fields_n = HF_SEND_MAX_KEYS;
+
+    /* A dry run over the first value decides the format. */
+    memset(&s, 0, sizeof(s));
+    s.b = text;
+    s.end = len;
+    s.p = s.line_start = bom;
+    s.line = 1;
+    hf_send_skip_ws(&s);
+    if (s.p >= len) {
+        in->format = HF_SEND_EMPTY;
+        return 0;
+    }
+    size_t first = s.p, first_line = s.line;
+    int rc = hf_send_scan_value(&s);
+    int lines;
+    if (rc == 0) {
+        int one_line = memchr(text + first, '\n', s.p - first) == NULL;
+        size_t value_end_line = s.line;
+        hf_send_skip_ws(&s);
+        if (s.p >= len) {
+            lines = 0;
+        } else if (one_line) {
+            lines = 1;
+        } else {
+            hf_send_problem(in, problem, ud,
+                            "%s:%zu: more JSON follows the value that ends on line %zu: "
+                            "expected JSON lines (one event per line), one JSON array of "
+                            "events, or one {\"events\": [...]} document",
+                            name, s.line, value_end_line);
+            return 1;
+        }
+    } else {
+        /* An error on the first value's own line: read the input as JSON lines, which
+           reports every bad line; else the document itself is broken. */
+        lines = s.err_line == first_line;
+        if (!lines) {
+            hf_send_problem(in, problem, ud, "%s:%zu:%zu: invalid JSON: %s", name, s.err_line,
+                            s.err_col, s.why);
+            return 1;
+        }
+    }
+
+    memset(&s, 0, sizeof(s));
+    s.b = text;
+    s.end = len;
+    s.p = s.line_start = bom;
+    s.line = 1;
+    s.emit = 1;
+    if (lines)
+        rc = hf_send_scan_lines(&s, in, name, problem, ud);
+    else
+        rc = hf_send_scan_document(&s, in);
+    if (rc == -2) {
+        snprintf(err, errsz, "%s: out of memory", name);
+        return -1;
+    }
+    if (rc == -1) {
+        /* The dry run accepted this document, so this cannot happen; say so anyway. */
+        hf_send_problem(in, problem, ud, "%s:%zu:%zu: invalid JSON: %s", name, s.err_line,
+                        s.err_col, s.why);
+        return 1;
+    }
+
+    for (size_t i = 0; i < in->events_n; i++) {
+        hf_send_event_t *ev = &in->events[i];
+        if (hf_send_find_key(in, ev, fields, fields_n) < 0) {
+            snprintf(err, errsz, "%s: out of memory", name);
+            return -1;
+        }
+        size_t size = ev->len + (ev->has_key ? ev->key_len : 0);
+        if (size <= max_event_bytes)
+            continue;
+        if (in->format == HF_SEND_LINES || in->format == HF_SEND_SINGLE)
+            hf_send_problem(in, problem, ud, "%s:%zu: the event is %zu bytes%s, over the limit "
+                            "of %zu bytes (--max-event-bytes)", name, ev->line, size,
+                            ev->has_key ? " with its key" : "", max_event_bytes);
+        else
+            hf_send_problem(in, problem, ud, "%s:%zu: %s[%zu] is %zu bytes%s, over the limit "
+                            "of %zu bytes (--max-event-bytes)", name, ev->line,
+                            in->format == HF_SEND_DOCUMENT ? "events" : "", ev->index, size,
+                            ev->has_key ? " with its key" : "", max_event_bytes);
+    }
+    return in->problems ? 1 : 0;
+}
+
+/* Split the --key list; see send.h. */
+int hf_send_split_keys(char *buf, const char **fields, size_t *fields_n, char *err,
+                       size_t errsz)
+{
+    size_t n = 0;
+    char *s = buf;
+    for (;;) {
+        char *end = strchr(s, ',');
+        if (end)
+            *end = '\0';
+        while (*s == ' ' || *s == '\t')
+            s++;
+        size_t l = strlen(s);
+        while (l && (s[l - 1] == ' ' || s[l - 1] == '\t'))
+            s[--l] = '\0';
+        if (l == 0) {
+            snprintf(err, errsz, "--key needs field names separated by commas, e.g. "
+                     "--key userId,anonymousId");
+            return -1;
+        }
+        if (l >= 256) {
+            snprintf(err, errsz, "--key: a field name is longer than 255 bytes");
+            return -1;
+        }
+        if (n == HF_SEND_MAX_KEYS) {
+            snprintf(err, errsz, "--key takes at most %d fields", HF_SEND_MAX_KEYS);
+            return -1;
+        }
+        fields[n++] = s;
+        if (!end)
+            break;
+        s = end + 1;
+    }
+    *fields_n = n;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Connection                                                                          */
+
+/* Is `s` usable as an environment variable / setting name (no '=' or ';')? */
+static int hf_send_setting_like(const char *s)
+{
+    return *s && !strchr(s, '=') && !strchr(s, ';');
+}
+
+/* Look `name` up in ./local.settings.json Values. 1 found (*value malloc'd), 0 not
+   found (*exists says whether the file exists), -1 with the problem in err. */
+static int hf_send_local_setting(const char *name, char **value, int *exists, char *err,
+                                 size_t errsz)
+{
+    const char *path = "local.settings.json";
+    FILE *f = fopen(path, "rb");
+    *value = NULL;
+    *exists = 0;
+    if (!f)
+        return 0;
+    *exists = 1;
+    char *text = NULL;
+    size_t len = 0, cap = 0, got;
+    char chunk[8192];
+    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (len + got + 1 > cap) {
+            cap = (len + got + 1) * 2;
+            char *grown = realloc(text, cap);
+            if (!grown) {
+                free(text);
+                fclose(f);
+                snprintf(err, errsz, "%s: out of memory", path);
+                return -1;
+            }
+            text = grown;
+        }
+        memcpy(text + len, chunk, got);
+        len += got;
+    }
+    fclose(f);
+    cJSON *root = hf_cfgjson_parse(text ? text : "", len, path, err, errsz);
+    free(text);
+    if (!root)
+        return -1;
+    int rc = 0;
+    cJSON *values = hf_cfgjson_get(root, "Values");
+    cJSON *enc = hf_cfgjson_get(root, "IsEncrypted");
+    if (cJSON_IsTrue(enc)) {
+        snprintf(err, errsz, "%s: IsEncrypted is true, but encrypted settings are not "
+                 "supported (set %s in the environment instead)", path, name);
+        rc = -1;
+    }
+    for (cJSON *it = cJSON_IsObject(values) ? values->child : NULL; it && rc == 0;
+         it = it->next) {
+        char num[64];
+        const char *v = NULL;
+        if (!it->string || strcmp(it->string, name) != 0)
+            continue;
+        if (cJSON_IsString(it))
+            v = it->valuestring;
+        else if (cJSON_IsNumber(it))
+            v = hf_cfgjson_number(it->valuedouble, num, sizeof(num));
+        else if (cJSON_IsBool(it))
+            v = cJSON_IsTrue(it) ? "true" : "false";
+        if (!v)
+            continue;
+        free(*value);
+        *value = strdup(v);
+        rc = *value ? 1 : -1;
+        if (rc < 0)
+            snprintf(err, errsz, "%s: out of memory", path);
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Resolve CONNECTION (setting name or value) into conn. 0, or -1 after saying why. */
+static int hf_send_resolve(const char *arg, hf_conn_t *conn)
+{
+    char err[1024], local_err[1024] = "";
+    char *local = NULL;
+    const char *value = NULL, *setting = "";
+    int exists = 0, local_rc = 0;
+    if (hf_send_setting_like(arg)) {
+        value = getenv(arg);
+        if (value) {
+            setting = arg;
+        } else {
+            /* A broken local.settings.json matters only if arg is no connection value. */
+            local_rc = hf_send_local_setting(arg, &local, &exists, local_err, sizeof(local_err));
+            if (local_rc == 1) {
+                value = local;
+                setting = arg;
+            }
+        }
+    }
+    if (!value)
+        value = arg;
+    int rc = hf_conn_parse(conn, setting, value, err, sizeof(err));
+    free(local);
+    if (rc < 0) {
+        if (local_rc < 0)
+            hf_send_say("%s", local_err);
+        else if (!*setting && hf_send_setting_like(arg) && !strchr(arg, ':') &&
+                 !strchr(arg, ','))
+            hf_send_say("CONNECTION \"%s\" is neither an app setting (looked in the environment "
+                        "%s) nor a connection value (an Event Hubs connection string, "
+                        "host:port[,host:port...], or a setting holding one)", arg,
+                        exists ? "and in ./local.settings.json Values"
+                               : "and in ./local.settings.json, which does not exist");
+        else
+            hf_send_say("%s", err);
+        return -1;
+    }
+    if (conn->kind == HF_CONN_EMBEDDED) {
+        hf_send_say("%s%s%sis \"embedded\", the broker of `hubfn start --embedded`, whose "
+                    "address hubfn send cannot know: pass the address it printed "
+                    "(\"embedded broker listening at HOST:PORT\") as CONNECTION",
+                    *setting ? "setting \"" : "CONNECTION ", *setting ? setting : "",
+                    *setting ? "\" " : "");
+        hf_conn_free(conn);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Sending                                                                             */
+
+/* Set by the first SIGINT/SIGTERM: stop producing, wait for what is in flight, report.
+   A second signal ends the process at once (SA_RESETHAND). */
+static volatile sig_atomic_t hf_send_interrupted;
+
+/* Signal handler: only note the signal. */
+static void hf_send_on_signal(int sig)
+{
+    hf_send_interrupted = sig;
+}
+
+/* Catch the first SIGINT/SIGTERM. */
+static void hf_send_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = hf_send_on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Failures of one kind, for the report. */
+typedef struct hf_send_fail {
+    rd_kafka_resp_err_t err;
+    size_t count;
+    const hf_send_event_t *first;
+} hf_send_fail_t;
+
+typedef struct hf_send_run {
+    const hf_send_opts_t *opts;
+    const char *name;            /* input name for messages */
+    hf_conn_t conn;
+    char desc[256];              /* hf_conn_describe */
+    const char *ns;              /* "Event Hubs namespace NS", or desc */
+    char ns_buf[300];
+    const char *policy;
+    const char *setting_note;    /* " (setting X)" or "" */
+    char setting_buf[300];
+    hf_send_input_t in;
+    rd_kafka_t *rk;
+    size_t produced, reported;   /* handed to librdkafka; with a delivery report */
+    size_t delivered, failed;    /* failed: refused locally or in a report */
+    hf_send_fail_t fails[8];
+    size_t fails_n;
+    unsigned char *parts;        /* partitions that got an event */
+    size_t parts_cap;
+    int partition_cnt;
+    int abort;                   /* an error nothing can fix by waiting: stop */
+    int warned;                  /* the "cannot reach" warning was printed */
+    int progress;
+    int progress_shown;
+    int64_t t0_us, last_progress_us;
+} hf_send_run_t;
+
+/* Say what an access error means for the policy and hub; one line. */
+static void hf_send_access_error(hf_send_run_t *r, rd_kafka_resp_err_t err, const char *reason)
+{
+    const char *hub = r->opts->hub;
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+        if (r->conn.namespace_)
+            hf_send_say("%s refused policy %s: authentication failed "
+                        "(check SharedAccessKeyName and SharedAccessKey%s%s)", r->ns,
+                        r->policy, *r->setting_note ? " in" : " in the connection string",
+                        r->setting_note);
+        else
+            hf_send_say("authentication failed with %s: %s", r->desc, reason);
+        break;
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        if (r->conn.namespace_)
+            hf_send_say("policy %s may not send to hub %s in %s: it needs "
+                        "Send rights on that hub%s", r->policy, hub, r->ns, r->setting_note);
+        else
+            hf_send_say("%s refused to let this client write to %s (%s): it needs Write "
+                        "rights on that topic", r->desc, hub, rd_kafka_err2name(err));
+        break;
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+        hf_send_say("hub %s does not exist in %s (check the name, or create the hub)", hub,
+                    r->ns);
+        break;
+    default:
+        hf_send_say("%s: %s", r->desc, reason);
+    }
+}
+
+/* Errors about credentials or rights: waiting does not fix them. */
+static int hf_send_is_access_error(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
+           err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED ||
+           err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+           err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+}
+
+/* librdkafka errors: access and fatal errors stop the send; outages are retried. */
+static void hf_send_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    hf_send_run_t *r = opaque;
+    if (r->abort)
+        return;
+    if (hf_send_is_access_error((rd_kafka_resp_err_t)err)) {
+        r->abort = 1;
+        hf_send_access_error(r, (rd_kafka_resp_err_t)err, reason);
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof(why));
+        r->abort = 1;
+        if (hf_send_is_access_error(orig))
+            hf_send_access_error(r, orig, why);
+        else
+            hf_send_say("%s: fatal producer error: %s", r->desc, why);
+        return;
+    }
+    if (!r->warned && (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE ||
+                       err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+                       err == RD_KAFKA_RESP_ERR__SSL)) {
+        r->warned = 1;
+        if (r->progress_shown)
+            fputs("\r\033[K", stderr);
+        hf_send_say("%s: %s (retrying)", r->desc, reason);
+    }
+}
+
+/* librdkafka's own log lines only matter when debugging. */
+static void hf_send_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    hf_log(level <= 3 ? HF_LOG_DEBUG : HF_LOG_TRACE, "librdkafka %s: %s", fac, buf);
+}
+
+/* Note that partition p got an event. */
+static void hf_send_mark_partition(hf_send_run_t *r, int32_t p)
+{
+    if (p < 0)
+        return;
+    if ((size_t)p >= r->parts_cap) {
+        size_t cap = r->parts_cap ? r->parts_cap : 64;
+        while (cap <= (size_t)p)
+            cap *= 2;
+        unsigned char *grown = realloc(r->parts, cap);
+        if (!grown)
+            return;
+        memset(grown + r->parts_cap, 0, cap - r->parts_cap);
+        r->parts = grown;
+        r->parts_cap = cap;
+    }
+    r->parts[p] = 1;
+}
+
+/* Count a failed event under its error (the first eight kinds are told apart). */
+static void hf_send_count_failure(hf_send_run_t *r, const hf_send_event_t *ev,
+                                  rd_kafka_resp_err_t err)
+{
+    r->failed++;
+    for (size_t i = 0; i < r->fails_n; i++) {
+        if (r->fails[i].err == err) {
+            r->fails[i].count++;
+            return;
+        }
+    }
+    if (r->fails_n == sizeof(r->fails) / sizeof(r->fails[0]))
+        return;
+    r->fails[r->fails_n].err = err;
+    r->fails[r->fails_n].count = 1;
+    r->fails[r->fails_n].first = ev;
+    r->fails_n++;
+}
+
+/* Delivery report: count it; an access error stops the send. */
+static void hf_send_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    hf_send_run_t *r = opaque;
+    const hf_send_event_t *ev = m->_private;
+    r->reported++;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        r->delivered++;
+        hf_send_mark_partition(r, m->partition);
+        return;
+    }
+    hf_send_count_failure(r, ev, m->err);
+    if (!r->abort && (hf_send_is_access_error(m->err) ||
+                      m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                      m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)) {
+        r->abort = 1;
+        hf_send_access_error(r, m->err, rd_kafka_err2str(m->err));
+    }
+}
+
+/* Where an event came from, for messages: "FILE:LINE" or "FILE:LINE (events[3])". */
+static const char *hf_send_where(const hf_send_run_t *r, const hf_send_event_t *ev, char *buf,
+                                 size_t bufsz)
+{
+    if (r->in.format == HF_SEND_ARRAY || r->in.format == HF_SEND_DOCUMENT)
+        snprintf(buf, bufsz, "%s:%zu (%s[%zu])", r->name, ev->line,
+                 r->in.format == HF_SEND_DOCUMENT ? "events" : "", ev->index);
+    else
+        snprintf(buf, bufsz, "%s:%zu", r->name, ev->line);
+    return buf;
+}
+
+/* Update the progress line (terminal only), at most five times a second. */
+static void hf_send_show_progress(hf_send_run_t *r, int force)
+{
+    if (!r->progress)
+        return;
+    int64_t now = hf_mono_us();
+    if (!force && (now - r->t0_us < 500000 || now - r->last_progress_us < 200000))
+        return;
+    r->last_progress_us = now;
+    double secs = (double)(now - r->t0_us) / 1e6;
+    double rate = secs > 0 ? (double)r->delivered / secs : 0;
+    fprintf(stderr, "\r\033[Ksending to %s: %zu/%zu produced, %zu delivered, %zu failed, "
+            "%.0f events/s", r->opts->hub, r->produced, r->in.events_n, r->delivered,
+            r->failed, rate);
+    fflush(stderr);
+    r->progress_shown = 1;
+}
+
+/* Erase the progress line, if one is shown. */
+static void hf_send_clear_progress(hf_send_run_t *r)
+{
+    if (r->progress_shown) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+        r->progress_shown = 0;
+    }
+}
+
+/* Configure and create the producer. 0, or -1 after saying why. */
+static int hf_send_producer(hf_send_run_t *r)
+{
+    char errstr[512], max_bytes[32], timeout[32], req_timeout[32];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    hf_kafka_conf_t kc = {conf, errstr, sizeof(errstr), NULL};
+    size_t max_event = r->opts->max_event_bytes;
+    int timeout_ms = r->opts->timeout_s * 1000;
+    /* Room for one event of max_event bytes plus its record overhead; batches stay at
+       librdkafka's batch.size (1000000), under Event Hubs' 1046528-byte request limit. */
+    snprintf(max_bytes, sizeof(max_bytes), "%zu",
+             (max_event > HF_SEND_DEFAULT_MAX_EVENT ? max_event : HF_SEND_DEFAULT_MAX_EVENT) +
+                 4096);
+    snprintf(timeout, sizeof(timeout), "%d", timeout_ms);
+    snprintf(req_timeout, sizeof(req_timeout), "%d", timeout_ms < 60000 ? timeout_ms : 60000);
+    /* Idempotence: retries after a broker hiccup neither duplicate nor reorder events.
+       murmur2_random: a key lands where Java clients (and hubfn's output bindings) put
+       it; events without a key go to a random partition. */
+    if (hf_kafka_conf_common(&kc, &r->conn) ||
+        hf_kafka_conf_set(&kc, "enable.idempotence", "true") ||
+        hf_kafka_conf_set(&kc, "acks", "all") ||
+        hf_kafka_conf_set(&kc, "linger.ms", "10") ||
+        hf_kafka_conf_set(&kc, "partitioner", "murmur2_random") ||
+        hf_kafka_conf_set(&kc, "message.max.bytes", max_bytes) ||
+        hf_kafka_conf_set(&kc, "request.timeout.ms", req_timeout) ||
+        hf_kafka_conf_set(&kc, "message.timeout.ms", timeout) ||
+        hf_kafka_conf_set(&kc, "queue.buffering.max.kbytes", "65536")) {
+        hf_send_say("producer for %s: %s", r->desc, errstr);
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    rd_kafka_conf_set_opaque(conf, r);
+    rd_kafka_conf_set_dr_msg_cb(conf, hf_send_dr_cb);
+    rd_kafka_conf_set_error_cb(conf, hf_send_error_cb);
+    rd_kafka_conf_set_log_cb(conf, hf_send_log_cb);
+    r->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!r->rk) {
+        rd_kafka_conf_destroy(conf);
+        hf_send_say("cannot create the producer for %s: %s", r->desc, errstr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Wait until the hub's metadata is known: it exists, this policy may see it, and its
+   partitions have leaders. 0, or -1 after saying why. */
+static int hf_send_check_hub(hf_send_run_t *r)
+{
+    int64_t limit_s = r->opts->timeout_s < 30 ? r->opts->timeout_s : 30;
+    int64_t deadline = hf_mono_us() + limit_s * 1000000;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->rk, r->opts->hub, NULL);
+    rd_kafka_resp_err_t last = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    int rc = -1;
+    if (!rkt) {
+        hf_send_say("hub %s: %s", r->opts->hub, rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    for (;;) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(r->rk, 0, rkt, &md, 1000);
+        rd_kafka_poll(r->rk, 0);
+        if (r->abort) {
+            if (md)
+                rd_kafka_metadata_destroy(md);
+            break;
+        }
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md) {
+            rd_kafka_resp_err_t terr = md->topic_cnt == 1 ? md->topics[0].err
+                                                          : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+            int cnt = md->topic_cnt == 1 ? md->topics[0].partition_cnt : 0;
+            rd_kafka_metadata_destroy(md);
+            if (terr == RD_KAFKA_RESP_ERR_NO_ERROR && cnt > 0) {
+                r->partition_cnt = cnt;
+                rc = 0;
+                break;
+            }
+            if (hf_send_is_access_error(terr) ||
+                terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                terr == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+                hf_send_access_error(r, terr, rd_kafka_err2str(terr));
+                break;
+            }
+            last = terr ? terr : RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE;
+        } else {
+            if (md)
+                rd_kafka_metadata_destroy(md);
+            last = err;
+        }
+        if (hf_send_interrupted) {
+            hf_send_say("interrupted while connecting to %s", r->desc);
+            break;
+        }
+        if (hf_mono_us() >= deadline) {
+            hf_send_say("could not reach hub %s on %s in %lld s: %s", r->opts->hub, r->desc,
+                        (long long)limit_s, rd_kafka_err2str(last));
+            break;
+        }
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            rd_kafka_poll(r->rk, 200);       /* the hub is being created: wait a little */
+    }
+    rd_kafka_topic_destroy(rkt);
+    return rc;
+}
+
+/* Produce every event, serving delivery reports as it goes. */
+static void hf_send_produce_all(hf_send_run_t *r)
+{
+    for (size_t i = 0; i < r->in.events_n && !r->abort && !hf_send_interrupted; i++) {
+        hf_send_event_t *ev = &r->in.events[i];
+        for (;;) {
+            rd_kafka_resp_err_t err = rd_kafka_producev(
+                r->rk, RD_KAFKA_V_TOPIC(r->opts->hub),
+                RD_KAFKA_V_VALUE(r->in.text + ev->off, ev->len),
+                RD_KAFKA_V_KEY(ev->has_key ? r->in.keys + ev->key_off : NULL,
+                               ev->has_key ? ev->key_len : 0),
+                RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(ev), RD_KAFKA_V_END);
+            if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                r->produced++;
+                break;
+            }
+            if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                rd_kafka_poll(r->rk, 50);
+                hf_send_show_progress(r, 0);
+                if (r->abort || hf_send_interrupted)
+                    break;
+                continue;
+            }
+            /* Refused locally (too large for the producer, fatal state, ...). */
+            hf_send_count_failure(r, ev, err);
+            if (err == RD_KAFKA_RESP_ERR__FATAL) {
+                char why[512];
+                rd_kafka_fatal_error(r->rk, why, sizeof(why));
+                if (!r->abort)
+                    hf_send_say("%s: fatal producer error: %s", r->desc, why);
+                r->abort = 1;
+            }
+            break;
+        }
+        if ((i & 1023) == 1023) {
+            rd_kafka_poll(r->rk, 0);
+            hf_send_show_progress(r, 0);
+        }
+    }
+}
+
+/* Wait for the delivery report of every produced event: until the timeout, or at once
+   after an abort, what is left is purged (and reported as failed). */
+static void hf_send_wait(hf_send_run_t *r)
+{
+    int64_t deadline = hf_mono_us() + ((int64_t)r->opts->timeout_s + 10) * 1000000;
+    int purged = 0;
+    while (r->reported < r->produced) {
+        int64_t now = hf_mono_us();
+        if (!purged && (r->abort || now >= deadline)) {
+            rd_kafka_purge(r->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            purged = 1;
+            deadline = now + 5 * 1000000;
+        } else if (purged && now >= deadline) {
+            break;
+        }
+        rd_kafka_poll(r->rk, 100);
+        hf_send_show_progress(r, 0);
+    }
+}
+
+/* Print the failures, one line per kind, then the summary; returns the exit code. */
+static int hf_send_report(hf_send_run_t *r, double secs)
+{
+    char where[600];
+    size_t total = r->in.events_n;
+    hf_send_clear_progress(r);
+    for (size_t i = 0; i < r->fails_n; i++) {
+        const hf_send_fail_t *f = &r->fails[i];
+        /* An access error was already explained in one line. */
+        if (r->abort && (hf_send_is_access_error(f->err) ||
+                         f->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                         f->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT ||
+                         f->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                         f->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+                         f->err == RD_KAFKA_RESP_ERR__FATAL))
+            continue;
+        const char *why = f->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ||
+                                  f->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                                  f->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT
+                              ? "no delivery report within --timeout"
+                          : f->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
+                              ? "larger than the hub accepts"
+                              : rd_kafka_err2str(f->err);
+        hf_send_say("%zu event%s not delivered: %s (first: %s)", f->count,
+                    f->count == 1 ? "" : "s", why,
+                    f->first ? hf_send_where(r, f->first, where, sizeof(where)) : "?");
+    }
+    if (hf_send_interrupted && r->produced < total)
+        hf_send_say("interrupted: %zu of %zu events were not sent", total - r->produced, total);
+    size_t parts = 0;
+    for (size_t i = 0; i < r->parts_cap; i++)
+        parts += r->parts[i];
+    char keyless[64] = "";
+    if (r->opts->keys && r->in.keyless)
+        snprintf(keyless, sizeof(keyless), ", %zu without a key", r->in.keyless);
+    fprintf(stderr, "sent %zu event%s to %s in %.*f s (%zu partition%s), %zu failed%s\n",
+            r->delivered, r->delivered == 1 ? "" : "s", r->opts->hub, secs < 10 ? 2 : 1, secs,
+            parts, parts == 1 ? "" : "s", total - r->delivered, keyless);
+    return r->delivered == total ? 0 : 1;
+}
+
+/* Read a whole stream; NULL when out of memory or on a read error (errno set). */
+static char *hf_send_slurp(FILE *f, size_t *len)
+{
+    size_t cap = 1 << 16, n = 0, got;
+    char *data = malloc(cap);
+    while (data && (got = fread(data + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            char *grown = realloc(data, cap * 2);
+            if (!grown) {
+                free(data);
+                errno = ENOMEM;
+                return NULL;
+            }
+            data = grown;
+            cap *= 2;
+        }
+    }
+    if (data && ferror(f)) {
+        free(data);
+        return NULL;
+    }
+    *len = n;
+    return data;
+}
+
+/* Problem lines: the first 20 are printed, the rest counted. */
+static void hf_send_print_problem(void *ud, const char *line)
+{
+    size_t *shown = ud;
+    if ((*shown)++ < 20)
+        hf_send_say("%s", line);
+}
+
+/* Run `hubfn send`; see send.h. */
+int hf_send_main(const hf_send_opts_t *given)
+{
+    hf_send_opts_t opts = *given;
+    hf_send_run_t r;
+    const char *fields[HF_SEND_MAX_KEYS];
+    size_t fields_n = 0;
+    char err[1024], keybuf[4096];
+    int rc;
+
+    if (opts.max_event_bytes == 0)
+        opts.max_event_bytes = HF_SEND_DEFAULT_MAX_EVENT;
+    if (opts.timeout_s <= 0)
+        opts.timeout_s = HF_SEND_DEFAULT_TIMEOUT;
+    memset(&r, 0, sizeof(r));
+    r.opts = &opts;
+    r.progress = opts.progress < 0 ? isatty(2) : opts.progress;
+    if (opts.keys) {
+        snprintf(keybuf, sizeof(keybuf), "%s", opts.keys);
+        if (hf_send_split_keys(keybuf, fields, &fields_n, err, sizeof(err)) < 0) {
+            hf_send_say("%s", err);
+            return 2;
+        }
+    }
+
+    if (hf_send_resolve(opts.connection, &r.conn) < 0)
+        return 2;
+    if (r.conn.entity_path && strcmp(r.conn.entity_path, opts.hub) != 0) {
+        hf_send_say("the connection is for hub %s (EntityPath) but HUB is %s: a hub-level "
+                    "policy can only send to its own hub", r.conn.entity_path, opts.hub);
+        hf_conn_free(&r.conn);
+        return 2;
+    }
+    hf_conn_describe(&r.conn, r.desc, sizeof(r.desc));
+    if (r.conn.kind == HF_CONN_EVENTHUBS)
+        snprintf(r.ns_buf, sizeof(r.ns_buf), "Event Hubs namespace %s", r.conn.namespace_);
+    else
+        snprintf(r.ns_buf, sizeof(r.ns_buf), "%s", r.desc);
+    r.ns = r.ns_buf;
+    r.policy = r.conn.key_name ? r.conn.key_name : "(none)";
+    if (r.conn.setting && *r.conn.setting)
+        snprintf(r.setting_buf, sizeof(r.setting_buf), " (setting %s)", r.conn.setting);
+    r.setting_note = r.setting_buf;
+
+    /* Read and check everything before sending anything. */
+    int use_stdin = !opts.file || strcmp(opts.file, "-") == 0;
+    r.name = use_stdin ? "stdin" : opts.file;
+    if (use_stdin && isatty(0))
+        fprintf(stderr, "reading events from the terminal; end with Ctrl-D\n");
+    FILE *f = use_stdin ? stdin : fopen(opts.file, "rb");
+    if (!f) {
+        hf_send_say("%s: %s", opts.file, strerror(errno));
+        hf_conn_free(&r.conn);
+        return 2;
+    }
+    size_t len = 0;
+    char *text = hf_send_slurp(f, &len);
+    int read_errno = errno;
+    if (!use_stdin)
+        fclose(f);
+    if (!text) {
+        hf_send_say("%s: %s", r.name, strerror(read_errno));
+        hf_conn_free(&r.conn);
+        return 2;
+    }
+    size_t shown = 0;
+    rc = hf_send_parse(&r.in, text, len, r.name, fields, fields_n, opts.max_event_bytes,
+                       hf_send_print_problem, &shown, err, sizeof(err));
+    if (rc != 0) {
+        if (rc < 0)
+            hf_send_say("%s", err);
+        else
+            hf_send_say("nothing sent: %zu problem%s in %s%s", r.in.problems,
+                        r.in.problems == 1 ? "" : "s", r.name,
+                        r.in.problems > 20 ? " (the first 20 are shown)" : "");
+        hf_send_input_free(&r.in);
+        hf_conn_free(&r.conn);
+        return 2;
+    }
+    if (r.in.events_n == 0) {
+        fprintf(stderr, "sent 0 events to %s: %s holds none\n", opts.hub, r.name);
+        hf_send_input_free(&r.in);
+        hf_conn_free(&r.conn);
+        return 0;
+    }
+
+    hf_send_catch_signals();
+    r.t0_us = hf_mono_us();
+    if (hf_send_producer(&r) < 0) {
+        hf_send_input_free(&r.in);
+        hf_conn_free(&r.conn);
+        return 2;
+    }
+    rc = 1;
+    if (hf_send_check_hub(&r) == 0) {
+        hf_send_produce_all(&r);
+        hf_send_wait(&r);
+        rc = hf_send_report(&r, (double)(hf_mono_us() - r.t0_us) / 1e6);
+    } else {
+        rc = hf_send_report(&r, (double)(hf_mono_us() - r.t0_us) / 1e6);
+    }
+    rd_kafka_purge(r.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(r.rk, 0);
+    rd_kafka_destroy(r.rk);
+    free(r.parts);
+    hf_send_input_free(&r.in);
+    hf_conn_free(&r.conn);
+    return rc;
+}
