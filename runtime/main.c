@@ -170,7 +170,8 @@ static int cmd_send(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    hf_log_setup(isatty(2) ? HF_LOG_TEXT : HF_LOG_TEXT, isatty(2));
+    /* Readable text on a terminal; JSON lines for log collectors (containers, CI). */
+    hf_log_setup(isatty(2) ? HF_LOG_TEXT : HF_LOG_JSON, isatty(2));
     if (argc < 2)
         return hf_cli_help(NULL, stderr), 2;
     const char *cmd = argv[1];

@@ -11,7 +11,7 @@ gen_events "$T/events" 200 8
 produce "$HF_KAFKA_PLAIN" "$hub" "$T/events"
 
 mkapp "$T/app" "$HF_EH_CONN" "$hub" many
-timeout $((60 * SLOW)) "$HUBFN" start "$T/app" --exit-on-eof 2>"$T/ok.log"
+timeout $((60 * SLOW)) "$HUBFN" start "$T/app" --exit-on-eof --log-format text 2>"$T/ok.log"
 rc=$?
 check connection-string-works "exit $rc: $(tail -2 "$T/ok.log")" [ "$rc" = 0 ]
 stats=$(python3 "$TOP/tests/integration/verify.py" 200 "$T/app/rec.out")
@@ -21,7 +21,7 @@ check key-not-logged "the SharedAccessKey appears in the log" bash -c "! grep -q
 # Same app, wrong key.
 wrong=${HF_EH_CONN/SharedAccessKey=$HF_EH_KEY/SharedAccessKey=WrongKey0123456789abcdef=}
 mkapp "$T/bad" "$wrong" "$hub" many
-timeout $((60 * SLOW)) "$HUBFN" start "$T/bad" --exit-on-eof 2>"$T/bad.log"
+timeout $((60 * SLOW)) "$HUBFN" start "$T/bad" --exit-on-eof --log-format text 2>"$T/bad.log"
 rc=$?
 check wrong-key-fails "exit $rc" [ "$rc" -ne 0 -a "$rc" -ne 124 ]
 errors=$(grep -c ' error ' "$T/bad.log")
