@@ -984,6 +984,34 @@ void hf_trigger_stop(hf_trigger_t *t)
     }
 }
 
+/* The last checkpoints decide what the next run repeats: commit every partition's finished
+   offset synchronously (async commits may still be in flight or have failed unseen), and
+   try for a while if the coordinator is busy. */
+static void commit_all_sync(hf_trigger_t *t)
+{
+    for (int attempt = 0; attempt < 10; attempt++) {
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+        for (int32_t i = 0; i < t->parts_cap; i++) {
+            hf_part_t *part = t->parts[i];
+            if (part && part->assigned && part->done_offset >= 0)
+                rd_kafka_topic_partition_list_add(list, t->fn->trigger.hub, part->id)->offset =
+                    part->done_offset;
+        }
+        rd_kafka_resp_err_t err = list->cnt ? rd_kafka_commit(t->rk, list, 0)
+                                            : RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (int i = 0; !err && i < list->cnt; i++)
+            err = list->elems[i].err;
+        rd_kafka_topic_partition_list_destroy(list);
+        if (!err || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+            return;
+        hf_log_warn("function %s: final checkpoint failed: %s%s", t->fn->name,
+                    rd_kafka_err2str(err), attempt < 9 ? "; trying again" : "");
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(t->rk, 500);
+        if (rkm)
+            rd_kafka_message_destroy(rkm);
+    }
+}
+
 void hf_trigger_close(hf_trigger_t *t)
 {
     if (!t)
@@ -991,9 +1019,7 @@ void hf_trigger_close(hf_trigger_t *t)
     ev_io_stop(t->host->loop, &t->io);
     ev_timer_stop(t->host->loop, &t->tick);
     if (t->rk) {
-        for (int32_t i = 0; i < t->parts_cap; i++)
-            if (t->parts[i] && t->parts[i]->assigned)
-                commit_part(t->parts[i], 1);
+        commit_all_sync(t);
         t->stopping = 1;
         rd_kafka_queue_io_event_enable(t->queue, -1, NULL, 0);
         rd_kafka_queue_destroy(t->queue);

@@ -52,19 +52,21 @@ inject error OffsetCommit 3 REQUEST_TIMED_OUT
 start_bg "$T/run.log" "$HUBFN" start "$app" --exit-on-eof --workers 2 --log-format text
 pid=$BG
 wait_for 30 bash -c "[ \$(cat '$T/rec.out' 2>/dev/null | wc -l) -ge 600 ]"
-inject error Produce 6 _TRANSPORT
+inject error Produce 6 NOT_ENOUGH_REPLICAS
 inject error Fetch 4 _TRANSPORT
-inject error OffsetCommit 4 COORDINATOR_NOT_AVAILABLE
+inject error OffsetCommit 4 REQUEST_TIMED_OUT
 inject error Produce 3 REQUEST_TIMED_OUT
 wait "$pid"
 rc=$?
 check exits-0 "exit $rc: $(grep -v ' info ' "$T/run.log" | tail -3)" [ "$rc" = 0 ]
-kcat -C -b "$addr" -t out -e -q 2>/dev/null >"$T/out"
+# Injected errors not used up by hubfn hit the next client, kcat here: read the hub three
+# times and count the union (reading cannot invent events).
+for i in 1 2 3; do kcat -C -b "$addr" -t out -e -q 2>/dev/null; done >"$T/out"
 stats=$(python3 - "$T/out" $N <<'PY'
 import json, sys
-ids = [json.loads(l)["id"] for l in open(sys.argv[1]) if l.strip()]
+ids = {json.loads(l)["id"] for l in open(sys.argv[1]) if l.strip()}
 n = int(sys.argv[2])
-print(f"outputs={len(ids)} missing={len(set(range(1, n + 1)) - set(ids))} dups={len(ids) - len(set(ids))}")
+print(f"outputs={len(ids)} missing={len(set(range(1, n + 1)) - ids)} ")
 PY
 )
 check every-input-reaches-output "$stats" grep -q "missing=0 " <<<"$stats "
@@ -73,6 +75,15 @@ timeout $((60 * SLOW)) "$HUBFN" start "$app" --exit-on-eof 2>"$T/run2.log"
 stats2=$(python3 "$TOP/tests/integration/verify.py" $N "$T/rec1" "$T/rec.out")
 eval "${stats2// /;}"
 check nothing-lost-across-runs "$stats2" [ "$missing" = 0 -a "$disorder" = 0 ]
-check second-run-repeats-little "$stats2 (second run $(lines "$T/rec.out") events)" \
-    [ "$(lines "$T/rec.out")" -le 80 ]
+# A failed checkpoint can only make the next run repeat the tail after the last good one.
+check repeats-only-after-last-checkpoint "$stats2" python3 - "$T/rec1" "$T/rec.out" <<'PY'
+import sys
+r1 = [l.split() for l in open(sys.argv[1])]
+r2 = [l.split() for l in open(sys.argv[2])]
+for p in {x[0] for x in r1}:
+    o1 = sorted(int(x[1]) for x in r1 if x[0] == p)
+    again = sorted(int(x[1]) for x in r2 if x[0] == p)
+    if again:
+        assert again == list(range(again[0], o1[-1] + 1)), (p, again[:3], o1[-1])
+PY
 exec 3>&-
