@@ -76,7 +76,12 @@ deps:
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	$(BUILD)/hubfn start functions --embedded
+	@HUBFN=$(BUILD)/hubfn tools/demo.sh
+
+# Benchmarks (not part of `make test`): tests/bench/*.sh, each comparing against a peer.
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@HUBFN=$(BUILD)/hubfn tests/bench/decode.sh
 
 tests: $(BUILD)/hubfn $(UNIT_BIN) $(TOOL_BIN)
 

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "new.h"
+
 typedef struct hf_cmd_help {
     const char *name;
     const char *summary;
@@ -53,6 +55,7 @@ static const hf_cmd_help_t commands[] = {
      "Exit 0 when every event was delivered, 1 when some were not (or the hub refused the\n"
      "connection: wrong key, no Send rights, no such hub), 2 for usage, configuration or\n"
      "input errors (nothing sent). See docs/send.md.\n"},
+    {"new", HF_NEW_SUMMARY, HF_NEW_USAGE, HF_NEW_DETAILS},
     {"help", "show help for a command", "hubfn help [COMMAND]", ""},
 };
 

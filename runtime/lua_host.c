@@ -14,19 +14,102 @@
 /* Instructions between two looks at the clock while a handler runs. */
 #define HF_HOOK_COUNT 10000
 
+static void register_lazy_fields(lua_State *L);
+
 static hf_lua_t *lua_of(lua_State *L)
 {
     return *(hf_lua_t **)lua_getextraspace(L);
 }
 
-/* The allocator: counts bytes so a memory cap can fail one invocation, not the host. */
-static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+/*
+ * The allocator of a Lua state. It counts bytes, so that a memory cap can fail one
+ * invocation rather than the host, and serves small blocks (up to HF_POOL_MAX bytes: the
+ * tables, strings and payload copies every event makes) from per-state free lists, one
+ * per 16-byte size class, carved from 256 KB chunks: no locking, no searching, and no
+ * glibc malloc/free on the per-event path, where they were about a quarter of the
+ * instructions (docs/json.md "Performance"). Freed small blocks are kept for reuse by
+ * the same state and the chunks go back to the system when the state is closed, so the
+ * state holds on to its peak small-block use. Sanitizer builds use malloc for every
+ * block so that ASan still sees each one.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define HF_POOL_MAX 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HF_POOL_MAX 0
+#endif
+#endif
+#ifndef HF_POOL_MAX
+#define HF_POOL_MAX 1024
+#endif
+#define HF_POOL_CHUNK (256 * 1024)
+
+struct hf_pool {
+    void *free[HF_POOL_MAX / 16 + 1];   /* free blocks of each size class */
+    char *next, *end;                   /* the unused part of the newest chunk */
+    void *chunks;                       /* every chunk, linked through its first word */
+};
+
+static inline size_t pool_class(size_t n)
 {
-    hf_lua_t *lua = ud;
+    return (n + 15) >> 4;
+}
+
+static void *pool_get(hf_pool_t *p, size_t n)
+{
+    size_t c = pool_class(n);
+    void *b = p->free[c];
+    if (b) {
+        p->free[c] = *(void **)b;
+        return b;
+    }
+    size_t sz = c << 4;
+    if ((size_t)(p->end - p->next) < sz) {
+        char *chunk = malloc(HF_POOL_CHUNK);
+        if (!chunk)
+            return NULL;
+        *(void **)chunk = p->chunks;
+        p->chunks = chunk;
+        p->next = chunk + 16;                    /* keeps blocks 16-byte aligned */
+        p->end = chunk + HF_POOL_CHUNK;
+    }
+    b = p->next;
+    p->next += sz;
+    return b;
+}
+
+static inline void pool_put(hf_pool_t *p, void *b, size_t n)
+{
+    size_t c = pool_class(n);
+    *(void **)b = p->free[c];
+    p->free[c] = b;
+}
+
+static void pool_destroy(hf_pool_t *p)
+{
+    if (!p)
+        return;
+    while (p->chunks) {
+        void *next = *(void **)p->chunks;
+        free(p->chunks);
+        p->chunks = next;
+    }
+    free(p);
+}
+
+/* lua_alloc's general case: big blocks, growing, shrinking, the memory cap. */
+static __attribute__((noinline)) void *lua_alloc_slow(hf_lua_t *lua, void *ptr, size_t osize,
+                                                      size_t nsize)
+{
+    hf_pool_t *pool = lua->pool;
     if (nsize == 0) {
-        if (ptr)
+        if (ptr) {
             lua->mem_used -= osize;
-        free(ptr);
+            if (osize <= HF_POOL_MAX && pool)
+                pool_put(pool, ptr, osize);
+            else
+                free(ptr);
+        }
         return NULL;
     }
     size_t old = ptr ? osize : 0;
@@ -35,10 +118,52 @@ static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         lua->mem_exceeded = 1;
         return NULL;
     }
-    void *p = realloc(ptr, nsize);
+    void *p;
+    if (!pool || (nsize > HF_POOL_MAX && (!ptr || old > HF_POOL_MAX))) {
+        p = realloc(ptr, nsize);                 /* big blocks: glibc */
+    } else if (ptr && old <= HF_POOL_MAX && nsize <= HF_POOL_MAX &&
+               pool_class(old) == pool_class(nsize)) {
+        p = ptr;                                 /* same size class */
+    } else {
+        p = nsize <= HF_POOL_MAX ? pool_get(pool, nsize) : malloc(nsize);
+        if (p && ptr) {
+            memcpy(p, ptr, old < nsize ? old : nsize);
+            if (old <= HF_POOL_MAX)
+                pool_put(pool, ptr, old);
+            else
+                free(ptr);
+        }
+    }
     if (p)
         lua->mem_used = lua->mem_used - old + nsize;
     return p;
+}
+
+/* Lua's lua_Alloc (osize is the block's size when ptr is not NULL). The common cases, a
+   new small block from a free list and a small block freed, take a few instructions. */
+static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    hf_lua_t *lua = ud;
+    hf_pool_t *pool = lua->pool;
+    if (pool) {
+        if (nsize == 0) {
+            if (ptr && osize <= HF_POOL_MAX) {
+                lua->mem_used -= osize;
+                pool_put(pool, ptr, osize);
+                return NULL;
+            }
+        } else if (!ptr && nsize <= HF_POOL_MAX &&
+                   (!lua->mem_limit || lua->mem_used + nsize <= lua->mem_limit)) {
+            size_t c = pool_class(nsize);
+            void *b = pool->free[c];
+            if (b) {
+                pool->free[c] = *(void **)b;
+                lua->mem_used += nsize;
+                return b;
+            }
+        }
+    }
+    return lua_alloc_slow(lua, ptr, osize, nsize);
 }
 
 /* Message handler for every pcall: the error with a traceback (lua.c's msghandler). */
@@ -344,14 +469,19 @@ int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
     memset(lua, 0, sizeof(*lua));
     lua->app = app;
     lua->rng = (uint64_t)hf_mono_us() ^ ((uint64_t)(uintptr_t)lua << 17) ^ 0x9e3779b97f4a7c15ULL;
+    if (HF_POOL_MAX > 0)
+        lua->pool = calloc(1, sizeof(hf_pool_t));
     lua->L = lua_newstate(lua_alloc, lua);
     if (!lua->L) {
+        pool_destroy(lua->pool);
+        lua->pool = NULL;
         snprintf(err, errsz, "cannot create a Lua state (out of memory)");
         return -1;
     }
     lua_State *L = lua->L;
     *(hf_lua_t **)lua_getextraspace(L) = lua;
     luaL_openlibs(L);
+    register_lazy_fields(L);
     lua->handlers = malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
     lua->contexts = malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
     for (size_t i = 0; i < app->functions_n; i++)
@@ -384,6 +514,8 @@ void hf_lua_close(hf_lua_t *lua)
 {
     if (lua->L)
         lua_close(lua->L);
+    pool_destroy(lua->pool);
+    lua->pool = NULL;
     free(lua->handlers);
     free(lua->contexts);
     lua->L = NULL;
@@ -410,28 +542,123 @@ static void new_invocation_id(hf_lua_t *lua, char *out)
              b[13], b[14], b[15]);
 }
 
-static void push_enqueued(lua_State *L, const hf_event_t *ev)
+/*
+ * Event tables. What every handler reads is set when the event is built: partition,
+ * offset, sequenceNumber, partitionKey, activation, and properties when the message has
+ * headers. The rest is built on first read through json.c's lazy metatable: body (and
+ * decodeError) from the payload, enqueuedTime from the private enqueued-time key,
+ * properties ({} for a message without headers), systemProperties from the event's own
+ * fields. pairs(ev) builds them all first. triggerMetadata works the same way: its
+ * ...Array fields (cardinality many) and enqueuedTimeUtc/properties/systemProperties (one)
+ * are built on first read from the events of the invocation.
+ */
+
+/* Private keys (light-userdata addresses) of host tables. */
+static const char ev_enqueued_key = 0;   /* event: enqueued time in epoch ms, or false */
+static const char tm_event_key = 0;      /* triggerMetadata (one): the event */
+static const char tm_events_key = 0;     /* triggerMetadata (many): the events, in order */
+static const char ev_names_key = 0;      /* registry: the field names below as strings */
+
+enum { N_PARTITION = 1, N_OFFSET, N_SEQUENCE, N_PARTITION_KEY, N_ACTIVATION, N_BODY,
+       N_PROPERTIES, N_COUNT };
+static const char *const ev_names[N_COUNT] = {
+    NULL, "partition", "offset", "sequenceNumber", "partitionKey", "activation", "body",
+    "properties",
+};
+
+/* Pushes the table of event field names (index = the enum above), made once per state:
+   setting a field by a pre-made string skips hashing the C string on every event. */
+static void push_event_names(lua_State *L)
 {
-    char ts[32];
-    if (ev->enqueued_ms < 0) {
-        lua_pushnil(L);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ev_names_key) == LUA_TTABLE)
         return;
+    lua_pop(L, 1);
+    lua_createtable(L, N_COUNT, 0);
+    for (int i = 1; i < N_COUNT; i++) {
+        lua_pushstring(L, ev_names[i]);
+        lua_rawseti(L, -2, i);
     }
-    hf_log_time_iso(ev->enqueued_ms, ts, sizeof(ts));
-    lua_pushstring(L, ts);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ev_names_key);
 }
 
-static void push_properties(lua_State *L, const hf_event_t *ev)
+/* Writes ms (epoch milliseconds) as "YYYY-MM-DDTHH:MM:SS.mmmZ" into out (at least 32
+   bytes) and returns the length: hf_log_time_iso's format without gmtime and snprintf. */
+static size_t format_enqueued(int64_t ms, char *out)
+{
+    int64_t secs = ms / 1000, frac = ms % 1000;
+    if (frac < 0) {
+        frac += 1000;
+        secs--;
+    }
+    int64_t days = secs / 86400, sod = secs % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days--;
+    }
+    /* civil_from_days (H. Hinnant) */
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    y += m <= 2;
+    if (y < 0 || y > 9999) {
+        hf_log_time_iso(ms, out, 32);
+        return strlen(out);
+    }
+    int h = (int)(sod / 3600), mi = (int)(sod / 60 % 60), sec = (int)(sod % 60);
+    char *p = out;
+    *p++ = (char)('0' + y / 1000);
+    *p++ = (char)('0' + y / 100 % 10);
+    *p++ = (char)('0' + y / 10 % 10);
+    *p++ = (char)('0' + y % 10);
+    *p++ = '-';
+    *p++ = (char)('0' + m / 10);
+    *p++ = (char)('0' + m % 10);
+    *p++ = '-';
+    *p++ = (char)('0' + d / 10);
+    *p++ = (char)('0' + d % 10);
+    *p++ = 'T';
+    *p++ = (char)('0' + h / 10);
+    *p++ = (char)('0' + h % 10);
+    *p++ = ':';
+    *p++ = (char)('0' + mi / 10);
+    *p++ = (char)('0' + mi % 10);
+    *p++ = ':';
+    *p++ = (char)('0' + sec / 10);
+    *p++ = (char)('0' + sec % 10);
+    *p++ = '.';
+    *p++ = (char)('0' + frac / 100);
+    *p++ = (char)('0' + frac / 10 % 10);
+    *p++ = (char)('0' + frac % 10);
+    *p++ = 'Z';
+    *p = 0;
+    return (size_t)(p - out);
+}
+
+/* The Kafka headers of ev, or NULL when it has none. */
+static rd_kafka_headers_t *event_headers(const hf_event_t *ev)
 {
     rd_kafka_headers_t *hdrs = NULL;
-    lua_newtable(L);
     if (!ev->rkm || rd_kafka_message_headers(ev->rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return;
+        return NULL;
+    return hdrs;
+}
+
+/* Pushes a new table of the headers (name = value string; a null value is false). */
+static void push_headers(lua_State *L, rd_kafka_headers_t *hdrs)
+{
+    lua_newtable(L);
     const char *name;
     const void *val;
     size_t size;
-    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) ==
-                       RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+    for (size_t i = 0; hdrs && rd_kafka_header_get_all(hdrs, i, &name, &val, &size) ==
+                                   RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
         if (val)
             lua_pushlstring(L, val, size);
         else
@@ -440,67 +667,184 @@ static void push_properties(lua_State *L, const hf_event_t *ev)
     }
 }
 
-static void push_system_properties(lua_State *L, const hf_event_t *ev)
+/* Lazy field builders (json.c's hf_json_lazy_field): arg 1 the table, one result, nil
+   when the field does not apply to it. */
+
+/* The event of a cardinality-one triggerMetadata at idx pushed, or 0 (nothing pushed). */
+static int tm_event(lua_State *L, int idx)
 {
-    lua_createtable(L, 0, 5);
-    lua_pushinteger(L, ev->offset);
-    lua_setfield(L, -2, "x-opt-sequence-number");
-    lua_pushinteger(L, ev->offset);
-    lua_setfield(L, -2, "x-opt-offset");
-    push_enqueued(L, ev);
-    lua_setfield(L, -2, "x-opt-enqueued-time");
-    if (ev->key) {
-        lua_pushlstring(L, ev->key, ev->key_len);
-        lua_setfield(L, -2, "x-opt-partition-key");
-    }
-    lua_pushinteger(L, ev->partition);
-    lua_setfield(L, -2, "partitionId");
+    if (lua_rawgetp(L, idx, &tm_event_key) == LUA_TTABLE)
+        return 1;
+    lua_pop(L, 1);
+    return 0;
 }
 
-/* Push the event table for ev. */
-static void push_event(hf_lua_t *lua, const hf_event_t *ev)
+/* ev.enqueuedTime */
+static int lazy_enqueued_time(lua_State *L)
+{
+    if (lua_rawgetp(L, 1, &ev_enqueued_key) != LUA_TNUMBER)
+        return 0;
+    char ts[32];
+    size_t n = format_enqueued((int64_t)lua_tointeger(L, -1), ts);
+    lua_pushlstring(L, ts, n);
+    return 1;
+}
+
+/* ev.properties (an event without headers: {}) and triggerMetadata.properties (one) */
+static int lazy_properties(lua_State *L)
+{
+    if (lua_rawgetp(L, 1, &ev_enqueued_key) != LUA_TNIL) {
+        lua_newtable(L);
+        return 1;
+    }
+    if (tm_event(L, 1)) {
+        lua_getfield(L, -1, "properties");
+        return 1;
+    }
+    return 0;
+}
+
+/* ev.systemProperties, from the event's own fields; triggerMetadata.systemProperties */
+static int lazy_system_properties(lua_State *L)
+{
+    if (lua_rawgetp(L, 1, &ev_enqueued_key) == LUA_TNIL) {
+        if (tm_event(L, 1)) {
+            lua_getfield(L, -1, "systemProperties");
+            return 1;
+        }
+        return 0;
+    }
+    lua_createtable(L, 0, 5);
+    lua_getfield(L, 1, "sequenceNumber");
+    lua_setfield(L, -2, "x-opt-sequence-number");
+    lua_getfield(L, 1, "offset");
+    lua_setfield(L, -2, "x-opt-offset");
+    lua_getfield(L, 1, "enqueuedTime");
+    lua_setfield(L, -2, "x-opt-enqueued-time");
+    lua_getfield(L, 1, "partitionKey");
+    lua_setfield(L, -2, "x-opt-partition-key");
+    lua_getfield(L, 1, "partition");
+    lua_setfield(L, -2, "partitionId");
+    return 1;
+}
+
+/* triggerMetadata.enqueuedTimeUtc (one) */
+static int lazy_enqueued_time_utc(lua_State *L)
+{
+    if (!tm_event(L, 1))
+        return 0;
+    lua_getfield(L, -1, "enqueuedTime");
+    return 1;
+}
+
+/* Pushes triggerMetadata.<array> (many): field of every event, missing ones as `missing`
+   (false for partitionKeyArray as Azure's nulls, nil elsewhere). */
+static int tm_array(lua_State *L, const char *field, int missing_false)
+{
+    if (lua_rawgetp(L, 1, &tm_events_key) != LUA_TTABLE)
+        return 0;
+    int evs = lua_gettop(L);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, evs);
+    lua_createtable(L, (int)n, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, evs, i);
+        lua_getfield(L, -1, field);
+        if (missing_false && lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_pushboolean(L, 0);
+        }
+        lua_rawseti(L, -3, i);
+        lua_pop(L, 1);
+    }
+    return 1;
+}
+
+static int lazy_pk_array(lua_State *L) { return tm_array(L, "partitionKey", 1); }
+static int lazy_offset_array(lua_State *L) { return tm_array(L, "offset", 0); }
+static int lazy_seq_array(lua_State *L) { return tm_array(L, "sequenceNumber", 0); }
+static int lazy_enq_array(lua_State *L) { return tm_array(L, "enqueuedTime", 0); }
+static int lazy_props_array(lua_State *L) { return tm_array(L, "properties", 0); }
+static int lazy_sysprops_array(lua_State *L) { return tm_array(L, "systemProperties", 0); }
+
+/* Registers the lazy fields of events and triggerMetadata in this state. */
+static void register_lazy_fields(lua_State *L)
+{
+    static const luaL_Reg fields[] = {
+        {"enqueuedTime", lazy_enqueued_time},
+        {"properties", lazy_properties},
+        {"systemProperties", lazy_system_properties},
+        {"enqueuedTimeUtc", lazy_enqueued_time_utc},
+        {"partitionKeyArray", lazy_pk_array},
+        {"offsetArray", lazy_offset_array},
+        {"sequenceNumberArray", lazy_seq_array},
+        {"enqueuedTimeUtcArray", lazy_enq_array},
+        {"propertiesArray", lazy_props_array},
+        {"systemPropertiesArray", lazy_sysprops_array},
+        {NULL, NULL}};
+    for (const luaL_Reg *f = fields; f->name; f++)
+        hf_json_lazy_field(L, f->name, f->func);
+}
+
+/* Sets field k (from the names table at `names`) of the table at t to integer v. */
+static inline void set_int(lua_State *L, int t, int names, int k, lua_Integer v)
+{
+    lua_rawgeti(L, names, k);
+    lua_pushinteger(L, v);
+    lua_rawset(L, t);
+}
+
+/* Pushes the event table for ev; names is the stack index of the event names table. */
+static void push_event(hf_lua_t *lua, const hf_event_t *ev, int names)
 {
     lua_State *L = lua->L;
     char err[256];
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 8);
     int t = lua_gettop(L);
+    set_int(L, t, names, N_PARTITION, ev->partition);
+    set_int(L, t, names, N_OFFSET, ev->offset);
+    set_int(L, t, names, N_SEQUENCE, ev->offset);
+    if (ev->key) {
+        lua_rawgeti(L, names, N_PARTITION_KEY);
+        lua_pushlstring(L, ev->key, ev->key_len);
+        lua_rawset(L, t);
+    }
+    if (ev->enqueued_ms >= 0)
+        lua_pushinteger(L, ev->enqueued_ms);
+    else
+        lua_pushboolean(L, 0);
+    lua_rawsetp(L, t, &ev_enqueued_key);
+    rd_kafka_headers_t *hdrs = event_headers(ev);
+    if (hdrs) {
+        lua_rawgeti(L, names, N_PROPERTIES);
+        push_headers(L, hdrs);
+        lua_rawset(L, t);
+    }
+    const char *payload = ev->payload ? ev->payload : "";
     switch (lua->batch->fn->trigger.data_type) {
-    case HF_DATA_JSON: {
+    case HF_DATA_JSON:
         /* The activation view comes straight from the text; the body is decoded on first
            use, so a handler that reads only ev.activation never pays for it. */
-        const char *payload = ev->payload ? ev->payload : "";
-        if (hf_activation_push_json(L, payload, ev->len, err, sizeof(err)) == 1)
-            lua_setfield(L, t, "activation");
+        if (hf_activation_push_json(L, payload, ev->len, err, sizeof(err)) == 1) {
+            lua_rawgeti(L, names, N_ACTIVATION);
+            lua_insert(L, -2);
+            lua_rawset(L, t);
+        }
         hf_json_set_lazy_body(L, t, payload, ev->len);
         break;
-    }
     case HF_DATA_STRING:
     case HF_DATA_BINARY:
-        lua_pushlstring(L, ev->payload ? ev->payload : "", ev->len);
-        lua_setfield(L, t, "body");
+        lua_rawgeti(L, names, N_BODY);
+        lua_pushlstring(L, payload, ev->len);
+        lua_rawset(L, t);
+        hf_json_set_lazy(L, t);
         break;
     }
-    lua_pushinteger(L, ev->partition);
-    lua_setfield(L, t, "partition");
-    lua_pushinteger(L, ev->offset);
-    lua_setfield(L, t, "offset");
-    lua_pushinteger(L, ev->offset);
-    lua_setfield(L, t, "sequenceNumber");
-    push_enqueued(L, ev);
-    lua_setfield(L, t, "enqueuedTime");
-    if (ev->key) {
-        lua_pushlstring(L, ev->key, ev->key_len);
-        lua_setfield(L, t, "partitionKey");
-    }
-    push_properties(L, ev);
-    lua_setfield(L, t, "properties");
-    push_system_properties(L, ev);
-    lua_setfield(L, t, "systemProperties");
 }
 
-/* Push the context of one invocation over events [first, first+n). */
+/* Push the context of one invocation over events [first, first+n); evs is the stack
+   index of the events array (many) or of the event (one). */
 static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, int many,
-                         const char *invocation_id)
+                         const char *invocation_id, int evs)
 {
     lua_State *L = lua->L;
     hf_batch_t *batch = lua->batch;
@@ -525,8 +869,8 @@ static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, in
     lua_setfield(L, -2, "maxRetryCount");
     lua_setfield(L, c, "retryContext");
 
-    /* triggerMetadata */
-    lua_createtable(L, 0, 8);
+    /* triggerMetadata: partitionContext now, the per-event fields on first read */
+    lua_createtable(L, 0, many ? 2 : 8);
     int tm = lua_gettop(L);
     lua_createtable(L, 0, 3);
     lua_getfield(L, parts, "eventHubName");
@@ -537,32 +881,17 @@ static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, in
     lua_setfield(L, -2, "partitionId");
     lua_setfield(L, tm, "partitionContext");
     if (many) {
-        static const char *arrays[] = {"partitionKeyArray", "offsetArray", "sequenceNumberArray",
-                                       "enqueuedTimeUtcArray", "propertiesArray",
-                                       "systemPropertiesArray"};
-        for (int a = 0; a < 6; a++) {
-            lua_createtable(L, (int)n, 0);
-            for (size_t i = 0; i < n; i++) {
-                const hf_event_t *ev = &batch->events[first + i];
-                switch (a) {
-                case 0:
-                    if (ev->key)
-                        lua_pushlstring(L, ev->key, ev->key_len);
-                    else
-                        lua_pushboolean(L, 0);
-                    break;
-                case 1:
-                case 2: lua_pushinteger(L, ev->offset); break;
-                case 3: push_enqueued(L, ev); break;
-                case 4: push_properties(L, ev); break;
-                default: push_system_properties(L, ev); break;
-                }
-                lua_rawseti(L, -2, (lua_Integer)i + 1);
-            }
-            lua_setfield(L, tm, arrays[a]);
+        /* a copy, so that a handler reordering its events array leaves these alone */
+        lua_createtable(L, (int)n, 0);
+        for (size_t i = 1; i <= n; i++) {
+            lua_rawgeti(L, evs, (lua_Integer)i);
+            lua_rawseti(L, -2, (lua_Integer)i);
         }
+        lua_rawsetp(L, tm, &tm_events_key);
     } else {
         const hf_event_t *ev = &batch->events[first];
+        lua_pushvalue(L, evs);
+        lua_rawsetp(L, tm, &tm_event_key);
         if (ev->key) {
             lua_pushlstring(L, ev->key, ev->key_len);
             lua_setfield(L, tm, "partitionKey");
@@ -571,13 +900,8 @@ static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, in
         lua_setfield(L, tm, "offset");
         lua_pushinteger(L, ev->offset);
         lua_setfield(L, tm, "sequenceNumber");
-        push_enqueued(L, ev);
-        lua_setfield(L, tm, "enqueuedTimeUtc");
-        push_properties(L, ev);
-        lua_setfield(L, tm, "properties");
-        push_system_properties(L, ev);
-        lua_setfield(L, tm, "systemProperties");
     }
+    hf_json_set_lazy(L, tm);
     lua_setfield(L, c, "triggerMetadata");
     lua_settop(L, c);
 }
@@ -640,16 +964,19 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
     if (!lua_checkstack(L, 8)) {
         rc = LUA_ERRMEM;
     } else {
+        push_event_names(L);
+        int names = lua_gettop(L);
         if (many) {
             lua_createtable(L, (int)n, 0);
             for (size_t i = 0; i < n; i++) {
-                push_event(lua, &batch->events[first + i]);
+                push_event(lua, &batch->events[first + i], names);
                 lua_rawseti(L, -2, (lua_Integer)i + 1);
             }
         } else {
-            push_event(lua, &batch->events[first]);
+            push_event(lua, &batch->events[first], names);
         }
-        push_context(lua, fn_index, first, n, many, invocation_id);
+        lua_remove(L, names);
+        push_context(lua, fn_index, first, n, many, invocation_id, lua_gettop(L));
         rc = lua_pcall(L, 2, 1, base);
         if (rc == LUA_OK) {
             /* Route the return value through $return, itself protected. */
@@ -681,6 +1008,12 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
         else
             batch->error = e;
         batch->failed_invocations++;
+        if (!many) {
+            if (!batch->event_failed)
+                batch->event_failed = calloc(batch->events_n, 1);
+            if (batch->event_failed)
+                batch->event_failed[first] = 1;
+        }
         /* Outputs of a failed invocation are not sent. */
         while (batch->outputs_n > outputs_before)
             hf_output_free(&batch->outputs[--batch->outputs_n]);

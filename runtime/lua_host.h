@@ -1,6 +1,7 @@
 /*
  * A Lua state with every function of the app loaded, and the call of one handler on one
- * batch: events decoded into tables, the context, output bindings, a traceback on error,
+ * batch: event tables (the activation view at once; body and metadata on first read, see
+ * docs/json.md "Building events"), the context, output bindings, a traceback on error,
  * a count hook that enforces functionTimeout.
  *
  * Thread: an hf_lua_t belongs to one thread (a worker, or the main thread of hubfn run).
@@ -12,6 +13,8 @@
 
 #include "app.h"
 #include "batch.h"
+
+typedef struct hf_pool hf_pool_t;  /* small-block allocator of the state (lua_host.c) */
 
 typedef struct hf_lua {
     lua_State *L;
@@ -26,6 +29,7 @@ typedef struct hf_lua {
     int mem_exceeded;
     uint64_t rng;                /* invocation ids */
     int calls_since_gc;
+    hf_pool_t *pool;             /* NULL: every block from malloc */
 } hf_lua_t;
 
 /* Create the state and load every enabled function. -1 with one line (file:line) in err. */

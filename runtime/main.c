@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "host.h"
 #include "log.h"
+#include "new.h"
 #include "run.h"
 #include "send.h"
 
@@ -187,6 +188,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 2, argv + 2);
     if (strcmp(cmd, "send") == 0)
         return cmd_send(argc - 2, argv + 2);
+    if (strcmp(cmd, "new") == 0)
+        return hf_new_main(argc - 2, argv + 2);
     fprintf(stderr, "hubfn: unknown command \"%s\" (see `hubfn help`)\n", cmd);
     return 2;
 }

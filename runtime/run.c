@@ -58,26 +58,49 @@ static void print_output(hf_lua_t *lua, const hf_function_t *fn, const hf_output
     fputs("}\n", stdout);
 }
 
-/* Read the whole stream into memory. */
-static char *slurp(FILE *f, size_t *len)
+/* The event file, read a block at a time: a batch's events borrow their bytes from buf,
+   so nothing is copied per event and memory stays at about one batch whatever the file
+   size. */
+typedef struct reader {
+    FILE *f;
+    char *buf;
+    size_t cap, len;     /* bytes held */
+    size_t pos;          /* start of the next line */
+    int eof;
+    int failed;          /* 1 out of memory, 2 a read error (errno in err) */
+    int err;
+} reader_t;
+
+/* Moves buf[keep..len) to the front (the lines of the batch being gathered and the
+   unread rest), then reads more; returns how far the bytes moved. Sets eof at the end. */
+static size_t reader_fill(reader_t *r, size_t keep)
 {
-    size_t cap = 1 << 16, n = 0;
-    char *data = malloc(cap);
-    size_t got;
-    while (data && (got = fread(data + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *grown = realloc(data, cap * 2);
-            if (!grown) {
-                free(data);
-                return NULL;
-            }
-            data = grown;
-            cap *= 2;
+    if (keep) {
+        memmove(r->buf, r->buf + keep, r->len - keep);
+        r->len -= keep;
+        r->pos -= keep;
+    }
+    if (r->len == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : (size_t)1 << 20;
+        char *grown = realloc(r->buf, cap);
+        if (!grown) {
+            r->failed = 1;
+            r->eof = 1;
+            return keep;
+        }
+        r->buf = grown;
+        r->cap = cap;
+    }
+    size_t got = fread(r->buf + r->len, 1, r->cap - r->len, r->f);
+    r->len += got;
+    if (got == 0) {
+        r->eof = 1;
+        if (ferror(r->f)) {
+            r->failed = 2;
+            r->err = errno;
         }
     }
-    *len = n;
-    return data;
+    return keep;
 }
 
 int hf_run_main(const char *function_dir, const char *events_path)
@@ -107,64 +130,68 @@ int hf_run_main(const char *function_dir, const char *events_path)
         hf_app_free(&app);
         return 2;
     }
-    size_t len;
-    char *data = slurp(f, &len);
-    if (f != stdin)
-        fclose(f);
-    if (!data) {
-        hf_log_error("--events %s: out of memory", events_path);
-        hf_app_free(&app);
-        return 2;
-    }
+    reader_t rd = { f, NULL, 0, 0, 0, 0, 0, 0 };
     if (hf_lua_init(&lua, &app, err, sizeof(err)) != 0) {
         hf_log_error("%s", err);
-        free(data);
+        if (f != stdin)
+            fclose(f);
         hf_app_free(&app);
         return 2;
     }
 
     size_t max = (size_t)app.host.max_batch;
+    if (max < 1)
+        max = 1;
     hf_batch_t *batch = NULL;
-    int64_t offset = 0, now = hf_now_ms();
+    size_t *starts = malloc(max * sizeof(*starts));   /* where each event's line starts */
+    int64_t line = 0, now = hf_now_ms();
     size_t events = 0, failed = 0, outputs = 0;
-    char *p = data, *end = data + len;
-    while (p < end || (batch && batch->events_n)) {
+    for (;;) {
         if (!batch) {
             batch = hf_batch_new(max);
+            if (!batch || !starts) {
+                rd.failed = 1;
+                break;
+            }
             batch->fn = fn;
             batch->fn_index = 0;
             batch->hub = fn->trigger.hub;
         }
-        if (p < end) {
-            char *nl = memchr(p, '\n', (size_t)(end - p));
-            char *line_end = nl ? nl : end;
-            size_t n = (size_t)(line_end - p);
+        char *nl = rd.pos < rd.len ? memchr(rd.buf + rd.pos, '\n', rd.len - rd.pos) : NULL;
+        if (!nl && !rd.eof) {
+            /* keep the batch's lines and the partial one, read more */
+            size_t keep = batch->events_n ? starts[0] : rd.pos;
+            size_t moved = reader_fill(&rd, keep);
+            for (size_t i = 0; i < batch->events_n; i++)
+                starts[i] -= moved;
+            continue;
+        }
+        if (rd.pos < rd.len) {
+            size_t end = nl ? (size_t)(nl - rd.buf) : rd.len;
+            size_t n = end - rd.pos;
+            const char *p = rd.buf + rd.pos;
             if (n && p[n - 1] == '\r')
                 n--;
             int blank = 1;
             for (size_t i = 0; i < n && blank; i++)
                 blank = p[i] == ' ' || p[i] == '\t';
             if (!blank) {
-                hf_event_t *ev = &batch->events[batch->events_n++];
-                ev->own = malloc(n + 1);
-                memcpy(ev->own, p, n);
-                ev->own[n] = 0;
-                ev->payload = ev->own;
+                hf_event_t *ev = &batch->events[batch->events_n];
+                starts[batch->events_n++] = rd.pos;
                 ev->len = n;
-                ev->offset = offset;
+                ev->offset = line;
                 ev->enqueued_ms = now;
                 ev->partition = 0;
             }
-            offset++;
-            p = line_end + 1;
-            if (batch->events_n < max && p < end)
+            line++;
+            rd.pos = nl ? end + 1 : rd.len;
+            if (batch->events_n < max)
                 continue;
         }
-        if (batch->events_n == 0) {
-            hf_batch_free(batch);
-            batch = NULL;
-            break;
-        }
+        if (batch->events_n == 0)
+            break;                  /* the end of the input */
+        for (size_t i = 0; i < batch->events_n; i++)
+            batch->events[i].payload = rd.buf + starts[i];
         hf_lua_invoke(&lua, batch);
         events += batch->events_n;
         for (size_t i = 0; i < batch->outputs_n; i++)
@@ -184,9 +211,18 @@ int hf_run_main(const char *function_dir, const char *events_path)
         hf_batch_free(batch);
         batch = NULL;
     }
+    hf_batch_free(batch);
+    free(starts);
+    free(rd.buf);
+    if (rd.failed) {
+        hf_log_error("--events %s: %s", events_path,
+                     rd.failed == 2 ? strerror(rd.err) : "out of memory");
+        rc = 2;
+    }
+    if (f != stdin)
+        fclose(f);
     hf_log_info("%zu events, %zu outputs, %zu failed invocations", events, outputs, failed);
     hf_lua_close(&lua);
-    free(data);
     hf_app_free(&app);
     return rc;
 }

@@ -595,6 +595,74 @@ TEST(lazy_body)
     lua_close(L);
 }
 
+/* A lazy field builder for the tests: t.answer = 42 on tables that have t.q. */
+static int build_answer(lua_State *L)
+{
+    if (lua_getfield(L, 1, "q") == LUA_TNIL)
+        return 0;
+    lua_pushinteger(L, 42);
+    return 1;
+}
+
+static const char private_key = 0;
+
+TEST(lazy_fields_builders_pairs_and_encode)
+{
+    lua_State *L = newL();
+    hf_json_open(L);
+    lua_setglobal(L, "json");
+    hf_json_lazy_field(L, "answer", build_answer);
+    lua_newtable(L);                                 /* an event: lazy body + a field */
+    lua_pushinteger(L, 7);
+    lua_setfield(L, -2, "q");
+    lua_pushinteger(L, 99);
+    lua_rawsetp(L, -2, &private_key);               /* a private key, as the host's */
+    hf_json_set_lazy_body(L, -1, "{\"b\":[1,2]}", 11);
+    lua_setglobal(L, "ev");
+    lua_newtable(L);                                 /* no q: the builder gives nil */
+    hf_json_set_lazy(L, -1);
+    lua_setglobal(L, "other");
+    CHECK_STR(run_lua(L, "assert(rawget(ev, 'answer') == nil) "
+                         "local a = ev.answer assert(rawget(ev, 'answer') == 42) "
+                         "return a .. tostring(other.answer) .. tostring(rawget(other, 'answer'))"),
+              "42nilnil");
+    /* pairs builds and decodes everything and hides the private keys */
+    lua_newtable(L);
+    lua_pushinteger(L, 1);
+    lua_setfield(L, -2, "q");
+    lua_pushinteger(L, 99);
+    lua_rawsetp(L, -2, &private_key);
+    hf_json_set_lazy_body(L, -1, "[]", 2);
+    lua_setglobal(L, "e2");
+    CHECK_STR(run_lua(L, "local k = {} for name, v in pairs(e2) do k[#k + 1] = "
+                         "type(name) .. ':' .. tostring(name) end table.sort(k) "
+                         "return table.concat(k, ',')"),
+              "string:answer,string:body,string:q");
+    /* encode writes a lazy table with its body and built fields, without private keys */
+    lua_newtable(L);
+    lua_pushinteger(L, 3);
+    lua_setfield(L, -2, "q");
+    lua_pushinteger(L, 99);
+    lua_rawsetp(L, -2, &private_key);
+    hf_json_set_lazy_body(L, -1, "{\"x\":null}", 10);
+    lua_setglobal(L, "e3");
+    CHECK_STR(run_lua(L, "return json.encode({ ev = e3, other = other })"),
+              "{\"ev\":{\"answer\":42,\"body\":{\"x\":null},\"q\":3},\"other\":{}}");
+    lua_newtable(L);
+    hf_json_set_lazy_body(L, -1, "{oops", 5);
+    lua_setglobal(L, "e4");
+    CHECK_STR(run_lua(L, "return json.encode(e4)"),
+              "{\"body\":\"{oops\",\"decodeError\":\"invalid JSON at byte 1: expected a "
+              "string key, found 'o'\"}");
+    /* a plain table holding a light userdata key still fails to encode */
+    lua_newtable(L);
+    lua_pushinteger(L, 1);
+    lua_rawsetp(L, -2, &private_key);
+    lua_setglobal(L, "plain");
+    CHECK_HAS(run_lua(L, "return json.encode(plain)"), "table key of type userdata");
+    lua_close(L);
+}
+
 /* Decodes and encodes in a loop on its own state (one worker thread). */
 static void *worker(void *arg)
 {

@@ -1,10 +1,12 @@
 /* Unit tests of the Lua host: events, context, outputs, errors and the timeout hook. */
 #include <lauxlib.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "lua_host.h"
 #include "test.h"
 
@@ -320,6 +322,208 @@ TEST(hubfn_module_json)
     hf_lua_invoke(&lua, b);
     CHECK_INT(b->status, HF_BATCH_OK);
     CHECK_STR(out_body(b, 0), "{\"x\":[1,2,null]}");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(lazy_metadata_reads_as_before)
+{
+    /* enqueuedTime, properties and systemProperties are built on first read: each read
+       gives what the eager host gave, rawget shows nothing before, pairs sees them all */
+    setup("local function keys(t)\n"
+          "  local k = {}\n"
+          "  for name in pairs(t) do if type(name) == 'string' then k[#k + 1] = name end end\n"
+          "  table.sort(k)\n"
+          "  return table.concat(k, ',')\n"
+          "end\n"
+          "return function(events, c)\n"
+          "  local ev = events[1]\n"
+          "  local before = tostring(rawget(ev, 'properties')) .. tostring(rawget(ev, 'enqueuedTime'))\n"
+          "    .. tostring(rawget(ev, 'systemProperties')) .. tostring(rawget(ev, 'body'))\n"
+          "  local sp = ev.systemProperties\n"
+          "  assert(ev.systemProperties == sp and ev.properties == ev.properties)\n"
+          "  assert(next(ev.properties) == nil and type(ev.properties) == 'table')\n"
+          "  local out = { before, ev.enqueuedTime, keys(sp), sp['x-opt-offset'],\n"
+          "    sp['x-opt-sequence-number'], sp['x-opt-enqueued-time'], sp.partitionId,\n"
+          "    tostring(sp['x-opt-partition-key']), keys(events[2]) }\n"
+          "  ev.properties.mine = 1\n"
+          "  assert(events[2].properties.mine == nil, 'each event has its own properties')\n"
+          "  return table.concat(out, '|')\n"
+          "end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{\"identityMap\":{}}", "{\"a\":1}"};
+    hf_batch_t *b = make_batch(bodies, 2);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_INT(b->outputs_n, 1);
+    CHECK_STR(out_body(b, 0),
+              "nilnilnilnil|2023-11-14T22:13:20.123Z|partitionId,x-opt-enqueued-time,"
+              "x-opt-offset,x-opt-sequence-number|100|100|2023-11-14T22:13:20.123Z|3|nil|"
+              "body,enqueuedTime,offset,partition,properties,sequenceNumber,systemProperties");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(enqueued_time_format)
+{
+    /* the host's own formatter against hf_log_time_iso over many dates */
+    setup("return function(events)\n"
+          "  local t = {}\n"
+          "  for i, ev in ipairs(events) do t[i] = tostring(ev.enqueuedTime) end\n"
+          "  return table.concat(t, ' ')\n"
+          "end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    enum { N = 64 };
+    const char *bodies[N];
+    for (int i = 0; i < N; i++)
+        bodies[i] = "1";
+    hf_batch_t *b = make_batch(bodies, N);
+    static const long long fixed[] = { 0, 999, 1000, 951782400000LL, 951868799999LL,
+                                        4102444800000LL, 253402300799999LL, 1700000000123LL };
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < N; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        b->events[i].enqueued_ms = i < 8 ? fixed[i] : (long long)(x % 253402300800000ULL);
+    }
+    b->events[N - 1].enqueued_ms = -1;               /* unknown: nil */
+    char want[N * 32] = "", ts[40];
+    for (int i = 0; i < N; i++) {
+        if (i)
+            strcat(want, " ");
+        if (b->events[i].enqueued_ms < 0)
+            strcat(want, "nil");
+        else {
+            hf_log_time_iso(b->events[i].enqueued_ms, ts, sizeof(ts));
+            strcat(want, ts);
+        }
+    }
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_INT(b->outputs_n, 1);
+    CHECK_STR(b->outputs[0].body, want);
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(trigger_metadata_arrays_are_lazy_and_complete)
+{
+    setup("return function(events, c)\n"
+          "  local tm = c.triggerMetadata\n"
+          "  assert(rawget(tm, 'offsetArray') == nil)\n"
+          "  table.remove(events, 1)   -- the handler's own array; the metadata keeps order\n"
+          "  local n = 0\n"
+          "  for k in pairs(tm) do if type(k) == 'string' then n = n + 1 end end\n"
+          "  return table.concat({ #tm.offsetArray, tm.offsetArray[1], tm.sequenceNumberArray[3],\n"
+          "    tostring(tm.partitionKeyArray[2]), tm.enqueuedTimeUtcArray[3],\n"
+          "    type(tm.propertiesArray[1]), tm.systemPropertiesArray[2]['x-opt-offset'],\n"
+          "    tostring(tm.partitionKey), n }, ',')\n"
+          "end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"1", "2", "3"};
+    hf_batch_t *b = make_batch(bodies, 3);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_STR(out_body(b, 0), "3,100,102,false,2023-11-14T22:13:20.123Z,table,101,nil,7");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(trigger_metadata_one)
+{
+    setup("return function(ev, c)\n"
+          "  local tm = c.triggerMetadata\n"
+          "  return table.concat({ tm.offset, tm.sequenceNumber, tm.enqueuedTimeUtc,\n"
+          "    tostring(tm.properties == ev.properties),\n"
+          "    tm.systemProperties['x-opt-sequence-number'], tostring(tm.offsetArray),\n"
+          "    tm.partitionContext.partitionId }, ',')\n"
+          "end\n", HF_CARD_ONE, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"1", "2"};
+    hf_batch_t *b = make_batch(bodies, 2);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_INT(b->outputs_n, 2);
+    CHECK_STR(out_body(b, 1), "101,101,2023-11-14T22:13:20.123Z,true,101,nil,3");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(string_data_type_keeps_lazy_metadata)
+{
+    setup("return function(events)\n"
+          "  local ev = events[1]\n"
+          "  return ev.body .. '|' .. tostring(ev.activation) .. '|' .. ev.enqueuedTime ..\n"
+          "         '|' .. ev.systemProperties['x-opt-offset']\n"
+          "end\n", HF_CARD_MANY, 0);
+    fn.trigger.data_type = HF_DATA_STRING;
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{\"identityMap\":{}}"};
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_STR(out_body(b, 0), "{\"identityMap\":{}}|nil|2023-11-14T22:13:20.123Z|100");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(memory_cap_fails_the_invocation_not_the_host)
+{
+    /* the small-block pool still counts every byte against the cap */
+    setup("return function(events)\n"
+          "  local t = {}\n"
+          "  for i = 1, 1e7 do t[i] = { i } end\n"
+          "end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    lua.mem_limit = lua.mem_used + 8 * 1024 * 1024;
+    const char *bodies[] = {"{}"};
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_FAILED);
+    CHECK_HAS(b->error, "out of memory");
+    hf_batch_free(b);
+    lua_gc(lua.L, LUA_GCCOLLECT);
+    CHECK(lua.mem_used < lua.mem_limit);
+    b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_FAILED);   /* fails again, the state still works */
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(event_encodes_whole)
+{
+    /* forwarding a whole event: every field, as the eager host gave them */
+    setup("local json = require('hubfn').json\n"
+          "return function(events) return json.encode(events[1]) end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{\"identityMap\":{\"ecid\":[{\"id\":\"1\"}]}}"};
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_STR(out_body(b, 0),
+              "{\"activation\":{\"attributes\":{},\"existing\":[],\"exited\":[],"
+              "\"identities\":{\"ecid\":[\"1\"]},\"realized\":[],\"segments\":[]},"
+              "\"body\":{\"identityMap\":{\"ecid\":[{\"id\":\"1\"}]}},"
+              "\"enqueuedTime\":\"2023-11-14T22:13:20.123Z\",\"offset\":100,\"partition\":3,"
+              "\"properties\":{},\"sequenceNumber\":100,\"systemProperties\":{\"partitionId\":3,"
+              "\"x-opt-enqueued-time\":\"2023-11-14T22:13:20.123Z\",\"x-opt-offset\":100,"
+              "\"x-opt-sequence-number\":100}}");
     hf_batch_free(b);
     hf_lua_close(&lua);
 }
