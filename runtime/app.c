@@ -1180,6 +1180,33 @@ static int load_eventhubs(ld_t *ld, const cJSON *eh)
     return 0;
 }
 
+/* extensions.lua (hubfn): the Lua states' memory cap and sandbox. */
+static int load_lua(ld_t *ld, const cJSON *l)
+{
+    char desc[80];
+    int mb = ld->app->host.lua_memory_mb;
+    if (host_object(ld, l, "extensions.lua") < 0)
+        return -1;
+    if (!l)
+        return 0;
+    if (host_int(ld, l, "memoryLimitMB", "extensions.lua.", 0, 1024 * 1024, &mb) < 0)
+        return -1;
+    ld->app->host.lua_memory_mb = mb;
+    const cJSON *u = hf_cfgjson_get(l, "allowUnsafeLibraries");
+    if (u && !cJSON_IsNull(u)) {
+        if (cJSON_IsBool(u))
+            ld->app->host.lua_unsafe = cJSON_IsTrue(u);
+        else if (cJSON_IsString(u) && (strcasecmp(u->valuestring, "true") == 0 ||
+                                       strcasecmp(u->valuestring, "false") == 0))
+            ld->app->host.lua_unsafe = strcasecmp(u->valuestring, "true") == 0;
+        else
+            return host_fail(ld, "extensions.lua.allowUnsafeLibraries",
+                             "expected true or false, got %s",
+                             hf_cfgjson_describe(u, desc, sizeof(desc)));
+    }
+    return 0;
+}
+
 /* extensions.kafka: librdkafka properties, every value as a string. */
 static int load_kafka(ld_t *ld, const cJSON *k)
 {
@@ -1286,6 +1313,7 @@ static int load_host(ld_t *ld, cJSON **allow)
     if (host_object(ld, hf_cfgjson_get(ext, "eventHubs"), "extensions.eventHubs") < 0 ||
         load_eventhubs(ld, hf_cfgjson_get(ext, "eventHubs")) < 0 ||
         load_kafka(ld, hf_cfgjson_get(ext, "kafka")) < 0 ||
+        load_lua(ld, hf_cfgjson_get(ext, "lua")) < 0 ||
         load_logging(ld, hf_cfgjson_get(root, "logging")) < 0)
         goto bad;
     fl = hf_cfgjson_get(root, "functions");
@@ -1892,6 +1920,7 @@ static int load_app(ld_t *ld, char **names, size_t n)
     app->host.checkpoint_every = 1;
     app->host.prefetch = 300;
     app->host.max_event_bytes = 1000000;
+    app->host.lua_memory_mb = 256;
     app->host.initial_offset = HF_OFFSET_FROM_START;
     app->host.log_default = HF_LOG_INFO;
 

@@ -36,6 +36,10 @@ typedef struct hf_host_cfg {
     long long max_wait_ms;           /* maxWaitTime, default 60000 */
     int checkpoint_every;            /* batchCheckpointFrequency, default 1 */
     int prefetch;                    /* prefetchCount, default 300 */
+    int lua_memory_mb;               /* extensions.lua.memoryLimitMB (hubfn): cap of each Lua
+                                        state, default 256; 0 = none */
+    int lua_unsafe;                  /* extensions.lua.allowUnsafeLibraries: process execution,
+                                        native modules and debug hooks for handlers */
     int max_event_bytes;             /* maxEventBytes (hubfn): largest output event, default
                                         1000000 (Event Hubs: 1 MB per event) */
     hf_offset_type_t initial_offset; /* initialOffsetOptions.type, default fromStart */

@@ -61,6 +61,7 @@ typedef struct hf_batch {
     char *error;                 /* message with traceback when FAILED */
     int invocations;             /* cardinality one: one per event */
     int failed_invocations;
+    size_t failed_marked;        /* events failed through context.fail */
     unsigned char *event_failed; /* per event, set when its invocation failed; NULL = all
                                     events share the batch's status (cardinality many) */
     hf_output_t *outputs;

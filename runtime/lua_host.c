@@ -371,6 +371,134 @@ static int open_hubfn(lua_State *L)
     return 1;
 }
 
+/* load() and loadfile() of text only: precompiled chunks can crash the VM. */
+static int l_load_text(lua_State *L)
+{
+    int nargs = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);                      /* load, chunk, chunkname, mode, env */
+    if (nargs < 3)
+        lua_settop(L, 4);
+    lua_pushliteral(L, "t");
+    lua_replace(L, 4);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static int l_loadfile_text(lua_State *L)
+{
+    int nargs = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);                      /* loadfile, filename, mode, env */
+    if (nargs < 2)
+        lua_settop(L, 3);
+    lua_pushliteral(L, "t");
+    lua_replace(L, 3);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static void remove_field(lua_State *L, const char *table, const char *field)
+{
+    lua_getglobal(L, table);
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, field);
+    }
+    lua_pop(L, 1);
+}
+
+/* The default sandbox: the standard library without process execution, native modules,
+   precompiled chunks or debug hooks (which could switch off the timeout). host.json
+   extensions.lua.allowUnsafeLibraries turns it off. */
+static void sandbox(lua_State *L)
+{
+    static const char *const removed[][2] = {
+        {"os", "execute"}, {"os", "exit"}, {"os", "setlocale"}, {"io", "popen"},
+        {"package", "loadlib"}, {NULL, NULL}};
+    for (int i = 0; removed[i][0]; i++)
+        remove_field(L, removed[i][0], removed[i][1]);
+    /* package.searchers: keep the preload and Lua searchers, drop the C ones. */
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "searchers");
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        lua_rawseti(L, -2, 4);
+        lua_pushnil(L);
+        lua_rawseti(L, -2, 3);
+    }
+    lua_pop(L, 1);
+    lua_pushliteral(L, "");
+    lua_setfield(L, -2, "cpath");
+    lua_pop(L, 1);
+    /* debug: only traceback stays. */
+    lua_getglobal(L, "debug");
+    lua_getfield(L, -1, "traceback");
+    lua_createtable(L, 0, 1);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "traceback");
+    lua_setglobal(L, "debug");
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE "debug");
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getglobal(L, "debug");
+    lua_setfield(L, -2, "debug");
+    lua_pop(L, 1);
+    /* load/loadfile/dofile of text only */
+    lua_getglobal(L, "load");
+    lua_pushcclosure(L, l_load_text, 1);
+    lua_setglobal(L, "load");
+    lua_getglobal(L, "loadfile");
+    lua_pushcclosure(L, l_loadfile_text, 1);
+    lua_setglobal(L, "loadfile");
+    remove_field(L, "_G", "dofile");
+}
+
+/* context.fail(ev [, reason]): this event failed, the others of the batch succeeded; only
+   it is retried or dead-lettered. The invocation itself goes on. */
+static int l_context_fail(lua_State *L)
+{
+    hf_lua_t *lua = lua_of(L);
+    hf_batch_t *batch = lua->batch;
+    if (!batch)
+        return luaL_error(L, "context.fail: called outside of an invocation");
+    const char *reason = luaL_optstring(L, 2, "failed by the handler");
+    lua_getfield(L, LUA_REGISTRYINDEX, "hubfn.first");
+    size_t first = (size_t)lua_tointeger(L, -1);
+    lua_getfield(L, LUA_REGISTRYINDEX, "hubfn.events");
+    size_t idx = (size_t)-1;
+    if (lua_rawequal(L, -1, 1)) {
+        idx = first;                       /* cardinality one: the event itself */
+    } else if (lua_istable(L, -1)) {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+        for (lua_Integer i = 1; i <= n && idx == (size_t)-1; i++) {
+            lua_rawgeti(L, -1, i);
+            if (lua_rawequal(L, -1, 1))
+                idx = first + (size_t)(i - 1);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 2);
+    if (idx == (size_t)-1 || idx >= batch->events_n)
+        return luaL_error(L, "context.fail: the first argument must be an event of this "
+                          "invocation");
+    if (!batch->event_failed && !(batch->event_failed = calloc(batch->events_n, 1)))
+        return luaL_error(L, "context.fail: out of memory");
+    if (!batch->event_failed[idx]) {
+        batch->event_failed[idx] = 1;
+        batch->failed_marked++;
+    }
+    if (!batch->error) {
+        size_t len = strlen(reason) + 64;
+        batch->error = malloc(len);
+        if (batch->error)
+            snprintf(batch->error, len, "event at offset %lld: %s",
+                     (long long)batch->events[idx].offset, reason);
+    }
+    return 0;
+}
+
 /* Build the parts of the context that do not change between invocations of fn. */
 static void build_context_parts(lua_State *L, const hf_function_t *fn)
 {
@@ -386,6 +514,8 @@ static void build_context_parts(lua_State *L, const hf_function_t *fn)
     lua_setfield(L, -2, "__call");
     lua_setmetatable(L, -2);
     lua_setfield(L, -2, "log");
+    lua_pushcfunction(L, l_context_fail);
+    lua_setfield(L, -2, "fail");
     /* bindings */
     lua_createtable(L, 0, (int)fn->outputs_n);
     lua_createtable(L, 0, 1);                 /* binding metatable */
@@ -481,6 +611,8 @@ int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
     lua_State *L = lua->L;
     *(hf_lua_t **)lua_getextraspace(L) = lua;
     luaL_openlibs(L);
+    if (!app->host.lua_unsafe)
+        sandbox(L);
     register_lazy_fields(L);
     lua->handlers = malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
     lua->contexts = malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
@@ -497,6 +629,8 @@ int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
     lua_setfield(L, -2, "path");
     lua_pop(L, 1);
 
+    /* The cap applies to handlers, not to loading the app. */
+    lua->mem_limit = (size_t)app->host.lua_memory_mb * 1024 * 1024;
     for (size_t i = 0; i < app->functions_n; i++) {
         if (app->functions[i].disabled)
             continue;
@@ -859,6 +993,8 @@ static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, in
     lua_setfield(L, c, "functionName");
     lua_getfield(L, parts, "log");
     lua_setfield(L, c, "log");
+    lua_getfield(L, parts, "fail");
+    lua_setfield(L, c, "fail");
     lua_getfield(L, parts, "bindings");
     lua_setfield(L, c, "bindings");
 
@@ -976,6 +1112,10 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
             push_event(lua, &batch->events[first], names);
         }
         lua_remove(L, names);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.events");
+        lua_pushinteger(L, (lua_Integer)first);
+        lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.first");
         push_context(lua, fn_index, first, n, many, invocation_id, lua_gettop(L));
         rc = lua_pcall(L, 2, 1, base);
         if (rc == LUA_OK) {
@@ -1008,17 +1148,20 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
         else
             batch->error = e;
         batch->failed_invocations++;
-        if (!many) {
+        /* Every event of a failed invocation failed, whatever context.fail said. */
+        if (!many || batch->event_failed) {
             if (!batch->event_failed)
                 batch->event_failed = calloc(batch->events_n, 1);
             if (batch->event_failed)
-                batch->event_failed[first] = 1;
+                memset(batch->event_failed + first, 1, n);
         }
         /* Outputs of a failed invocation are not sent. */
         while (batch->outputs_n > outputs_before)
             hf_output_free(&batch->outputs[--batch->outputs_n]);
     }
     batch->invocations++;
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.events");
     lua_settop(L, top);
     return rc == LUA_OK ? 0 : -1;
 }
@@ -1044,6 +1187,8 @@ void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch)
             if (invoke_range(lua, fn_index, i, 1, 0) != 0)
                 batch->status = HF_BATCH_FAILED;
     }
+    if (batch->failed_marked)
+        batch->status = HF_BATCH_FAILED;   /* some events failed through context.fail */
     lua->batch = NULL;
     /* A small GC step between batches keeps pauses short (Redis does the same). */
     lua_gc(L, LUA_GCSTEP, 0);

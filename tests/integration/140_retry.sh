@@ -31,7 +31,7 @@ local out = assert(io.open("$T/rec.out", "a"))
 out:setvbuf("no")
 return function(ev, context)
   local rc = context.retryContext
-  out:write(ev.partition, " ", ev.body.id, " ", rc.retryCount, " ", rc.maxRetryCount, "\n")
+  out:write(ev.partition .. " " .. ev.body.id .. " " .. rc.retryCount .. " " .. rc.maxRetryCount .. "\n")
   if ev.body.id == 13 then error("poison event 13") end
   if ev.body.id == 7 and rc.retryCount == 0 then error("flaky event 7") end
 end

@@ -30,7 +30,7 @@ cat >"$app/f/handler.lua" <<LUA
 local out = assert(io.open("$T/rec.out", "a"))
 out:setvbuf("no")
 return function(ev, context)
-  out:write(ev.partition, " ", ev.body.id, " ", context.retryContext.retryCount, "\n")
+  out:write(ev.partition .. " " .. ev.body.id .. " " .. context.retryContext.retryCount .. "\n")
   if ev.body.id == 13 then error("poison event 13") end
 end
 LUA

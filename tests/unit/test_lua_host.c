@@ -528,4 +528,109 @@ TEST(event_encodes_whole)
     hf_lua_close(&lua);
 }
 
+TEST(sandbox_removes_process_and_native_access)
+{
+    setup("return function(events)\n"
+          "  return table.concat({ tostring(os.execute), tostring(io.popen),\n"
+          "    tostring(package.loadlib), tostring(debug.sethook), type(debug.traceback),\n"
+          "    tostring(select(2, load(string.dump(function() end))) ~= nil),\n"
+          "    type(os.time), type(io.open), tostring(dofile) }, ',')\n"
+          "end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{}"};
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_STR(out_body(b, 0), "nil,nil,nil,nil,function,true,function,function,nil");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(unsafe_libraries_when_allowed)
+{
+    setup("return function(events)\n"
+          "  return tostring(type(os.execute)) .. ',' .. tostring(type(debug.sethook))\n"
+          "end\n", HF_CARD_MANY, 0);
+    app.host.lua_unsafe = 1;
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{}"};
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_STR(out_body(b, 0), "function,function");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(memory_bomb_fails_only_that_invocation)
+{
+    setup("return function(events)\n"
+          "  if events[1].body == 1 then\n"
+          "    local t = {}\n"
+          "    for i = 1, 1e9 do t[i] = string.rep('x', 100) .. i end\n"
+          "  end\n"
+          "  return 'fine'\n"
+          "end\n", HF_CARD_MANY, 0);
+    app.host.lua_memory_mb = 16;
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bomb[] = {"1"};
+    hf_batch_t *b = make_batch(bomb, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_FAILED);
+    CHECK_HAS(b->error, "out of memory");
+    hf_batch_free(b);
+    const char *ok[] = {"2"};
+    b = make_batch(ok, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_STR(out_body(b, 0), "fine");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(context_fail_marks_single_events)
+{
+    setup("return function(events, context)\n"
+          "  for _, ev in ipairs(events) do\n"
+          "    if ev.body.bad then context.fail(ev, 'bad id ' .. ev.body.id)\n"
+          "    else context.bindings.crm:send({ id = ev.body.id }) end\n"
+          "  end\n"
+          "end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{\"id\":1}", "{\"id\":2,\"bad\":true}", "{\"id\":3}"};
+    hf_batch_t *b = make_batch(bodies, 3);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_FAILED);
+    CHECK(b->event_failed != NULL);
+    CHECK_INT(b->event_failed[0], 0);
+    CHECK_INT(b->event_failed[1], 1);
+    CHECK_INT(b->event_failed[2], 0);
+    CHECK_INT(b->outputs_n, 2);
+    CHECK_HAS(b->error, "offset 101: bad id 2");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(context_fail_rejects_foreign_values)
+{
+    setup("return function(events, context) context.fail({}) end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{}"};
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_FAILED);
+    CHECK_HAS(b->error, "must be an event of this invocation");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
 TEST_MAIN()
