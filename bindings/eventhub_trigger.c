@@ -51,6 +51,7 @@ struct hf_trigger {
     hf_part_t **parts;
     int32_t parts_cap;
     int assigned_once;
+    int had_partitions;
     int stopping;
     int fatal;
     int64_t last_broker_warn_us;
@@ -63,6 +64,8 @@ struct hf_trigger {
 static int next_worker;
 
 static void dispatch(hf_part_t *part, int flush);
+static rd_kafka_resp_err_t commit_bounded(hf_trigger_t *t,
+                                          rd_kafka_topic_partition_list_t *list, int timeout_ms);
 static void check_finished(hf_trigger_t *t);
 
 static size_t pending_count(const hf_part_t *part)
@@ -139,7 +142,7 @@ static void commit_part(hf_part_t *part, int sync)
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(list, t->fn->trigger.hub, part->id)->offset =
         part->done_offset;
-    rd_kafka_resp_err_t err = rd_kafka_commit(t->rk, list, sync ? 0 : 1);
+    rd_kafka_resp_err_t err = sync ? commit_bounded(t, list, 5000) : rd_kafka_commit(t->rk, list, 1);
     rd_kafka_topic_partition_list_destroy(list);
     if (err) {
         hf_log_ctx_t ctx;
@@ -515,6 +518,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_error_destroy(error);
         }
         t->assigned_once = 1;
+        if (parts->cnt > 0)
+            t->had_partitions = 1;
         hf_log_info("function %s: assigned partitions [%s] of hub %s (group %s)", t->fn->name,
                     list, t->fn->trigger.hub, t->fn->trigger.consumer_group);
         if (t->stopping)
@@ -931,16 +936,20 @@ void hf_trigger_complete(hf_trigger_t *t, hf_batch_t *batch)
 
 int hf_trigger_at_eof(const hf_trigger_t *t)
 {
+    int assigned = 0;
     if (!t->assigned_once)
         return 0;
     for (int32_t i = 0; i < t->parts_cap; i++) {
         const hf_part_t *part = t->parts[i];
         if (!part || !part->assigned)
             continue;
+        assigned++;
         if (!part->eof || pending_count(part) || part->inflight)
             return 0;
     }
-    return 1;
+    /* An empty assignment is the end only for an instance that never had partitions (more
+       instances than partitions); one that lost its partitions waits for them again. */
+    return assigned > 0 || !t->had_partitions;
 }
 
 int hf_trigger_idle(const hf_trigger_t *t)
@@ -984,12 +993,36 @@ void hf_trigger_stop(hf_trigger_t *t)
     }
 }
 
+/* Commit synchronously, but give up after timeout_ms (a plain synchronous commit waits for
+   the coordinator without limit). Returns the commit's result or a timeout. */
+static rd_kafka_resp_err_t commit_bounded(hf_trigger_t *t,
+                                          rd_kafka_topic_partition_list_t *list, int timeout_ms)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(t->rk);
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(t->rk, list, q, NULL, NULL);
+    if (!err) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms);
+        if (!ev) {
+            err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        } else {
+            err = rd_kafka_event_error(ev);
+            const rd_kafka_topic_partition_list_t *res =
+                rd_kafka_event_topic_partition_list(ev);
+            for (int i = 0; !err && res && i < res->cnt; i++)
+                err = res->elems[i].err;
+            rd_kafka_event_destroy(ev);
+        }
+    }
+    rd_kafka_queue_destroy(q);
+    return err;
+}
+
 /* The last checkpoints decide what the next run repeats: commit every partition's finished
    offset synchronously (async commits may still be in flight or have failed unseen), and
    try for a while if the coordinator is busy. */
 static void commit_all_sync(hf_trigger_t *t)
 {
-    for (int attempt = 0; attempt < 10; attempt++) {
+    for (int attempt = 0; attempt < 4; attempt++) {
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
         for (int32_t i = 0; i < t->parts_cap; i++) {
             hf_part_t *part = t->parts[i];
@@ -997,15 +1030,13 @@ static void commit_all_sync(hf_trigger_t *t)
                 rd_kafka_topic_partition_list_add(list, t->fn->trigger.hub, part->id)->offset =
                     part->done_offset;
         }
-        rd_kafka_resp_err_t err = list->cnt ? rd_kafka_commit(t->rk, list, 0)
+        rd_kafka_resp_err_t err = list->cnt ? commit_bounded(t, list, 5000)
                                             : RD_KAFKA_RESP_ERR_NO_ERROR;
-        for (int i = 0; !err && i < list->cnt; i++)
-            err = list->elems[i].err;
         rd_kafka_topic_partition_list_destroy(list);
         if (!err || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
             return;
         hf_log_warn("function %s: final checkpoint failed: %s%s", t->fn->name,
-                    rd_kafka_err2str(err), attempt < 9 ? "; trying again" : "");
+                    rd_kafka_err2str(err), attempt < 3 ? "; trying again" : "");
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(t->rk, 500);
         if (rkm)
             rd_kafka_message_destroy(rkm);

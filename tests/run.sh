@@ -72,7 +72,9 @@ if [ ${#scripts[@]} -gt 0 ]; then
     fi
     for s in "${scripts[@]}"; do
         name=integration/$(basename "$s" .sh)
-        run_one "$name" "$out/$(basename "$s" .sh).log" bash "$s"
+        # A watchdog: no test may hang the suite.
+        run_one "$name" "$out/$(basename "$s" .sh).log" \
+            timeout -k 10 "${HF_TEST_LIMIT:-900}" bash "$s"
     done
     [ "${HF_KAFKA_STARTED:-0}" = 1 ] && tests/kafka/broker.sh stop >>"$out/broker.log" 2>&1
 fi
