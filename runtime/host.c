@@ -95,6 +95,22 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     hf_host_stop(host, w->signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* Tell a person how to feed and read the embedded broker's hubs. */
+static void print_embedded_commands(hf_host_t *host)
+{
+    const char *addr = hf_embedded_bootstrap(host->embedded);
+    for (size_t f = 0; f < host->app.functions_n; f++) {
+        const hf_function_t *fn = &host->app.functions[f];
+        if (fn->disabled)
+            continue;
+        hf_log_info("feed %s: hubfn send %s %s events.jsonl   (or: kcat -P -b %s -t %s -l "
+                    "events.jsonl)", fn->name, addr, fn->trigger.hub, addr, fn->trigger.hub);
+        for (size_t o = 0; o < fn->outputs_n; o++)
+            hf_log_info("read %s: kcat -C -b %s -t %s -f '%%k %%s\\n'", fn->outputs[o].hub,
+                        addr, fn->outputs[o].hub);
+    }
+}
+
 static int cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -140,6 +156,7 @@ int hf_host_main(const hf_host_opts_t *opts)
             return 1;
         }
         hf_log_info("embedded broker listening at %s", hf_embedded_bootstrap(host->embedded));
+        print_embedded_commands(host);
     }
 
     host->loop = ev_default_loop(0);

@@ -1131,9 +1131,11 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
     if (rc != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
         char head[200];
-        if (lua->timed_out)
+        if (lua->timed_out && !(msg && strstr(msg, "timed out")))
             snprintf(head, sizeof(head), "function timed out after %lld ms (functionTimeout)",
                      (long long)lua->app->host.function_timeout_ms);
+        else if (lua->timed_out)
+            head[0] = 0;
         else if (lua->mem_exceeded || rc == LUA_ERRMEM)
             snprintf(head, sizeof(head), "out of memory (the Lua state's memory cap is %zu bytes)",
                      lua->mem_limit);

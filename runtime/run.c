@@ -139,7 +139,9 @@ int hf_run_main(const char *function_dir, const char *events_path)
         return 2;
     }
 
-    size_t max = (size_t)app.host.max_batch;
+    /* Cardinality one invokes the handler per event anyway; running each on its own lets
+       every failure be reported with its line. */
+    size_t max = fn->trigger.cardinality == HF_CARD_ONE ? 1 : (size_t)app.host.max_batch;
     if (max < 1)
         max = 1;
     hf_batch_t *batch = NULL;
@@ -202,9 +204,14 @@ int hf_run_main(const char *function_dir, const char *events_path)
             hf_log_ctx_t ctx = HF_LOG_CTX_NONE;
             ctx.function = fn->name;
             failed += (size_t)batch->failed_invocations;
-            hf_log_ctx(HF_LOG_ERROR, &ctx, "invocation failed (events on lines %lld-%lld): %s",
-                       (long long)batch->events[0].offset + 1,
-                       (long long)batch->events[batch->events_n - 1].offset + 1,
+            long long l0 = (long long)batch->events[0].offset + 1;
+            long long l1 = (long long)batch->events[batch->events_n - 1].offset + 1;
+            char where[64];
+            if (l0 == l1)
+                snprintf(where, sizeof(where), "event on line %lld", l0);
+            else
+                snprintf(where, sizeof(where), "events on lines %lld-%lld", l0, l1);
+            hf_log_ctx(HF_LOG_ERROR, &ctx, "invocation failed (%s): %s", where,
                        batch->error ? batch->error : "unknown error");
             rc = 1;
         }
