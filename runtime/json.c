@@ -21,6 +21,7 @@
  * on every path.
  */
 #define _GNU_SOURCE
+#include "utf8.h"
 #include "json.h"
 
 #include <lauxlib.h>
@@ -387,30 +388,6 @@ static inline int utf8_seq(const unsigned char *p, const unsigned char *end)
     return 0;
 }
 
-/* Writes code point cp as UTF-8 to out; returns the byte count. */
-static inline int utf8_put(char *out, unsigned cp)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xc0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xe0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        out[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    out[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
 
 /* Reads 4 hex digits at p into *v; 0, or -1 when they are not hex digits. */
 static inline int hex4(const unsigned char *p, const unsigned char *end, unsigned *v)
@@ -559,7 +536,7 @@ static const unsigned char *dec_string(dec_t *d, const unsigned char *p, int is_
                     cp = 0xfffd;
                 }
                 /* 6 input bytes give at most 3 output bytes; a pair 12 -> 4. */
-                o += utf8_put(o, cp);
+                o += hf_utf8_put(o, cp);
                 break;
             }
             default:

@@ -8,6 +8,7 @@
  * first value that sits on one line, the input is JSON lines. Events are compacted in the
  * buffer they were read into (compaction never grows text, so writing trails reading).
  */
+#include "utf8.h"
 #include "send.h"
 
 #include <errno.h>
@@ -364,30 +365,6 @@ static unsigned hf_send_hex4(const char *h)
     return v;
 }
 
-/* Append the UTF-8 form of cp to out (room for 4 bytes needed); returns the length. */
-static size_t hf_send_put_utf8(char *out, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xc0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xe0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        out[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    out[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
 
 /* Decode the valid JSON string body s[0..n) (no quotes) into out (n bytes suffice: no
    escape decodes longer than itself); returns the decoded length. Lone surrogates
@@ -420,7 +397,7 @@ static size_t hf_send_unescape(const char *s, size_t n, char *out)
             }
             if (cp >= 0xd800 && cp <= 0xdfff)
                 cp = 0xfffd;
-            o += hf_send_put_utf8(out + o, cp);
+            o += hf_utf8_put(out + o, cp);
             break;
         }
         default: out[o++] = e; break;   /* \" \\ \/ */
