@@ -3,6 +3,7 @@
 #   make run        install missing packages, build, host functions/ on the embedded broker
 #   make test       install missing packages, build, run every test; ends with "N passed, N failed"
 #   make SANITIZE=1 build with ASan+UBSan into build-san/
+#   make test-container  build the Dockerfile's image without Docker and run it (tests/container/)
 #   make V=1        show full command lines
 
 CC      ?= cc
@@ -63,7 +64,7 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libhubfn.a
 
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := gcc make pkg-config liblua5.4-dev librdkafka-dev libcjson-dev libev-dev kcat \
-            openssl maven default-jre-headless python3 procps default-jdk-headless
+            openssl maven default-jre-headless python3 procps default-jdk-headless curl
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -88,6 +89,12 @@ tests: $(BUILD)/hubfn $(UNIT_BIN) $(TOOL_BIN)
 test: deps
 	@$(MAKE) --no-print-directory tests
 	@BUILD=$(BUILD) tests/run.sh
+
+# The container image: builds the Dockerfile's stages into a debootstrapped chroot (no Docker
+# engine needed; the Debian base is cached in ~/.cache/hubfn) and runs the image there.
+.PHONY: test-container
+test-container: deps
+	@tests/container/run.sh
 
 clean:
 	rm -rf build build-san

@@ -11,6 +11,7 @@
 
 #include "kafka_conf.h"
 #include "log.h"
+#include "metrics.h"
 
 /* One producer per connection, shared by every output binding using it. */
 typedef struct hf_producer {
@@ -25,14 +26,23 @@ typedef struct hf_producer {
     int64_t last_warn_us;
 } hf_producer_t;
 
+typedef struct hf_delivery hf_delivery_t;
+
+/* A message's opaque: its delivery and the binding it went through. */
+typedef struct hf_msg_ref {
+    hf_delivery_t *d;
+    int binding;
+} hf_msg_ref_t;
+
 /* The outputs of one batch on their way; freed when the last report is in. */
-typedef struct hf_delivery {
+struct hf_delivery {
     hf_outputs_t *outputs;
     hf_batch_t *batch;
     size_t pending;              /* messages produced without a report yet, +1 while producing */
     hf_outputs_done_fn done;
     void *ud;
-} hf_delivery_t;
+    hf_msg_ref_t refs[];         /* one per output message of the batch */
+};
 
 struct hf_outputs {
     hf_host_t *host;
@@ -41,7 +51,16 @@ struct hf_outputs {
     size_t in_flight;
     int closing;
     ev_timer tick;
+    hf_series_t ***delivered;    /* [function][binding] metric series; NULL when metrics off */
+    hf_series_t ***failed;
 };
+
+/* Count one output message of binding b of the batch's function as delivered or not. */
+static void count_message(hf_outputs_t *o, const hf_batch_t *batch, int b, int ok)
+{
+    if (o->delivered)
+        hf_series_add((ok ? o->delivered : o->failed)[batch->fn_index][b], 1);
+}
 
 static hf_producer_t *producer_for(hf_outputs_t *o, const hf_conn_t *conn)
 {
@@ -107,8 +126,10 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
 {
     (void)rk;
     hf_producer_t *p = opaque;
-    hf_delivery_t *d = rkm->_private;
+    hf_msg_ref_t *ref = rkm->_private;
+    hf_delivery_t *d = ref->d;
     p->outputs->in_flight--;
+    count_message(p->outputs, d->batch, ref->binding, !rkm->err);
     if (rkm->err) {
         char why[512];
         describe_error(p, rkm->err, rd_kafka_topic_name(rkm->rkt), why, sizeof(why));
@@ -286,6 +307,35 @@ static int producer_init(hf_outputs_t *o, hf_producer_t *p, const hf_conn_t *con
     return 0;
 }
 
+/* Look up each output binding's delivered and failed series once. -1 out of memory. */
+static int init_metrics(hf_outputs_t *o)
+{
+    const hf_app_t *app = &o->host->app;
+    hf_metrics_t *reg = o->host->metrics;
+    if (!reg)
+        return 0;
+    o->delivered = calloc(app->functions_n, sizeof(*o->delivered));
+    o->failed = calloc(app->functions_n, sizeof(*o->failed));
+    if (!o->delivered || !o->failed)
+        return -1;
+    for (size_t f = 0; f < app->functions_n; f++) {
+        const hf_function_t *fn = &app->functions[f];
+        if (fn->disabled || fn->outputs_n == 0)
+            continue;
+        o->delivered[f] = calloc(fn->outputs_n, sizeof(hf_series_t *));
+        o->failed[f] = calloc(fn->outputs_n, sizeof(hf_series_t *));
+        if (!o->delivered[f] || !o->failed[f])
+            return -1;
+        for (size_t i = 0; i < fn->outputs_n; i++) {
+            o->delivered[f][i] = hf_metric_series(hf_metrics_get(reg, HF_M_OUTPUTS_DELIVERED),
+                                                  fn->name, fn->outputs[i].name);
+            o->failed[f][i] = hf_metric_series(hf_metrics_get(reg, HF_M_OUTPUTS_FAILED),
+                                               fn->name, fn->outputs[i].name);
+        }
+    }
+    return 0;
+}
+
 int hf_outputs_start(hf_outputs_t **out, hf_host_t *host, char *err, size_t errsz)
 {
     hf_app_t *app = &host->app;
@@ -303,6 +353,11 @@ int hf_outputs_start(hf_outputs_t **out, hf_host_t *host, char *err, size_t errs
         return -1;
     }
     o->host = host;
+    if (init_metrics(o) != 0) {
+        snprintf(err, errsz, "out of memory");
+        hf_outputs_close(o, 0);
+        return -1;
+    }
     for (size_t f = 0; f < app->functions_n; f++) {
         const hf_function_t *fn = &app->functions[f];
         if (fn->disabled)
@@ -327,7 +382,7 @@ int hf_outputs_start(hf_outputs_t **out, hf_host_t *host, char *err, size_t errs
 
 /* Produce one message; 0, or -1 with the reason in why. */
 static int produce_one(hf_producer_t *p, const hf_binding_t *b, hf_output_t *msg,
-                       hf_delivery_t *d, char *why, size_t whysz)
+                       hf_msg_ref_t *ref, char *why, size_t whysz)
 {
     rd_kafka_headers_t *hdrs = NULL;
     if (msg->headers_n) {
@@ -340,7 +395,7 @@ static int produce_one(hf_producer_t *p, const hf_binding_t *b, hf_output_t *msg
         rd_kafka_resp_err_t err = rd_kafka_producev(
             p->rk, RD_KAFKA_V_TOPIC(b->hub), RD_KAFKA_V_VALUE(msg->body, msg->body_len),
             RD_KAFKA_V_KEY(msg->key, msg->key ? msg->key_len : 0),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(d),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(ref),
             RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             msg->body = NULL;    /* librdkafka owns it now */
@@ -360,7 +415,7 @@ static int produce_one(hf_producer_t *p, const hf_binding_t *b, hf_output_t *msg
 
 void hf_outputs_deliver(hf_outputs_t *o, hf_batch_t *batch, hf_outputs_done_fn done, void *ud)
 {
-    hf_delivery_t *d = calloc(1, sizeof(*d));
+    hf_delivery_t *d = calloc(1, sizeof(*d) + batch->outputs_n * sizeof(hf_msg_ref_t));
     if (!d) {
         batch->delivery_failed = 1;
         done(batch, ud);
@@ -376,15 +431,19 @@ void hf_outputs_deliver(hf_outputs_t *o, hf_batch_t *batch, hf_outputs_done_fn d
         const hf_binding_t *b = &batch->fn->outputs[msg->binding];
         hf_producer_t *p = producer_for(o, b->conn);
         char why[512];
+        d->refs[i].d = d;
+        d->refs[i].binding = msg->binding;
         if (!p) {
+            count_message(o, batch, msg->binding, 0);
             delivery_fail(d, b->hub, "no producer for its connection");
             continue;
         }
         d->pending++;
         o->in_flight++;
-        if (produce_one(p, b, msg, d, why, sizeof(why)) != 0) {
+        if (produce_one(p, b, msg, &d->refs[i], why, sizeof(why)) != 0) {
             d->pending--;
             o->in_flight--;
+            count_message(o, batch, msg->binding, 0);
             delivery_fail(d, b->hub, why);
         }
     }
@@ -426,6 +485,12 @@ void hf_outputs_close(hf_outputs_t *o, int timeout_ms)
         if (p->fd[1] >= 0)
             close(p->fd[1]);
     }
+    for (size_t f = 0; o->delivered && f < o->host->app.functions_n; f++) {
+        free(o->delivered[f]);
+        free(o->failed ? o->failed[f] : NULL);
+    }
+    free(o->delivered);
+    free(o->failed);
     free(o->producers);
     free(o);
 }

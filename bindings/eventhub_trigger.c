@@ -12,6 +12,7 @@
 #include "eventhub_output.h"
 #include "kafka_conf.h"
 #include "log.h"
+#include "metrics.h"
 
 /* Per assigned partition. Kept (unassigned) after a revoke so late results are recognised. */
 typedef struct hf_part {
@@ -37,6 +38,8 @@ typedef struct hf_part {
                                     event shows where fetching really starts; -1 */
     int64_t hold_offset;         /* end of the batch whose failed events are being retried:
                                     the checkpoint moves there once they are resolved; -1 */
+    int64_t position;            /* next offset to be handed over, for the lag gauge; -1 */
+    hf_series_t *m_received, *m_processed, *m_failed, *m_lag, *m_resets;
 } hf_part_t;
 
 struct hf_trigger {
@@ -58,6 +61,11 @@ struct hf_trigger {
     uint64_t events, batches, failed_batches, failed_events, outputs, retries, dead_lettered;
     int dead_letter;             /* index of the $deadLetter output binding, or -1 */
     uint64_t offset_resets;
+    int brokers_down;            /* every broker unreachable, and no sign of life since */
+    struct {                     /* the function's metric series (NULL when metrics are off) */
+        hf_series_t *invocations_ok, *invocations_failed, *batch_size, *duration, *to_start,
+            *to_done, *retries, *dead_lettered, *commits, *commit_failures, *assigned;
+    } m;
     char conn_desc[256];
 };
 
@@ -96,8 +104,21 @@ static hf_part_t *part_get(hf_trigger_t *t, int32_t id)
         part->id = id;
         part->next_offset = part->done_offset = part->committed_offset = -1;
         part->hold_offset = -1;
+        part->position = -1;
         part->wait_timer.data = part;
         part->retry_timer.data = part;
+        hf_metrics_t *reg = t->host->metrics;
+        char num[16];
+        snprintf(num, sizeof(num), "%d", (int)id);
+        part->m_received = hf_metric_series(hf_metrics_get(reg, HF_M_EVENTS_RECEIVED),
+                                            t->fn->name, num);
+        part->m_processed = hf_metric_series(hf_metrics_get(reg, HF_M_EVENTS_PROCESSED),
+                                             t->fn->name, num);
+        part->m_failed = hf_metric_series(hf_metrics_get(reg, HF_M_EVENTS_FAILED), t->fn->name,
+                                          num);
+        part->m_lag = hf_metric_series(hf_metrics_get(reg, HF_M_CONSUMER_LAG), t->fn->name, num);
+        part->m_resets = hf_metric_series(hf_metrics_get(reg, HF_M_OFFSET_RESETS), t->fn->name,
+                                          num);
         t->parts[id] = part;
     }
     return t->parts[id];
@@ -144,6 +165,8 @@ static void commit_part(hf_part_t *part, int sync)
         part->done_offset;
     rd_kafka_resp_err_t err = sync ? commit_bounded(t, list, 5000) : rd_kafka_commit(t->rk, list, 1);
     rd_kafka_topic_partition_list_destroy(list);
+    if (sync || err)             /* an async commit is counted by commit_cb */
+        hf_series_add(err ? t->m.commit_failures : t->m.commits, 1);
     if (err) {
         hf_log_ctx_t ctx;
         log_ctx_for(t, part, &ctx);
@@ -219,6 +242,7 @@ static void check_resume(hf_trigger_t *t, hf_part_t *part, int64_t offset)
                     "from %s, offset %lld", t->fn->name, t->fn->trigger.hub, (int)part->id,
                     (long long)part->resume_offset, where, (long long)offset);
         t->offset_resets++;
+        hf_series_add(part->m_resets, 1);
     }
     part->resume_offset = -1;
 }
@@ -263,8 +287,10 @@ static void add_event(hf_trigger_t *t, rd_kafka_message_t *rkm)
     ev->received_us = hf_mono_us();
     check_resume(t, part, rkm->offset);
     part->next_offset = rkm->offset + 1;
+    part->position = part->next_offset;
     part->eof = 0;
     t->events++;
+    hf_series_add(part->m_received, 1);
     size_t bound = (size_t)(cfg->prefetch > cfg->max_batch ? cfg->prefetch : cfg->max_batch);
     if (pending_count(part) >= bound)
         set_paused(part, 1);
@@ -328,6 +354,7 @@ static void handle_message_error(hf_trigger_t *t, rd_kafka_message_t *rkm)
     if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (part && part->assigned && (part->next_offset < 0 || rkm->offset >= part->next_offset)) {
             check_resume(t, part, rkm->offset);
+            part->position = rkm->offset;
             part->eof = 1;
             dispatch(part, 1);
             check_finished(t);
@@ -353,6 +380,8 @@ static void consume(hf_trigger_t *t)
 {
     rd_kafka_message_t *rkm;
     while (t->rk && (rkm = rd_kafka_consumer_poll(t->rk, 0)) != NULL) {
+        if (!rkm->err || rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            t->brokers_down = 0;
         if (rkm->err) {
             handle_message_error(t, rkm);
             rd_kafka_message_destroy(rkm);
@@ -396,6 +425,7 @@ static void part_assign(hf_trigger_t *t, int32_t id)
     part->eof = 0;
     part->next_offset = part->done_offset = part->committed_offset = -1;
     part->resume_offset = -1;
+    part->position = -1;
     part->batches_since_commit = 0;
     part->worker = next_worker++ % t->host->workers_n;
 }
@@ -456,7 +486,7 @@ static void remember_checkpoints(hf_trigger_t *t, const rd_kafka_topic_partition
         for (int i = 0; i < committed->cnt; i++) {
             hf_part_t *part = part_get(t, committed->elems[i].partition);
             if (part && committed->elems[i].offset >= 0)
-                part->resume_offset = committed->elems[i].offset;
+                part->resume_offset = part->position = committed->elems[i].offset;
         }
     }
     rd_kafka_topic_partition_list_destroy(committed);
@@ -501,6 +531,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%d", i ? "," : "",
                               (int)parts->elems[i].partition);
 
+    t->brokers_down = 0;         /* the group coordinator answered */
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         if (t->host->app.host.initial_offset == HF_OFFSET_FROM_ENQUEUED_TIME)
             apply_initial_time(t, parts);
@@ -569,6 +600,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         fail_fatally(t);
         return;
     }
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        t->brokers_down = 1;     /* /readyz says so until a broker answers again */
     /* Broker outages are retried by librdkafka; say so at most every 10 s. */
     int64_t now = hf_mono_us();
     if (now - t->last_broker_warn_us > 10 * 1000000LL || t->last_broker_warn_us == 0) {
@@ -582,8 +615,14 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     (void)rk;
     hf_trigger_t *t = opaque;
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
         return;
+    for (int i = 0; offsets && i < offsets->cnt; i++)
+        hf_series_add(err || offsets->elems[i].err ? t->m.commit_failures : t->m.commits, 1);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        t->brokers_down = 0;
+        return;
+    }
     for (int i = 0; offsets && i < offsets->cnt; i++) {
         hf_part_t *part = part_get(t, offsets->elems[i].partition);
         if (part && part->committed_offset == offsets->elems[i].offset)
@@ -591,6 +630,36 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     hf_log_warn("function %s: checkpoint failed: %s; retried with the next one", t->fn->name,
                 rd_kafka_err2str(err));
+}
+
+/* librdkafka's statistics (only with metrics on): a broker in state UP means reachable. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    (void)rk;
+    (void)json_len;
+    hf_trigger_t *t = opaque;
+    if (strstr(json, "\"state\":\"UP\""))
+        t->brokers_down = 0;
+    return 0;
+}
+
+/* Look the function's metric series up once (they stay NULL when metrics are off). */
+static void init_metrics(hf_trigger_t *t)
+{
+    hf_metrics_t *reg = t->host->metrics;
+    const char *name = t->fn->name;
+    t->m.invocations_ok = hf_metric_series(hf_metrics_get(reg, HF_M_INVOCATIONS), name, "success");
+    t->m.invocations_failed = hf_metric_series(hf_metrics_get(reg, HF_M_INVOCATIONS), name,
+                                               "failure");
+    t->m.batch_size = hf_metric_series(hf_metrics_get(reg, HF_M_BATCH_SIZE), name);
+    t->m.duration = hf_metric_series(hf_metrics_get(reg, HF_M_INVOCATION_DURATION), name);
+    t->m.to_start = hf_metric_series(hf_metrics_get(reg, HF_M_ENQUEUED_TO_START), name);
+    t->m.to_done = hf_metric_series(hf_metrics_get(reg, HF_M_ENQUEUED_TO_DONE), name);
+    t->m.retries = hf_metric_series(hf_metrics_get(reg, HF_M_RETRIES), name);
+    t->m.dead_lettered = hf_metric_series(hf_metrics_get(reg, HF_M_DEAD_LETTERED), name);
+    t->m.commits = hf_metric_series(hf_metrics_get(reg, HF_M_CHECKPOINTS), name);
+    t->m.commit_failures = hf_metric_series(hf_metrics_get(reg, HF_M_CHECKPOINT_FAILURES), name);
+    t->m.assigned = hf_metric_series(hf_metrics_get(reg, HF_M_PARTITIONS_ASSIGNED), name);
 }
 
 /* librdkafka's own log lines are for debugging; our messages say what matters. */
@@ -649,6 +718,7 @@ static void schedule_retry(hf_trigger_t *t, hf_part_t *part, hf_batch_t *batch)
     if (end > part->hold_offset)
         part->hold_offset = end;
     batch->events_n = kept;
+    hf_series_add(part->m_processed, (double)kept);
     rb->fn = batch->fn;
     rb->fn_index = batch->fn_index;
     rb->hub = batch->hub;
@@ -672,6 +742,7 @@ static void schedule_retry(hf_trigger_t *t, hf_part_t *part, hf_batch_t *batch)
                (long long)ctx.first_offset, (long long)ctx.last_offset, rb->events_n,
                rb->retry_count, of, delay, batch->error ? batch->error : "unknown error");
     t->retries++;
+    hf_series_add(t->m.retries, 1);
     part->inflight = rb;
     part->retry_batch = rb;
     hf_batch_free(batch);
@@ -741,6 +812,7 @@ static void on_dead_lettered(hf_batch_t *batch, void *ud)
         return;
     }
     t->dead_lettered += batch->outputs_n;
+    hf_series_add(t->m.dead_lettered, (double)batch->outputs_n);
     hf_log_ctx(HF_LOG_WARN, &ctx, "%zu events of hub %s partition %d offsets %lld-%lld sent to "
                "dead-letter hub %s after %d attempt%s", batch->outputs_n, batch->hub,
                (int)batch->partition, (long long)ctx.first_offset, (long long)ctx.last_offset,
@@ -873,6 +945,8 @@ static void finalize(hf_trigger_t *t, hf_batch_t *batch)
         return;
     }
     t->batches++;
+    if (!failed)
+        hf_series_add(part->m_processed, (double)batch->events_n);
     if (failed) {
         hf_log_ctx_t ctx;
         log_ctx_for(t, part, &ctx);
@@ -881,6 +955,8 @@ static void finalize(hf_trigger_t *t, hf_batch_t *batch)
         size_t n = 0;
         for (size_t i = 0; i < batch->events_n; i++)
             n += (size_t)event_failed(batch, i);
+        hf_series_add(part->m_processed, (double)(batch->events_n - n));
+        hf_series_add(part->m_failed, (double)n);
         t->failed_batches++;
         t->failed_events += n;
         char tries[64] = "";
@@ -923,9 +999,36 @@ static int find_dead_letter(const hf_function_t *fn)
     return -1;
 }
 
+/* Count one handler run of the batch: invocations, sizes, durations, lags. */
+static void record_run(hf_trigger_t *t, const hf_batch_t *batch)
+{
+    int done = batch->invocations, failed = batch->failed_invocations;
+    if (!t->host->metrics)
+        return;
+    hf_series_add(t->m.invocations_ok, done - failed);
+    hf_series_add(t->m.invocations_failed, failed);
+    hf_series_observe(t->m.batch_size, (double)batch->events_n);
+    /* cardinality one: the batch's invocations share its time evenly */
+    if (done > 0)
+        hf_series_observe_n(t->m.duration, (double)batch->run_us / 1e6 / done, (uint64_t)done);
+    if (batch->started_ms <= 0 || batch->done_ms <= 0)
+        return;
+    for (size_t i = 0; i < batch->events_n; i++) {
+        int64_t enq = batch->events[i].enqueued_ms;
+        if (enq < 0)
+            continue;
+        /* clamp clock skew between the producer or broker and this machine */
+        hf_series_observe(t->m.to_start,
+                          batch->started_ms > enq ? (double)(batch->started_ms - enq) / 1e3 : 0);
+        hf_series_observe(t->m.to_done,
+                          batch->done_ms > enq ? (double)(batch->done_ms - enq) / 1e3 : 0);
+    }
+}
+
 void hf_trigger_complete(hf_trigger_t *t, hf_batch_t *batch)
 {
     hf_part_t *part = batch->owner;
+    record_run(t, batch);
     if (batch->outputs_n > 0 && t->host->outputs && part->generation == batch->generation &&
         part->assigned) {
         hf_outputs_deliver(t->host->outputs, batch, on_delivered, t);
@@ -1032,6 +1135,8 @@ static void commit_all_sync(hf_trigger_t *t)
         }
         rd_kafka_resp_err_t err = list->cnt ? commit_bounded(t, list, 5000)
                                             : RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            hf_series_add(err ? t->m.commit_failures : t->m.commits, list->cnt);
         rd_kafka_topic_partition_list_destroy(list);
         if (!err || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
             return;
@@ -1082,6 +1187,42 @@ void hf_trigger_stats(const hf_trigger_t *t, hf_host_stats_t *add)
     add->retries += t->retries;
 }
 
+int hf_trigger_ready(const hf_trigger_t *t, char *why, size_t whysz)
+{
+    if (t->brokers_down) {
+        snprintf(why, whysz, "function %s: no broker of %s is reachable", t->fn->name,
+                 t->conn_desc);
+        return 0;
+    }
+    if (!t->assigned_once) {
+        snprintf(why, whysz, "function %s: joining consumer group %s of hub %s", t->fn->name,
+                 t->fn->trigger.consumer_group, t->fn->trigger.hub);
+        return 0;
+    }
+    return 1;
+}
+
+void hf_trigger_collect(hf_trigger_t *t)
+{
+    int assigned = 0;
+    for (int32_t i = 0; i < t->parts_cap; i++) {
+        hf_part_t *part = t->parts[i];
+        if (!part)
+            continue;
+        int64_t lo = -1, hi = -1, pos = part->position;
+        if (part->assigned && t->rk)
+            rd_kafka_get_watermark_offsets(t->rk, t->fn->trigger.hub, part->id, &lo, &hi);
+        if (pos < 0)             /* nothing fetched yet and no checkpoint: where it starts */
+            pos = t->host->app.host.initial_offset == HF_OFFSET_FROM_END ? hi : lo;
+        if (!part->assigned || hi < 0 || pos < 0)
+            hf_series_hide(part->m_lag);
+        else
+            hf_series_set(part->m_lag, hi > pos ? (double)(hi - pos) : 0);
+        assigned += part->assigned;
+    }
+    hf_series_set(t->m.assigned, assigned);
+}
+
 int hf_trigger_start(hf_host_t *host, int fn_index, hf_trigger_t **out, char *err, size_t errsz)
 {
     const hf_function_t *fn = &host->app.functions[fn_index];
@@ -1098,6 +1239,7 @@ int hf_trigger_start(hf_host_t *host, int fn_index, hf_trigger_t **out, char *er
     t->fd[0] = t->fd[1] = -1;
     t->dead_letter = find_dead_letter(fn);
     hf_conn_describe(fn->trigger.conn, t->conn_desc, sizeof(t->conn_desc));
+    init_metrics(t);
 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     hf_kafka_conf_t kc = {conf, errstr, sizeof(errstr), NULL};
@@ -1120,9 +1262,15 @@ int hf_trigger_start(hf_host_t *host, int fn_index, hf_trigger_t **out, char *er
     if (hf_kafka_conf_set(&kc, "queued.min.messages", num) ||
         hf_kafka_conf_set(&kc, "queued.max.messages.kbytes", "8192"))
         goto conf_err;
+    /* With metrics on, librdkafka's statistics keep the low watermarks (consumer lag) and
+       the brokers' states (readiness) fresh. */
+    if (host->metrics && hf_kafka_conf_set(&kc, "statistics.interval.ms", "5000"))
+        goto conf_err;
     if (hf_kafka_conf_user(&kc, cfg) != 0)
         goto conf_err;
     rd_kafka_conf_set_opaque(conf, t);
+    if (host->metrics)
+        rd_kafka_conf_set_stats_cb(conf, stats_cb);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);

@@ -23,6 +23,10 @@ int hf_trigger_idle(const hf_trigger_t *trigger);
 int hf_trigger_at_eof(const hf_trigger_t *trigger);
 /* Commit what is finished, leave the group and free everything. */
 void hf_trigger_close(hf_trigger_t *trigger);
+/* 1 when the consumer has joined its group and a broker answers; else 0 with why. */
+int hf_trigger_ready(const hf_trigger_t *trigger, char *why, size_t whysz);
+/* Set the gauges read at scrape time: consumer lag per partition, partitions owned. */
+void hf_trigger_collect(hf_trigger_t *trigger);
 /* Counters for the summary line. */
 void hf_trigger_stats(const hf_trigger_t *trigger, hf_host_stats_t *add);
 

@@ -67,6 +67,8 @@ typedef struct hf_batch {
     hf_output_t *outputs;
     size_t outputs_n, outputs_cap;
     int64_t run_us;              /* time spent in Lua */
+    int64_t started_ms;          /* wall clock when the handler started, epoch ms */
+    int64_t done_ms;             /* wall clock when it returned, epoch ms */
     /* filled by the output binding */
     int delivery_failed;         /* an output message could not be delivered */
     int dead_lettering;          /* the outputs are the failed events, to the $deadLetter hub */

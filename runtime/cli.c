@@ -14,7 +14,8 @@ typedef struct hf_cmd_help {
 static const hf_cmd_help_t commands[] = {
     {"start", "host a function app on Event Hubs (or Kafka)",
      "hubfn start [APP] [--embedded] [--exit-on-eof] [--workers N] [--partitions N]\n"
-     "            [--http-port N] [--drain-timeout S] [--log-format text|json]",
+     "            [--http-port N] [--http-address A] [--drain-timeout S]\n"
+     "            [--log-format text|json]",
      "Runs every function of APP (default: the current folder) until SIGINT or SIGTERM,\n"
      "then drains: stops fetching, finishes in-flight batches, commits, leaves the group.\n"
      "  --embedded        start an in-process Kafka-protocol broker, create every hub the\n"
@@ -22,6 +23,10 @@ static const hf_cmd_help_t commands[] = {
      "  --partitions N    partitions per hub of the embedded broker (default 4)\n"
      "  --exit-on-eof     exit 0 once every assigned partition is drained and committed\n"
      "  --workers N       Lua worker threads (default: the number of cores)\n"
+     "  --http-port N     serve /healthz, /readyz and /metrics (Prometheus) on port N\n"
+     "                    (0: any free port; default: off, or $HUBFN_HTTP_PORT)\n"
+     "  --http-address A  the address to listen on (default 0.0.0.0, or\n"
+     "                    $HUBFN_HTTP_ADDRESS)\n"
      "  --drain-timeout S how long a drain may take before hubfn exits anyway (default 25)\n"
      "  --log-format F    text (default) or json lines\n"},
     {"run", "run one function locally on events from a file, no broker",

@@ -10,6 +10,8 @@
 #include "embedded.h"
 #include "eventhub_output.h"
 #include "eventhub_trigger.h"
+#include "http.h"
+#include "metrics.h"
 #include "reload.h"
 
 static hf_trigger_t **trigger_of_fn;   /* by function index */
@@ -95,6 +97,73 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     hf_host_stop(host, w->signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+int hf_host_ready(hf_host_t *host, char *why, size_t whysz)
+{
+    if (host->stopping) {
+        snprintf(why, whysz, host->fatal ? "stopping after a fatal error" : "draining");
+        return 0;
+    }
+    for (size_t i = 0; i < host->triggers_n; i++)
+        if (!hf_trigger_ready(host->triggers[i], why, whysz))
+            return 0;
+    snprintf(why, whysz, "ready");
+    return 1;
+}
+
+/* Gauges read at scrape time (loop thread). */
+static void collect_metrics(void *ud)
+{
+    hf_host_t *host = ud;
+    char why[512];
+    for (size_t i = 0; i < host->triggers_n; i++)
+        hf_trigger_collect(host->triggers[i]);
+    hf_series_set(hf_metric_series(hf_metrics_get(host->metrics, HF_M_READY)),
+                  hf_host_ready(host, why, sizeof(why)));
+}
+
+/* GET /healthz, /readyz, /metrics (loop thread: answering at all shows the loop turns). */
+static void serve_http(void *ud, const char *path, hf_http_response_t *res)
+{
+    hf_host_t *host = ud;
+    char why[512];
+    if (strcmp(path, "/healthz") == 0) {
+        hf_http_text(res, 200, "ok\n");
+    } else if (strcmp(path, "/readyz") == 0) {
+        int ready = hf_host_ready(host, why, sizeof(why));
+        hf_http_text(res, ready ? 200 : 503, "%s\n", why);
+    } else if (strcmp(path, "/metrics") == 0) {
+        res->body = hf_metrics_render(host->metrics, &res->body_len);
+        if (res->body)
+            res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        else
+            hf_http_text(res, 500, "out of memory\n");
+    } else {
+        hf_http_text(res, 404, "not found: %s (try /healthz, /readyz or /metrics)\n", path);
+    }
+}
+
+/* Metrics and the HTTP endpoints, with --http-port. -1 with err when it cannot listen. */
+static int start_http(hf_host_t *host, char *err, size_t errsz)
+{
+    const char *addr = host->opts.http_address ? host->opts.http_address : "0.0.0.0";
+    if (host->opts.http_port < 0)
+        return 0;
+    if (!(host->metrics = hf_metrics_new_host())) {
+        snprintf(err, errsz, "out of memory");
+        return -1;
+    }
+    hf_series_set(hf_metric_series(hf_metrics_get(host->metrics, HF_M_BUILD_INFO), HF_VERSION),
+                  1);
+    hf_metrics_on_collect(host->metrics, collect_metrics, host);
+    if (hf_http_start(&host->http, host->loop, addr, host->opts.http_port, serve_http, host,
+                      err, errsz) != 0)
+        return -1;
+    hf_log_info("serving /healthz, /readyz and /metrics on http://%s%s%s:%d",
+                strchr(addr, ':') && addr[0] != '[' ? "[" : "", addr,
+                strchr(addr, ':') && addr[0] != '[' ? "]" : "", hf_http_port(host->http));
+    return 0;
+}
+
 /* Tell a person how to feed and read the embedded broker's hubs. */
 static void print_embedded_commands(hf_host_t *host)
 {
@@ -164,6 +233,12 @@ int hf_host_main(const hf_host_opts_t *opts)
     host->done_async.data = host;
     ev_async_start(host->loop, &host->done_async);
 
+    if (start_http(host, err, sizeof(err)) != 0) {
+        hf_log_error("%s", err);
+        rc = 1;
+        goto out_embedded;
+    }
+
     host->workers_n = opts->workers > 0 ? opts->workers : cpu_count();
     if (hf_workers_start(&host->workers, &host->app, host->workers_n, host->loop,
                          &host->done_async, err, sizeof(err)) != 0) {
@@ -210,6 +285,8 @@ int hf_host_main(const hf_host_opts_t *opts)
                 host->workers_n == 1 ? "" : "s");
     ev_run(host->loop, 0);
     rc = host->exit_code;
+    hf_http_stop(host->http);    /* the loop turns no more: refuse rather than hang */
+    host->http = NULL;
     hf_reload_stop(reload);
 
 out_triggers:
@@ -233,6 +310,8 @@ out_triggers:
     free(trigger_of_fn);
     trigger_of_fn = NULL;
 out_embedded:
+    hf_http_stop(host->http);
+    hf_metrics_free(host->metrics);
     hf_embedded_stop(host->embedded);
     hf_app_free(&host->app);
     return rc;

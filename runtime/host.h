@@ -15,6 +15,8 @@
 typedef struct hf_trigger hf_trigger_t;
 typedef struct hf_embedded hf_embedded_t;
 typedef struct hf_outputs hf_outputs_t;
+typedef struct hf_http hf_http_t;
+typedef struct hf_metrics hf_metrics_t;
 
 typedef struct hf_host_opts {
     const char *app_dir;
@@ -22,7 +24,8 @@ typedef struct hf_host_opts {
     int exit_on_eof;
     int workers;                 /* 0 = number of cores */
     int partitions;              /* embedded: partitions per hub */
-    int http_port;               /* -1 = off */
+    int http_port;               /* -1 = off; 0 = any free port */
+    const char *http_address;    /* NULL = 0.0.0.0 */
     double drain_timeout_s;      /* grace period for SIGTERM drain */
 } hf_host_opts_t;
 
@@ -54,6 +57,8 @@ typedef struct hf_host {
                                     batch it hit is not checkpointed */
     int exit_code;
     hf_host_stats_t stats;
+    hf_metrics_t *metrics;       /* NULL when HTTP is off (metrics.h calls accept NULL) */
+    hf_http_t *http;
 } hf_host_t;
 
 /* Run `hubfn start`; returns the process exit code. */
@@ -63,6 +68,10 @@ int hf_host_main(const hf_host_opts_t *opts);
 void hf_host_stop(hf_host_t *host, const char *why);
 /* Called by a trigger when it finished (drained, or at EOF with --exit-on-eof). */
 void hf_host_trigger_finished(hf_host_t *host);
+
+/* 1 when the host is ready for work (functions loaded, broker reachable, every trigger
+   in its group); else 0 with one line in why saying what it waits for. */
+int hf_host_ready(hf_host_t *host, char *why, size_t whysz);
 
 /* Route a finished batch back to its owner (loop thread). */
 void hf_host_complete(hf_host_t *host, hf_batch_t *batch);

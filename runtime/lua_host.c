@@ -1173,6 +1173,7 @@ void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch)
     lua_State *L = lua->L;
     int fn_index = batch->fn_index;
     int64_t t0 = hf_mono_us();
+    batch->started_ms = hf_now_ms();
     lua->batch = batch;
     batch->status = HF_BATCH_OK;
     if (lua->handlers[fn_index] == LUA_NOREF) {
@@ -1195,4 +1196,5 @@ void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch)
     /* A small GC step between batches keeps pauses short (Redis does the same). */
     lua_gc(L, LUA_GCSTEP, 0);
     batch->run_us = hf_mono_us() - t0;
+    batch->done_ms = hf_now_ms();
 }

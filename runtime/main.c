@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "host.h"
+#include "http.h"
 #include "log.h"
 #include "new.h"
 #include "run.h"
@@ -49,6 +50,18 @@ static int cmd_start(int argc, char **argv)
     opts.http_port = -1;
     opts.partitions = 4;
     int have_dir = 0;
+    /* Containers set these instead of flags; a flag wins. */
+    const char *env_port = getenv("HUBFN_HTTP_PORT");
+    if (env_port && *env_port && parse_int(env_port, 0, 65535, &opts.http_port) != 0)
+        return usage_error("start", "HUBFN_HTTP_PORT must be a port number (0-65535), not \"%s\"",
+                           env_port);
+    const char *env_addr = getenv("HUBFN_HTTP_ADDRESS");
+    if (env_addr && *env_addr) {
+        if (!hf_http_valid_address(env_addr))
+            return usage_error("start", "HUBFN_HTTP_ADDRESS must be an IPv4 or IPv6 address, "
+                               "not \"%s\"", env_addr);
+        opts.http_address = env_addr;
+    }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -68,6 +81,12 @@ static int cmd_start(int argc, char **argv)
                 opts.partitions = n;
             else
                 opts.http_port = n;
+            i++;
+        } else if (strcmp(a, "--http-address") == 0) {
+            if (!v || !hf_http_valid_address(v))
+                return usage_error("start", "--http-address needs an IPv4 or IPv6 address, "
+                                   "e.g. 0.0.0.0, 127.0.0.1 or ::, not \"%s\"", v ? v : "");
+            opts.http_address = v;
             i++;
         } else if (strcmp(a, "--drain-timeout") == 0) {
             int n;

@@ -1,0 +1,523 @@
+#include "metrics.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+struct hf_series {
+    hf_metric_t *metric;
+    char **values;               /* one per label name */
+    int hidden;                  /* gauge left out of the output */
+    double value;                /* counter, gauge */
+    uint64_t *counts;            /* histogram: per bucket, not cumulative; [buckets_n] = +Inf */
+    double sum;
+    uint64_t count;
+    hf_series_t *next;
+};
+
+struct hf_metric {
+    hf_metric_def_t def;
+    char **labels;
+    size_t labels_n;
+    hf_series_t *series, *series_tail;
+    hf_metric_t *next;
+};
+
+struct hf_metrics {
+    hf_metric_t *head, *tail;
+    hf_metric_t *by_id[HF_M__COUNT];
+    void (*collect)(void *ud);
+    void *collect_ud;
+};
+
+hf_metrics_t *hf_metrics_new(void)
+{
+    return calloc(1, sizeof(hf_metrics_t));
+}
+
+static void series_free(hf_series_t *s, size_t labels_n)
+{
+    for (size_t i = 0; i < labels_n; i++)
+        free(s->values[i]);
+    free(s->values);
+    free(s->counts);
+    free(s);
+}
+
+static void metric_free(hf_metric_t *m)
+{
+    hf_series_t *s = m->series;
+    while (s) {
+        hf_series_t *next = s->next;
+        series_free(s, m->labels_n);
+        s = next;
+    }
+    for (size_t i = 0; i < m->labels_n; i++)
+        free(m->labels[i]);
+    free(m->labels);
+    free(m);
+}
+
+void hf_metrics_free(hf_metrics_t *reg)
+{
+    if (!reg)
+        return;
+    hf_metric_t *m = reg->head;
+    while (m) {
+        hf_metric_t *next = m->next;
+        metric_free(m);
+        m = next;
+    }
+    free(reg);
+}
+
+/* [a-zA-Z_:][a-zA-Z0-9_:]* for metric names; without ':' for label names. */
+static int valid_name(const char *s, size_t n, int colon)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                 (colon && c == ':') || (i > 0 && c >= '0' && c <= '9');
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+hf_metric_t *hf_metrics_find(hf_metrics_t *reg, const char *name)
+{
+    for (hf_metric_t *m = reg ? reg->head : NULL; m; m = m->next)
+        if (strcmp(m->def.name, name) == 0)
+            return m;
+    return NULL;
+}
+
+/* Split the comma-separated label names of def into m->labels; -1 if one is invalid. */
+static int parse_labels(hf_metric_t *m)
+{
+    const char *p = m->def.labels ? m->def.labels : "";
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        const char *end = p;
+        while (*end && *end != ',' && *end != ' ')
+            end++;
+        size_t n = (size_t)(end - p);
+        if (!valid_name(p, n, 0) || (n >= 2 && p[0] == '_' && p[1] == '_') ||
+            (m->def.type == HF_METRIC_HISTOGRAM && n == 2 && memcmp(p, "le", 2) == 0) ||
+            m->labels_n == 16)
+            return -1;
+        char **grown = realloc(m->labels, (m->labels_n + 1) * sizeof(*grown));
+        if (!grown)
+            return -1;
+        m->labels = grown;
+        if (!(m->labels[m->labels_n] = strndup(p, n)))
+            return -1;
+        m->labels_n++;
+        while (*end == ' ')
+            end++;
+        if (*end == ',')
+            end++;
+        p = end;
+    }
+    return 0;
+}
+
+static hf_series_t *series_new(hf_metric_t *m)
+{
+    hf_series_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->metric = m;
+    s->values = calloc(m->labels_n ? m->labels_n : 1, sizeof(char *));
+    if (m->def.type == HF_METRIC_HISTOGRAM)
+        s->counts = calloc(m->def.buckets_n + 1, sizeof(uint64_t));
+    if (!s->values || (m->def.type == HF_METRIC_HISTOGRAM && !s->counts)) {
+        free(s->values);
+        free(s->counts);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void series_link(hf_metric_t *m, hf_series_t *s)
+{
+    if (m->series_tail)
+        m->series_tail->next = s;
+    else
+        m->series = s;
+    m->series_tail = s;
+}
+
+hf_metric_t *hf_metrics_define(hf_metrics_t *reg, const hf_metric_def_t *def)
+{
+    if (!reg || !def->name || !valid_name(def->name, strlen(def->name), 1) ||
+        hf_metrics_find(reg, def->name))
+        return NULL;
+    if (def->type == HF_METRIC_HISTOGRAM) {
+        if (!def->buckets || def->buckets_n == 0)
+            return NULL;
+        for (size_t i = 1; i < def->buckets_n; i++)
+            if (!(def->buckets[i] > def->buckets[i - 1]))
+                return NULL;
+    }
+    hf_metric_t *m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->def = *def;
+    if (parse_labels(m) != 0) {
+        metric_free(m);
+        return NULL;
+    }
+    /* A family without labels has exactly one series, shown from the start. */
+    if (m->labels_n == 0) {
+        hf_series_t *s = series_new(m);
+        if (!s) {
+            metric_free(m);
+            return NULL;
+        }
+        series_link(m, s);
+    }
+    if (reg->tail)
+        reg->tail->next = m;
+    else
+        reg->head = m;
+    reg->tail = m;
+    return m;
+}
+
+hf_series_t *hf_metric_series(hf_metric_t *m, ...)
+{
+    if (!m)
+        return NULL;
+    const char *values[16];
+    size_t n = m->labels_n < 16 ? m->labels_n : 16;
+    va_list ap;
+    va_start(ap, m);
+    for (size_t i = 0; i < n; i++) {
+        values[i] = va_arg(ap, const char *);
+        if (!values[i])
+            values[i] = "";
+    }
+    va_end(ap);
+    if (n < m->labels_n)
+        return NULL;
+    for (hf_series_t *s = m->series; s; s = s->next) {
+        size_t i = 0;
+        while (i < n && strcmp(s->values[i], values[i]) == 0)
+            i++;
+        if (i == n)
+            return s;
+    }
+    hf_series_t *s = series_new(m);
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!(s->values[i] = strdup(values[i]))) {
+            series_free(s, m->labels_n);
+            return NULL;
+        }
+    }
+    series_link(m, s);
+    return s;
+}
+
+void hf_series_add(hf_series_t *s, double v)
+{
+    if (!s || s->metric->def.type == HF_METRIC_HISTOGRAM)
+        return;
+    if (s->metric->def.type == HF_METRIC_COUNTER && !(v >= 0))
+        return;
+    s->value += v;
+    s->hidden = 0;
+}
+
+void hf_series_set(hf_series_t *s, double v)
+{
+    if (!s || s->metric->def.type != HF_METRIC_GAUGE)
+        return;
+    s->value = v;
+    s->hidden = 0;
+}
+
+void hf_series_hide(hf_series_t *s)
+{
+    if (s && s->metric->def.type == HF_METRIC_GAUGE)
+        s->hidden = 1;
+}
+
+void hf_series_observe_n(hf_series_t *s, double v, uint64_t n)
+{
+    if (!s || s->metric->def.type != HF_METRIC_HISTOGRAM || n == 0 || isnan(v))
+        return;
+    const hf_metric_def_t *def = &s->metric->def;
+    size_t i = 0;
+    while (i < def->buckets_n && v > def->buckets[i])
+        i++;
+    s->counts[i] += n;
+    s->count += n;
+    s->sum += v * (double)n;
+}
+
+void hf_series_observe(hf_series_t *s, double v)
+{
+    hf_series_observe_n(s, v, 1);
+}
+
+double hf_series_value(const hf_series_t *s)
+{
+    if (!s)
+        return 0;
+    return s->metric->def.type == HF_METRIC_HISTOGRAM ? (double)s->count : s->value;
+}
+
+void hf_metrics_on_collect(hf_metrics_t *reg, void (*fn)(void *ud), void *ud)
+{
+    if (!reg)
+        return;
+    reg->collect = fn;
+    reg->collect_ud = ud;
+}
+
+/* ---- rendering ---- */
+
+typedef struct out {
+    hf_buf_t buf;
+    int oom;
+} out_t;
+
+static void put(out_t *o, const char *s, size_t n)
+{
+    if (!o->oom && hf_buf_append(&o->buf, s, n) != 0)
+        o->oom = 1;
+}
+
+static void puts_(out_t *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+/* A sample value as Prometheus reads it: integers without a fraction, +Inf, NaN. */
+static void format_value(double v, char *num, size_t numsz)
+{
+    if (isnan(v))
+        snprintf(num, numsz, "NaN");
+    else if (isinf(v))
+        snprintf(num, numsz, v > 0 ? "+Inf" : "-Inf");
+    else if (v == floor(v) && fabs(v) < 1e15)
+        snprintf(num, numsz, "%.0f", v);
+    else {
+        snprintf(num, numsz, "%.15g", v);
+        if (strtod(num, NULL) != v)
+            snprintf(num, numsz, "%.17g", v);
+    }
+}
+
+static void put_value(out_t *o, double v)
+{
+    char num[64];
+    format_value(v, num, sizeof(num));
+    puts_(o, num);
+}
+
+/* Escape \, newline and (in label values) " as the text format requires. */
+static void put_escaped(out_t *o, const char *s, int quote)
+{
+    const char *run = s;
+    for (; *s; s++) {
+        const char *rep = *s == '\\' ? "\\\\" : *s == '\n' ? "\\n"
+                          : (quote && *s == '"') ? "\\\"" : NULL;
+        if (!rep)
+            continue;
+        put(o, run, (size_t)(s - run));
+        puts_(o, rep);
+        run = s + 1;
+    }
+    put(o, run, (size_t)(s - run));
+}
+
+/* `name{a="x",b="y"` plus le when given, then `}`; nothing for no labels and no le. */
+static void put_sample_name(out_t *o, const hf_series_t *s, const char *suffix, const char *le)
+{
+    const hf_metric_t *m = s->metric;
+    puts_(o, m->def.name);
+    puts_(o, suffix);
+    if (m->labels_n == 0 && !le)
+        return;
+    puts_(o, "{");
+    for (size_t i = 0; i < m->labels_n; i++) {
+        if (i)
+            puts_(o, ",");
+        puts_(o, m->labels[i]);
+        puts_(o, "=\"");
+        put_escaped(o, s->values[i], 1);
+        puts_(o, "\"");
+    }
+    if (le) {
+        puts_(o, m->labels_n ? ",le=\"" : "le=\"");
+        puts_(o, le);
+        puts_(o, "\"");
+    }
+    puts_(o, "}");
+}
+
+static void render_histogram(out_t *o, const hf_series_t *s)
+{
+    const hf_metric_def_t *def = &s->metric->def;
+    uint64_t cumulative = 0;
+    char le[64];
+    for (size_t i = 0; i <= def->buckets_n; i++) {
+        cumulative += s->counts[i];
+        format_value(i < def->buckets_n ? def->buckets[i] : INFINITY, le, sizeof(le));
+        put_sample_name(o, s, "_bucket", le);
+        puts_(o, " ");
+        put_value(o, (double)cumulative);
+        puts_(o, "\n");
+    }
+    put_sample_name(o, s, "_sum", NULL);
+    puts_(o, " ");
+    put_value(o, s->sum);
+    puts_(o, "\n");
+    put_sample_name(o, s, "_count", NULL);
+    puts_(o, " ");
+    put_value(o, (double)s->count);
+    puts_(o, "\n");
+}
+
+char *hf_metrics_render(hf_metrics_t *reg, size_t *len)
+{
+    out_t o = {{0}, 0};
+    if (!reg)
+        return NULL;
+    if (reg->collect)
+        reg->collect(reg->collect_ud);
+    static const char *const types[] = {"counter", "gauge", "histogram"};
+    for (const hf_metric_t *m = reg->head; m; m = m->next) {
+        puts_(&o, "# HELP ");
+        puts_(&o, m->def.name);
+        puts_(&o, " ");
+        put_escaped(&o, m->def.help ? m->def.help : "", 0);
+        puts_(&o, "\n# TYPE ");
+        puts_(&o, m->def.name);
+        puts_(&o, " ");
+        puts_(&o, types[m->def.type]);
+        puts_(&o, "\n");
+        for (const hf_series_t *s = m->series; s; s = s->next) {
+            if (m->def.type == HF_METRIC_HISTOGRAM) {
+                render_histogram(&o, s);
+            } else if (!s->hidden) {
+                put_sample_name(&o, s, "", NULL);
+                puts_(&o, " ");
+                put_value(&o, s->value);
+                puts_(&o, "\n");
+            }
+        }
+    }
+    if (o.oom || !o.buf.data) {
+        hf_buf_free(&o.buf);
+        return NULL;
+    }
+    if (len)
+        *len = o.buf.len;
+    return o.buf.data;
+}
+
+/* ---- the families hubfn exports (docs/operations.md describes each) ---- */
+
+static const double seconds_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                         0.25,  0.5,    1,     2.5,  5,     10,   30, 60};
+static const double lag_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                     2.5,   5,    10,    30,   60,  300,  900, 3600};
+static const double size_buckets[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000};
+
+#define BUCKETS(b) b, sizeof(b) / sizeof(b[0])
+
+static const hf_metric_def_t host_defs[HF_M__COUNT] = {
+    [HF_M_EVENTS_RECEIVED] = {"hubfn_events_received_total", HF_METRIC_COUNTER,
+                              "function,partition", NULL, 0,
+                              "Events taken off the consumer."},
+    [HF_M_EVENTS_PROCESSED] = {"hubfn_events_processed_total", HF_METRIC_COUNTER,
+                               "function,partition", NULL, 0,
+                               "Events whose handler finished without failing them (first try "
+                               "or a retry)."},
+    [HF_M_EVENTS_FAILED] = {"hubfn_events_failed_total", HF_METRIC_COUNTER,
+                            "function,partition", NULL, 0,
+                            "Events whose invocation failed for good (after the retry policy): "
+                            "dead-lettered or skipped."},
+    [HF_M_INVOCATIONS] = {"hubfn_invocations_total", HF_METRIC_COUNTER, "function,result", NULL,
+                          0, "Handler invocations by result (success, failure), retries included."},
+    [HF_M_BATCH_SIZE] = {"hubfn_batch_size_events", HF_METRIC_HISTOGRAM, "function",
+                         BUCKETS(size_buckets), "Events per batch handed to the handler."},
+    [HF_M_INVOCATION_DURATION] = {"hubfn_invocation_duration_seconds", HF_METRIC_HISTOGRAM,
+                                  "function", BUCKETS(seconds_buckets),
+                                  "Time one handler invocation spent in Lua."},
+    [HF_M_ENQUEUED_TO_START] = {"hubfn_enqueued_to_start_seconds", HF_METRIC_HISTOGRAM,
+                                "function", BUCKETS(lag_buckets),
+                                "Per event, from its enqueued time in the hub to its handler "
+                                "starting."},
+    [HF_M_ENQUEUED_TO_DONE] = {"hubfn_enqueued_to_done_seconds", HF_METRIC_HISTOGRAM,
+                               "function", BUCKETS(lag_buckets),
+                               "Per event, from its enqueued time in the hub to its handler "
+                               "returning (end-to-end lag)."},
+    [HF_M_CONSUMER_LAG] = {"hubfn_consumer_lag_events", HF_METRIC_GAUGE, "function,partition",
+                           NULL, 0,
+                           "Events in the partition after the fetch position (high watermark "
+                           "minus position), for the partitions this instance owns."},
+    [HF_M_PARTITIONS_ASSIGNED] = {"hubfn_partitions_assigned", HF_METRIC_GAUGE, "function",
+                                  NULL, 0, "Partitions this instance owns."},
+    [HF_M_RETRIES] = {"hubfn_retries_total", HF_METRIC_COUNTER, "function", NULL, 0,
+                      "Retries scheduled by the function's retry policy."},
+    [HF_M_DEAD_LETTERED] = {"hubfn_events_dead_lettered_total", HF_METRIC_COUNTER, "function",
+                            NULL, 0, "Events the $deadLetter hub took."},
+    [HF_M_CHECKPOINTS] = {"hubfn_checkpoints_committed_total", HF_METRIC_COUNTER, "function",
+                          NULL, 0, "Partition checkpoints (offset commits) the broker took."},
+    [HF_M_CHECKPOINT_FAILURES] = {"hubfn_checkpoints_failed_total", HF_METRIC_COUNTER,
+                                  "function", NULL, 0,
+                                  "Partition checkpoints that failed (retried with the next "
+                                  "one)."},
+    [HF_M_OFFSET_RESETS] = {"hubfn_offset_resets_total", HF_METRIC_COUNTER, "function,partition",
+                            NULL, 0,
+                            "Times fetching could not start at the checkpoint (no longer in "
+                            "the hub) and resumed elsewhere."},
+    [HF_M_OUTPUTS_DELIVERED] = {"hubfn_output_messages_delivered_total", HF_METRIC_COUNTER,
+                                "function,binding", NULL, 0,
+                                "Output messages with a successful delivery report."},
+    [HF_M_OUTPUTS_FAILED] = {"hubfn_output_messages_failed_total", HF_METRIC_COUNTER,
+                             "function,binding", NULL, 0,
+                             "Output messages that could not be delivered."},
+    [HF_M_READY] = {"hubfn_ready", HF_METRIC_GAUGE, "", NULL, 0,
+                    "1 when /readyz answers 200, else 0."},
+    [HF_M_BUILD_INFO] = {"hubfn_build_info", HF_METRIC_GAUGE, "version", NULL, 0,
+                         "Always 1; the version label says which hubfn runs."},
+};
+
+const hf_metric_def_t *hf_metrics_host_defs(void)
+{
+    return host_defs;
+}
+
+hf_metrics_t *hf_metrics_new_host(void)
+{
+    hf_metrics_t *reg = hf_metrics_new();
+    if (!reg)
+        return NULL;
+    for (int i = 0; i < HF_M__COUNT; i++) {
+        if (!(reg->by_id[i] = hf_metrics_define(reg, &host_defs[i]))) {
+            hf_metrics_free(reg);
+            return NULL;
+        }
+    }
+    return reg;
+}
+
+hf_metric_t *hf_metrics_get(hf_metrics_t *reg, hf_metric_id_t id)
+{
+    return reg && id >= 0 && id < HF_M__COUNT ? reg->by_id[id] : NULL;
+}
