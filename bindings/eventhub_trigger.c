@@ -440,7 +440,7 @@ static void wait_revoking(hf_trigger_t *t)
             if (t->parts[i] && t->parts[i]->revoking && t->parts[i]->inflight &&
                 !ev_is_active(&t->parts[i]->retry_timer))
                 busy = 1;
-        if (!busy || hf_mono_us() > deadline)
+        if (!busy || hf_mono_us() > deadline || t->host->abandon)
             return;
         if (t->host->outputs)
             hf_outputs_poll(t->host->outputs, 0);
@@ -1160,6 +1160,10 @@ void hf_trigger_close(hf_trigger_t *t)
         rd_kafka_queue_io_event_enable(t->queue, -1, NULL, 0);
         rd_kafka_queue_destroy(t->queue);
         rd_kafka_consumer_close(t->rk);
+        /* Destroying the handle waits for every message still referenced, and a handler the
+           drain gave up on still holds its batch: the process exits instead. */
+        if (t->host->abandon)
+            return;
         rd_kafka_destroy(t->rk);
         t->rk = NULL;
     }

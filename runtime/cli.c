@@ -27,7 +27,8 @@ static const hf_cmd_help_t commands[] = {
      "                    (0: any free port; default: off, or $HUBFN_HTTP_PORT)\n"
      "  --http-address A  the address to listen on (default 0.0.0.0, or\n"
      "                    $HUBFN_HTTP_ADDRESS)\n"
-     "  --drain-timeout S how long a drain may take before hubfn exits anyway (default 25)\n"
+     "  --drain-timeout S how long a drain may take before hubfn exits anyway (default 25,\n"
+     "                    or HUBFN_DRAIN_TIMEOUT; keep it under Kubernetes' grace period)\n"
      "  --log-format F    text (default) or json lines\n"},
     {"run", "run one function locally on events from a file, no broker",
      "hubfn run FUNCTION_DIR --events FILE|-",

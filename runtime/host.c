@@ -67,6 +67,7 @@ static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     hf_log_error("drain did not finish within %.0f s; exiting with batches in flight (they are "
                  "not checkpointed and will be processed again)", host->opts.drain_timeout_s);
     host->exit_code = 1;
+    host->abandon = 1;
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -91,6 +92,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     if (host->stopping) {
         hf_log_warn("second signal: exiting now without waiting for in-flight batches");
         host->exit_code = 1;
+        host->abandon = 1;
         ev_break(loop, EVBREAK_ALL);
         return;
     }
@@ -294,7 +296,14 @@ out_triggers:
         hf_trigger_stats(host->triggers[i], &host->stats);
         hf_trigger_close(host->triggers[i]);
     }
-    hf_outputs_close(host->outputs, 5000);
+    hf_outputs_close(host->outputs, host->abandon ? 1000 : 5000);
+    if (host->abandon) {
+        /* A handler still running cannot be stopped from outside its thread: what it was
+           doing is not checkpointed, so leave now rather than wait for it. */
+        hf_log_info("stopped without waiting for handlers still running");
+        fflush(stderr);
+        _exit(1);
+    }
     hf_workers_stop(&host->workers);
     if (rc != 2)
         hf_log_info("stopped: %llu events in %llu batches, %llu failed batches (%llu events), "

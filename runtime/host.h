@@ -53,6 +53,7 @@ typedef struct hf_host {
     hf_embedded_t *embedded;
     hf_outputs_t *outputs;       /* producers of the output bindings, NULL when none */
     int stopping;                /* 1 once a drain began */
+    int abandon;                 /* the drain gave up: do not wait for running handlers */
     int fatal;                   /* a failure waiting cannot fix (credentials, rights): the
                                     batch it hit is not checkpointed */
     int exit_code;

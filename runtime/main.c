@@ -62,6 +62,14 @@ static int cmd_start(int argc, char **argv)
                                "not \"%s\"", env_addr);
         opts.http_address = env_addr;
     }
+    const char *env_drain = getenv("HUBFN_DRAIN_TIMEOUT");
+    if (env_drain && *env_drain) {
+        int n;
+        if (parse_int(env_drain, 1, 3600, &n) != 0)
+            return usage_error("start", "HUBFN_DRAIN_TIMEOUT must be seconds (1-3600), not \"%s\"",
+                               env_drain);
+        opts.drain_timeout_s = n;
+    }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
