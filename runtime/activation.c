@@ -228,12 +228,14 @@ static int status_code(const char *s, size_t n)
     return ST_OTHER;
 }
 
-/* With a field value on top (nil for "absent"), sets field f of segment table t, and
-   qualifiedAt along with lastQualificationTime; pops the value. Returns the new status
-   code for F_STATUS (ST_OTHER unless the value is a known status string). */
-static int seg_set(lua_State *L, int t, int f)
+/* Normalizes the value of field f on top of the stack in place: JSON null, and a status that
+   is not a string, become nil. Returns the status code for F_STATUS (ST_OTHER unless the
+   value is a known status string); for F_LQT sets *epoch and returns 1 in *has_epoch when
+   the value is a timestamp. */
+static int seg_value(lua_State *L, int f, int *has_epoch, long long *epoch)
 {
     int vt = lua_type(L, -1), status = ST_OTHER;
+    *has_epoch = 0;
     if (vt == LUA_TLIGHTUSERDATA && hf_json_is_null(L, -1)) {
         lua_pop(L, 1);
         lua_pushnil(L);
@@ -248,11 +250,24 @@ static int seg_set(lua_State *L, int t, int f)
             lua_pop(L, 1);
             lua_pushnil(L);
         }
-    } else if (f == F_LQT) {
+    } else if (f == F_LQT && vt == LUA_TSTRING) {
         size_t sl;
-        long long epoch;
-        const char *s = vt == LUA_TSTRING ? lua_tolstring(L, -1, &sl) : NULL;
-        if (s && hf_activation_parse_time(s, sl, &epoch) == 0)
+        const char *s = lua_tolstring(L, -1, &sl);
+        *has_epoch = hf_activation_parse_time(s, sl, epoch) == 0;
+    }
+    return status;
+}
+
+/* With a field value on top (nil for "absent"), sets field f of segment table t, and
+   qualifiedAt along with lastQualificationTime; pops the value. Returns the new status
+   code for F_STATUS (ST_OTHER unless the value is a known status string). */
+static int seg_set(lua_State *L, int t, int f)
+{
+    int has_epoch;
+    long long epoch;
+    int status = seg_value(L, f, &has_epoch, &epoch);
+    if (f == F_LQT) {
+        if (has_epoch)
             lua_pushinteger(L, epoch);
         else
             lua_pushnil(L);
@@ -262,32 +277,16 @@ static int seg_set(lua_State *L, int t, int f)
     return status;
 }
 
-/* With the value of field f on top, sets it in table t, the name coming from the names
-   table at stack index names; qualifiedAt goes along with lastQualificationTime. Pops the
-   value. Returns the status code for F_STATUS (ST_OTHER unless a known status string). */
+/* As seg_set, with the field names taken from the names table at stack index names (the
+   fast path from JSON text). */
 static int seg_set_fast(lua_State *L, int names, int t, int f)
 {
-    int vt = lua_type(L, -1), status = ST_OTHER;
-    if (vt == LUA_TLIGHTUSERDATA && hf_json_is_null(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushnil(L);
-        vt = LUA_TNIL;
-    }
-    if (f == F_STATUS) {
-        if (vt == LUA_TSTRING) {
-            size_t sl;
-            const char *s = lua_tolstring(L, -1, &sl);
-            status = status_code(s, sl);
-        } else if (vt != LUA_TNIL) {
-            lua_pop(L, 1);
-            lua_pushnil(L);
-        }
-    } else if (f == F_LQT) {
-        size_t sl;
-        long long epoch;
-        const char *s = vt == LUA_TSTRING ? lua_tolstring(L, -1, &sl) : NULL;
+    int has_epoch;
+    long long epoch;
+    int status = seg_value(L, f, &has_epoch, &epoch);
+    if (f == F_LQT) {
         lua_rawgeti(L, names, K_QUALIFIED);
-        if (s && hf_activation_parse_time(s, sl, &epoch) == 0)
+        if (has_epoch)
             lua_pushinteger(L, epoch);
         else
             lua_pushnil(L);

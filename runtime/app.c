@@ -241,12 +241,35 @@ static int read_digits(const char **p, int mind, int maxd, long long *v)
     return 0;
 }
 
+/* At a decimal separator, reads 1 to max_digits digits after it as milliseconds (digits past
+   the third are dropped). 0, or -1 when there are none or too many. */
+static int read_fraction(const char **pp, int max_digits, long long *ms)
+{
+    const char *p = *pp + 1;
+    int digits = 0;
+    long long frac = 0;
+    while (isdigit((unsigned char)*p)) {
+        if (digits >= max_digits)
+            return -1;
+        if (digits < 3)
+            frac = frac * 10 + (*p - '0');
+        digits++;
+        p++;
+    }
+    if (digits == 0)
+        return -1;
+    for (int k = digits; k < 3; k++)
+        frac *= 10;
+    *ms = frac;
+    *pp = p;
+    return 0;
+}
+
 /* Parse a .NET-style TimeSpan "[d.]hh:mm[:ss[.fffffff]]" or "-1"; see app.h. */
 int hf_duration_parse(const char *s, long long *ms)
 {
     const char *p, *end;
     long long days = 0, h, m, sec = 0, frac = 0, a;
-    int fdigits = 0;
     if (!s || !ms)
         return -1;
     while (isspace((unsigned char)*s))
@@ -280,21 +303,8 @@ int hf_duration_parse(const char *s, long long *ms)
         p++;
         if (read_digits(&p, 1, 2, &sec) < 0)
             return -1;
-        if (*p == '.') {
-            p++;
-            while (isdigit((unsigned char)*p)) {
-                if (fdigits >= 7)
-                    return -1;
-                if (fdigits < 3)
-                    frac = frac * 10 + (*p - '0');
-                fdigits++;
-                p++;
-            }
-            if (fdigits == 0)
-                return -1;
-            for (int k = fdigits; k < 3; k++)
-                frac *= 10;
-        }
+        if (*p == '.' && read_fraction(&p, 7, &frac) < 0)
+            return -1;
     }
     if (p != end || h > 23 || m > 59 || sec > 59)
         return -1;
@@ -326,7 +336,6 @@ int hf_time_parse(const char *s, long long *ms)
 {
     const char *p, *end;
     long long y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, off = 0;
-    int fdigits = 0;
     if (!s || !ms)
         return -1;
     while (isspace((unsigned char)*s))
@@ -350,21 +359,8 @@ int hf_time_parse(const char *s, long long *ms)
             p++;
             if (read_digits(&p, 2, 2, &sec) < 0)
                 return -1;
-            if (*p == '.' || *p == ',') {
-                p++;
-                while (isdigit((unsigned char)*p)) {
-                    if (fdigits >= 9)
-                        return -1;
-                    if (fdigits < 3)
-                        frac = frac * 10 + (*p - '0');
-                    fdigits++;
-                    p++;
-                }
-                if (fdigits == 0)
-                    return -1;
-                for (int k = fdigits; k < 3; k++)
-                    frac *= 10;
-            }
+            if ((*p == '.' || *p == ',') && read_fraction(&p, 9, &frac) < 0)
+                return -1;
         }
         if (h > 23 || mi > 59 || sec > 59)
             return -1;
@@ -1363,7 +1359,7 @@ static int fn_str(ld_t *ld, const char *file, const char *prefix, const cJSON *o
 
 /* Is name a valid function (folder) name? Azure: a letter, then letters, digits, '-' or
    '_', at most 128. */
-static int valid_function_name(const char *s)
+int hf_app_valid_function_name(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > 128 || !isalpha((unsigned char)s[0]))
@@ -1773,7 +1769,7 @@ static int load_function(ld_t *ld, const char *name, hf_function_t *fn)
 
     snprintf(file, sizeof(file), "%s%s/function.json", ld->disp, name);
     snprintf(rel, sizeof(rel), "%s/function.json", name);
-    if (!valid_function_name(name))
+    if (!hf_app_valid_function_name(name))
         return fail(ld, "%s%s: \"%s\" is not a valid function name (a letter, then letters, "
                     "digits, '-' or '_'; at most 128)", ld->disp, name, name);
     if (!(fn->name = strdup(name)) || !(fn->dir = fmt_dup("%s/%s", ld->app->dir, name)))

@@ -163,6 +163,10 @@ int hf_time_parse(const char *s, long long *ms);
    dot-separated prefix (case-insensitive), else logging.logLevel.default. */
 hf_log_level_t hf_app_log_level(const hf_app_t *app, const char *category);
 
+/* Is s a valid function (folder) name: a letter, then letters, digits, '-' or '_', at most
+   128 characters (Azure's rule)? 1 or 0. */
+int hf_app_valid_function_name(const char *s);
+
 /* Name for a log level, and back ("Information", "Warning", ...). */
 const char *hf_log_level_name(hf_log_level_t lvl);
 /* hf_log_level_parse accepts the names case-insensitively, plus "Info" and "Warn";

@@ -1,3 +1,4 @@
+#include "app.h"
 #include "new.h"
 
 #include <ctype.h>
@@ -230,18 +231,6 @@ static __attribute__((format(printf, 1, 2))) int problem(const char *fmt, ...)
     return 2;
 }
 
-/* Azure's rule for function names, as the app loader checks it. */
-static int valid_function_name(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 128 || !isalpha((unsigned char)s[0]))
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
-            return 0;
-    return 1;
-}
-
 /* Does path exist (following links)? Fills *st when st is not NULL. */
 static int exists(const char *path, struct stat *st)
 {
@@ -364,7 +353,7 @@ int hf_new_main(int argc, char **argv)
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             return usage_error("NAME holds control characters; a function name is a letter, "
                                "then letters, digits, '-' or '_'");
-    if (!valid_function_name(name))
+    if (!hf_app_valid_function_name(name))
         return usage_error("\"%s\" is not a valid function name (a letter, then letters, "
                            "digits, '-' or '_', at most 128)", name);
     if (strcmp(name, "lib") == 0)
