@@ -30,6 +30,8 @@ typedef struct hf_part {
     int batches_since_commit;
     int paused;
     int eof;
+    rd_kafka_queue_t *queue;     /* the partition's own fetch queue (prefetchCount events) */
+    int queue_full;              /* seen holding prefetchCount events: fetching may idle */
     int worker;
     ev_timer wait_timer;         /* maxWaitTime when minEventBatchSize > 1 */
     ev_timer retry_timer;        /* the retry policy's delay, or a dead-letter hub's back-off */
@@ -178,6 +180,13 @@ static void commit_part(hf_part_t *part, int sync)
     part->batches_since_commit = 0;
 }
 
+/* Events that arrived through the consumer queue (before the partition's own queue took
+   over) are bounded by pausing the partition at prefetchCount plus a batch. */
+static size_t prefetch_bound(const hf_host_cfg_t *cfg)
+{
+    return (size_t)(cfg->prefetch + cfg->max_batch);
+}
+
 static void on_wait_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -221,9 +230,7 @@ static void dispatch(hf_part_t *part, int flush)
     batch->generation = part->generation;
     part->inflight = batch;
     hf_workers_submit(&t->host->workers, part->worker, batch);
-    /* Fetching resumes once what is buffered falls under the prefetch bound. */
-    if (part->paused && pending_count(part) < (size_t)(cfg->prefetch > cfg->max_batch
-                                                           ? cfg->prefetch : cfg->max_batch))
+    if (part->paused && pending_count(part) <= prefetch_bound(cfg) / 2)
         set_paused(part, 0);
 }
 
@@ -273,13 +280,29 @@ static void add_event(hf_trigger_t *t, rd_kafka_message_t *rkm)
             part->pending_cap = cap;
         }
     }
+    /* Copy payload, key and headers out: the message pins its whole fetch response. */
+    size_t len = rkm->payload ? rkm->len : 0, key_len = rkm->key ? rkm->key_len : 0;
+    char *own = malloc(len + key_len + 2);
+    if (!own) {
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
     hf_event_t *ev = &part->pending[part->pending_n++];
     memset(ev, 0, sizeof(*ev));
-    ev->rkm = rkm;
-    ev->payload = rkm->payload;
-    ev->len = rkm->len;
-    ev->key = rkm->key;
-    ev->key_len = rkm->key_len;
+    if (len)
+        memcpy(own, rkm->payload, len);
+    own[len] = 0;
+    ev->own = own;
+    ev->payload = own;
+    ev->len = len;
+    if (rkm->key) {
+        memcpy(own + len + 1, rkm->key, key_len);
+        own[len + 1 + key_len] = 0;
+        ev->key = own + len + 1;
+        ev->key_len = key_len;
+    }
+    if (rd_kafka_message_detach_headers(rkm, &ev->headers) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        ev->headers = NULL;
     ev->partition = rkm->partition;
     ev->offset = rkm->offset;
     rd_kafka_timestamp_type_t tstype;
@@ -287,12 +310,12 @@ static void add_event(hf_trigger_t *t, rd_kafka_message_t *rkm)
     ev->received_us = hf_mono_us();
     check_resume(t, part, rkm->offset);
     part->next_offset = rkm->offset + 1;
+    rd_kafka_message_destroy(rkm);
     part->position = part->next_offset;
     part->eof = 0;
     t->events++;
     hf_series_add(part->m_received, 1);
-    size_t bound = (size_t)(cfg->prefetch > cfg->max_batch ? cfg->prefetch : cfg->max_batch);
-    if (pending_count(part) >= bound)
+    if (pending_count(part) >= prefetch_bound(cfg))
         set_paused(part, 1);
 }
 
@@ -375,23 +398,92 @@ static void handle_message_error(hf_trigger_t *t, rd_kafka_message_t *rkm)
     hf_log_warn("function %s: consumer: %s", t->fn->name, rd_kafka_message_errstr(rkm));
 }
 
-/* Drain the consumer queue: messages, EOFs, errors, rebalances. */
+static void take_message(hf_trigger_t *t, rd_kafka_message_t *rkm)
+{
+    if (!rkm->err || rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        t->brokers_down = 0;
+    if (rkm->err) {
+        handle_message_error(t, rkm);
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    add_event(t, rkm);
+}
+
+/* Fetch into the partition's own queue, so prefetchCount bounds each partition without
+   pausing it (a pause drops what was fetched beyond it, often a whole record batch, to be
+   fetched again). Set up after every assign: starting the fetch may forward it again. */
+static void part_queue_open(hf_trigger_t *t, hf_part_t *part)
+{
+    if (!part->queue) {
+        part->queue = rd_kafka_queue_get_partition(t->rk, t->fn->trigger.hub, part->id);
+        if (!part->queue)
+            return;
+        rd_kafka_queue_io_event_enable(part->queue, t->fd[1], "1", 1);
+    }
+    rd_kafka_queue_forward(part->queue, NULL);
+}
+
+static void part_queue_close(hf_part_t *part)
+{
+    if (!part->queue)
+        return;
+    rd_kafka_queue_io_event_enable(part->queue, -1, NULL, 0);
+    rd_kafka_queue_destroy(part->queue);
+    part->queue = NULL;
+    part->queue_full = 0;
+}
+
+/* Take what the partition's next batch can hold from its queue. librdkafka 2.0 stops
+   fetching a partition whose queue holds prefetchCount events and looks again only when
+   its broker thread wakes, at worst a second later; when every partition is full nothing
+   wakes it. So a partition seen full and now drained is restarted at its position (a seek
+   to where fetching stands, which drops nothing: its queue is empty). */
+static void take_from_queue(hf_trigger_t *t, hf_part_t *part)
+{
+    const hf_host_cfg_t *cfg = &t->host->app.host;
+    if (!part->queue || !part->assigned || part->revoking || t->stopping)
+        return;
+    size_t queued = rd_kafka_queue_length(part->queue);
+    if (queued >= (size_t)(cfg->prefetch > 0 ? cfg->prefetch : 1))
+        part->queue_full = 1;
+    rd_kafka_message_t *msgs[256];
+    while (queued > 0 && pending_count(part) < (size_t)cfg->max_batch) {
+        size_t room = (size_t)cfg->max_batch - pending_count(part);
+        ssize_t n = rd_kafka_consume_batch_queue(part->queue, 0, msgs,
+                                                 room < 256 ? room : 256);
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            take_message(t, msgs[i]);
+        queued = rd_kafka_queue_length(part->queue);
+    }
+    if (part->queue_full && queued == 0 && part->next_offset >= 0) {
+        part->queue_full = 0;
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(list, t->fn->trigger.hub, part->id)->offset =
+            part->next_offset;
+        rd_kafka_error_t *error = rd_kafka_seek_partitions(t->rk, list, 0);
+        if (error)
+            rd_kafka_error_destroy(error);
+        rd_kafka_topic_partition_list_destroy(list);
+    }
+}
+
+/* Serve the consumer queue (rebalances, errors, and events fetched before a partition's own
+   queue took over), then each partition's queue as far as its next batch needs. */
 static void consume(hf_trigger_t *t)
 {
     rd_kafka_message_t *rkm;
-    while (t->rk && (rkm = rd_kafka_consumer_poll(t->rk, 0)) != NULL) {
-        if (!rkm->err || rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            t->brokers_down = 0;
-        if (rkm->err) {
-            handle_message_error(t, rkm);
-            rd_kafka_message_destroy(rkm);
-            continue;
+    while (t->rk && (rkm = rd_kafka_consumer_poll(t->rk, 0)) != NULL)
+        take_message(t, rkm);
+    for (int32_t i = 0; i < t->parts_cap; i++) {
+        hf_part_t *part = t->parts[i];
+        if (part && part->assigned) {
+            take_from_queue(t, part);
+            dispatch(part, 0);
         }
-        add_event(t, rkm);
     }
-    for (int32_t i = 0; i < t->parts_cap; i++)
-        if (t->parts[i] && t->parts[i]->assigned)
-            dispatch(t->parts[i], 0);
 }
 
 static void on_io(struct ev_loop *loop, ev_io *w, int revents)
@@ -471,6 +563,7 @@ static void part_revoke(hf_trigger_t *t, int32_t id, int lost)
     part->hold_offset = -1;
     if (!lost)
         commit_part(part, 1);
+    part_queue_close(part);
     part->assigned = 0;
     part->revoking = 0;
     part->generation++;          /* a late result of the old owner is discarded */
@@ -548,6 +641,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_error_string(error));
             rd_kafka_error_destroy(error);
         }
+        for (int i = 0; i < parts->cnt; i++)
+            part_queue_open(t, part_get(t, parts->elems[i].partition));
         t->assigned_once = 1;
         if (parts->cnt > 0)
             t->had_partitions = 1;
@@ -861,8 +956,9 @@ static void dead_letter(hf_trigger_t *t, hf_part_t *part, hf_batch_t *batch)
             out.key[ev->key_len] = 0;
             out.key_len = ev->key_len;
         }
-        rd_kafka_headers_t *hdrs = NULL;
-        if (ev->rkm && rd_kafka_message_headers(ev->rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_headers_t *hdrs = ev->headers;
+        if (hdrs || (ev->rkm && rd_kafka_message_headers(ev->rkm, &hdrs) ==
+                                    RD_KAFKA_RESP_ERR_NO_ERROR)) {
             const char *name;
             const void *val;
             size_t size;
@@ -1159,6 +1255,9 @@ void hf_trigger_close(hf_trigger_t *t)
         t->stopping = 1;
         rd_kafka_queue_io_event_enable(t->queue, -1, NULL, 0);
         rd_kafka_queue_destroy(t->queue);
+        for (int32_t i = 0; i < t->parts_cap; i++)
+            if (t->parts[i])
+                part_queue_close(t->parts[i]);
         rd_kafka_consumer_close(t->rk);
         /* Destroying the handle waits for every message still referenced, and a handler the
            drain gave up on still holds its batch: the process exits instead. */
@@ -1262,9 +1361,13 @@ int hf_trigger_start(hf_host_t *host, int fn_index, hf_trigger_t **out, char *er
         hf_kafka_conf_set(&kc, "max.poll.interval.ms", "300000") ||
         hf_kafka_conf_set(&kc, "fetch.wait.max.ms", "100"))
         goto conf_err;
+    /* Each partition fetches into its own queue up to prefetchCount events (or 1 MB, the
+       most one event may be); one fetch asks at most 64 KB per partition beyond the first
+       record batch, so a fetch returns soon and a queue overshoots little. */
     snprintf(num, sizeof(num), "%d", cfg->prefetch > 0 ? cfg->prefetch : 1);
     if (hf_kafka_conf_set(&kc, "queued.min.messages", num) ||
-        hf_kafka_conf_set(&kc, "queued.max.messages.kbytes", "8192"))
+        hf_kafka_conf_set(&kc, "queued.max.messages.kbytes", "1024") ||
+        hf_kafka_conf_set(&kc, "fetch.message.max.bytes", "65536"))
         goto conf_err;
     /* With metrics on, librdkafka's statistics keep the low watermarks (consumer lag) and
        the brokers' states (readiness) fresh. */

@@ -21,8 +21,11 @@ void hf_event_release(hf_event_t *ev)
     if (ev->rkm)
         rd_kafka_message_destroy(ev->rkm);
     free(ev->own);
+    if (ev->headers)
+        rd_kafka_headers_destroy(ev->headers);
     ev->rkm = NULL;
     ev->own = NULL;
+    ev->headers = NULL;
 }
 
 void hf_output_free(hf_output_t *out)
