@@ -80,8 +80,12 @@ run: deps
 	@HUBFN=$(BUILD)/hubfn tools/demo.sh
 
 # Benchmarks (not part of `make test`): tests/bench/*.sh, each comparing against a peer.
+# consume.sh: hubfn against kcat and kafkajs on the mock broker, then again (with latency)
+# on the harness's Apache Kafka broker; decode.sh: `hubfn run` against a naive decoder.
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all tests
+	@HUBFN=$(BUILD)/hubfn tests/bench/consume.sh
+	@HUBFN=$(BUILD)/hubfn tests/bench/consume.sh --kafka
 	@HUBFN=$(BUILD)/hubfn tests/bench/decode.sh
 
 tests: $(BUILD)/hubfn $(UNIT_BIN) $(TOOL_BIN)

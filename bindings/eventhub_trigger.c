@@ -74,6 +74,7 @@ struct hf_trigger {
 static int next_worker;
 
 static void dispatch(hf_part_t *part, int flush);
+static void take_from_queue(hf_trigger_t *t, hf_part_t *part);
 static rd_kafka_resp_err_t commit_bounded(hf_trigger_t *t,
                                           rd_kafka_topic_partition_list_t *list, int timeout_ms);
 static void check_finished(hf_trigger_t *t);
@@ -199,6 +200,10 @@ static void dispatch(hf_part_t *part, int flush)
 {
     hf_trigger_t *t = part->trigger;
     const hf_host_cfg_t *cfg = &t->host->app.host;
+    /* The queue signals only when it turns non-empty: what waited there while the last
+       batch ran is taken now, not at the next wake-up. */
+    if (!part->inflight)
+        take_from_queue(t, part);
     size_t n = pending_count(part);
     if (part->inflight || !part->assigned || part->revoking || t->stopping || n == 0)
         return;

@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# Consumer benchmark: hubfn against kcat (the raw floor) and a kafkajs consumer (what a user
+# would write instead), on one broker and one data set, in one run. Not part of `make test`.
+#
+#   tests/bench/consume.sh [--kafka] [--rounds N] [--events N] [--no-latency]
+#
+# Broker: by default a standalone Kafka-protocol broker on loopback (build/tools/mockbroker,
+# librdkafka's mock cluster); with --kafka the Apache Kafka broker of the test harness
+# (tests/kafka/broker.sh, started if needed and stopped again if this script started it).
+#
+# Throughput: EVENTS (150000) generated AEP activation payloads (tests/bench/decode/gen_aep.py,
+# about 690 bytes) are loaded keyed into a 32-partition hub with kcat (record batches of at
+# most 64 KB, what a producer lingering 5 ms writes). Then, ROUNDS (3) times, in rotating
+# order and each with a fresh consumer group:
+#   kcat     kcat -G, consuming to the end, printing only the partition of each message
+#   hubfn    hubfn start --exit-on-eof, default host.json (prefetchCount 300, batches of 100),
+#            a handler reading every segment status of every event (ev.activation.segments)
+#   kafkajs  tests/bench/kafkajs/consumer.js: eachBatch, JSON.parse and every status under
+#            segmentMembership.ups (kafkajs from npm, cached in ~/.cache/hubfn/bench-kafkajs)
+# For each it reports CPU time per event (user+sys of the process, from wait4), events/s from
+# its first event to its exit (after the group join), and peak RSS; medians of the rounds, and
+# each as a ratio to hubfn. hubfn and kafkajs must count the same number of realized audiences.
+#
+# Latency (with --kafka only): a paced producer (tests/bench/pace.c) writes at 1000 and then
+# 10000 events/s for LATENCY_SECONDS (10) into a fresh hub while hubfn runs alone; p50/p99
+# from enqueue (the broker's append time: the hubs use LogAppendTime, like Event Hubs'
+# enqueued time) to handler start come from hubfn's own histogram
+# hubfn_enqueued_to_start_seconds on /metrics (millisecond buckets up to 5 ms). Then kafkajs
+# gets the same load on another hub and measures the same in its handler. The mock broker
+# answers a fetch that found nothing only when the fetch's maximum wait ends, even if events
+# arrive meanwhile, so there it would measure the consumers' fetch.wait settings.
+set -eu
+cd "$(dirname "$0")/../.."
+top=$PWD
+broker=mock rounds=3 n=150000 latency=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --kafka) broker=kafka ;;
+        --rounds) rounds=$2; shift ;;
+        --events) n=$2; shift ;;
+        --no-latency) latency=0 ;;
+        *) echo "usage: $0 [--kafka] [--rounds N] [--events N] [--no-latency]" >&2; exit 2 ;;
+    esac
+    shift
+done
+[ "$broker" = kafka ] || latency=0
+build=${BUILD:-build}
+hubfn=${HUBFN:-$top/$build/hubfn}
+tmp=${TMPDIR:-/tmp}/hubfn-bench-consume
+mkdir -p "$tmp" "$build/bench"
+if [ -z "${HUBFN:-}" ]; then
+    make --no-print-directory -s "$build/hubfn" >/dev/null
+fi
+make --no-print-directory -s "$build/tools/mockbroker" >/dev/null
+${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -Werror tests/bench/pace.c -o "$build/bench/pace" \
+    $(pkg-config --cflags --libs rdkafka)
+node_path=$(tests/bench/kafkajs/install.sh | tail -n 1)
+
+data=$tmp/aep-$n.jsonl
+[ -s "$data" ] || python3 tests/bench/decode/gen_aep.py "$n" >"$data"
+[ -s "$data.keyed" ] || awk '{ print NR "\t" $0 }' "$data" >"$data.keyed"
+
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    if [ "${started_kafka:-0}" = 1 ]; then tests/kafka/broker.sh stop >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+
+run_id=$(date +%s)
+hubs="aep$run_id:32"
+if [ "$broker" = mock ]; then
+    mkfifo "$tmp/mock.in" 2>/dev/null || true
+    sleep infinity >"$tmp/mock.in" &
+    pids+=($!)
+    args=()
+    for h in $hubs; do args+=(--topic "$h"); done
+    "$build/tools/mockbroker" "${args[@]}" <"$tmp/mock.in" >"$tmp/mock.out" 2>"$tmp/mock.err" &
+    pids+=($!)
+    for _ in $(seq 50); do grep -q '^bootstrap' "$tmp/mock.out" 2>/dev/null && break; sleep 0.1; done
+    bootstrap=$(awk '/^bootstrap/ { print $2 }' "$tmp/mock.out")
+    label="mock broker (librdkafka $(pkg-config --modversion rdkafka) mock cluster, loopback)"
+else
+    if ! tests/kafka/broker.sh status >/dev/null 2>&1; then
+        tests/kafka/broker.sh start >/dev/null
+        started_kafka=1
+    fi
+    . "${HF_KAFKA_DIR:-/tmp/hubfn-kafka}/env"
+    bootstrap=$HF_KAFKA_PLAIN
+    tests/kafka/broker.sh topic "aep$run_id" 32 >/dev/null
+    # Latency hubs stamp events with the broker's append time, as Event Hubs' enqueued time
+    # is: the time the hub took the event, whatever the producer did before.
+    for h in lat1k-hubfn lat1k-kafkajs lat10k-hubfn lat10k-kafkajs; do
+        tests/kafka/broker.sh tool org.apache.kafka.tools.TopicCommand --bootstrap-server \
+            "$bootstrap" --create --topic "$h$run_id" --partitions 32 \
+            --config message.timestamp.type=LogAppendTime >/dev/null
+    done
+    label="Apache Kafka 3.9.1 (KRaft, one node, loopback, the test harness broker)"
+fi
+[ -n "$bootstrap" ] || { echo "the broker did not start (see $tmp)" >&2; exit 1; }
+
+kcat -P -b "$bootstrap" -t "aep$run_id" -K $'\t' -z none -X linger.ms=5 -X batch.size=65536 \
+    -l "$data.keyed"
+
+app=$tmp/app
+rm -rf "$app"
+mkdir -p "$app/segments"
+cat >"$app/host.json" <<'JSON'
+{ "version": "2.0", "logging": { "logLevel": { "default": "Warning" } } }
+JSON
+cat >"$app/segments/function.json" <<'JSON'
+{ "bindings": [ { "type": "eventHubTrigger", "direction": "in", "name": "events",
+    "eventHubName": "%BENCH_HUB%", "consumerGroup": "%BENCH_GROUP%", "connection": "Conn",
+    "cardinality": "many" } ] }
+JSON
+cat >"$app/segments/handler.lua" <<'LUA'
+-- reads every segment status of every event; one line per batch: realized audiences, events
+local write, first = io.write, true
+io.stdout:setvbuf("line")
+return function(events)
+  if first then write("start\n"); first = false end
+  local n = 0
+  for i = 1, #events do
+    for _, s in ipairs(events[i].activation.segments) do
+      if s.status == "realized" then n = n + 1 end
+    end
+  end
+  write(n .. " " .. #events .. "\n")
+end
+LUA
+
+python3 - "$top" "$tmp" "$hubfn" "$app" "$bootstrap" "$run_id" "$n" "$rounds" \
+    "$latency" "$data" "$build/bench/pace" "$node_path" "$label" <<'PY'
+import json, os, platform, re, socket, statistics, subprocess, sys, time, urllib.request
+(top, tmp, hubfn, app, bootstrap, run_id, n, rounds, latency, data, pace, node_path,
+ label) = sys.argv[1:14]
+n, rounds, latency = int(n), int(rounds), latency == "1"
+hub = "aep" + run_id
+consumer_js = os.path.join(top, "tests/bench/kafkajs/consumer.js")
+env_node = dict(os.environ, NODE_PATH=node_path)
+
+def settings(group, hub_name):
+    with open(os.path.join(app, "local.settings.json"), "w") as f:
+        json.dump({"IsEncrypted": False, "Values": {"Conn": bootstrap, "BENCH_GROUP": group,
+                                                    "BENCH_HUB": hub_name}}, f)
+
+def command(peer, group):
+    if peer == "kcat":
+        return ["kcat", "-b", bootstrap, "-G", group, "-q", "-e", "-f", "%p\n",
+                "-X", "auto.offset.reset=earliest", hub], None
+    if peer == "hubfn":
+        settings(group, hub)
+        return [hubfn, "start", app, "--exit-on-eof"], None
+    return ["node", consumer_js, bootstrap, hub, group, str(n)], env_node
+
+def run(peer, r):
+    group = f"{peer}-{run_id}-{r}"
+    cmd, env = command(peer, group)
+    err = open(os.path.join(tmp, peer + ".err"), "wb")
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env)
+    first = None
+    events = realized = 0
+    for line in p.stdout:
+        if first is None:
+            first = time.monotonic()
+        f = line.split()
+        if peer == "kcat":
+            events += 1
+        elif peer == "hubfn" and len(f) == 2:
+            realized += int(f[0]); events += int(f[1])
+        elif peer == "kafkajs" and f and f[0] == b"realized":
+            realized, events = int(f[1]), int(f[3])
+    _, status, ru = os.wait4(p.pid, 0)
+    end = time.monotonic()
+    if status != 0 or events != n:
+        sys.exit(f"{peer} failed: exit status {status}, {events} of {n} events "
+                 f"(see {tmp}/{peer}.err)")
+    return {"cpu": ru.ru_utime + ru.ru_stime, "rss": ru.ru_maxrss / 1024,
+            "rate": n / (end - first), "join": first - t0, "realized": realized}
+
+try:
+    model = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                 if l.startswith("model name"))
+except (OSError, StopIteration):
+    model = platform.processor() or "unknown CPU"
+size = os.path.getsize(data) / n
+print(f"{label}\n{n} AEP payloads ({size:.0f} bytes average) in 32 partitions; {model}, "
+      f"{os.cpu_count()} CPUs; {rounds} rounds, medians", flush=True)
+peers = ["kcat", "hubfn", "kafkajs"]
+res = {p: [] for p in peers}
+for r in range(rounds):
+    order = peers[r % 3:] + peers[:r % 3]
+    for peer in order:
+        res[peer].append(run(peer, r))
+    print("round %d: " % (r + 1) + ", ".join(
+        f"{p} {res[p][-1]['cpu'] / n * 1e6:.2f} us/event {res[p][-1]['rate']:.0f}/s "
+        f"{res[p][-1]['rss']:.0f} MB" for p in peers), flush=True)
+if res["hubfn"][0]["realized"] != res["kafkajs"][0]["realized"]:
+    sys.exit(f"hubfn counted {res['hubfn'][0]['realized']} realized audiences, kafkajs "
+             f"{res['kafkajs'][0]['realized']}")
+med = {p: {k: statistics.median(x[k] for x in res[p]) for k in ("cpu", "rss", "rate")}
+       for p in peers}
+h = med["hubfn"]
+print()
+print("| consumer | CPU per event | vs hubfn | events/s after join | vs hubfn | peak RSS | vs hubfn |")
+print("|---|---|---|---|---|---|---|")
+for p in peers:
+    m = med[p]
+    print(f"| {p} | {m['cpu'] / n * 1e6:.2f} us | {m['cpu'] / h['cpu']:.2f}x | "
+          f"{m['rate']:,.0f} | {m['rate'] / h['rate']:.2f}x | {m['rss']:.0f} MB | "
+          f"{m['rss'] / h['rss']:.2f}x |")
+print(f"\nhubfn / kcat CPU: {h['cpu'] / med['kcat']['cpu']:.2f}x; hubfn / kafkajs CPU: "
+      f"{h['cpu'] / med['kafkajs']['cpu']:.2f}x; realized audiences counted: "
+      f"{res['hubfn'][0]['realized']} (hubfn and kafkajs agree)", flush=True)
+if not latency:
+    sys.exit(0)
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+def metrics(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        return r.read().decode()
+
+def histogram(text, name):
+    buckets, count = [], 0.0
+    for line in text.splitlines():
+        m = re.match(name + r'_bucket\{.*le="([^"]+)"\} (\S+)', line)
+        if m:
+            buckets.append((float(m.group(1)), float(m.group(2))))
+        m = re.match(name + r'_count\{.*\} (\S+)', line)
+        if m:
+            count += float(m.group(1))
+    return buckets, count
+
+def quantile(buckets, count, q):
+    # Prometheus histogram_quantile: linear within the bucket holding the rank
+    rank, lo, below = q * count, 0.0, 0.0
+    for le, c in buckets:
+        if c >= rank:
+            if le == float("inf"):
+                return lo
+            return lo + (le - lo) * ((rank - below) / (c - below) if c > below else 1)
+        lo, below = le, c
+    return lo
+
+def processed(text):
+    return sum(float(v) for v in re.findall(r'^hubfn_events_processed_total\{[^}]*\} (\S+)',
+                                             text, re.M))
+
+secs = int(os.environ.get("LATENCY_SECONDS", "10"))
+print(f"\nLatency, enqueue to handler start, {secs} s of steady load into 32 partitions:")
+print("| rate | hubfn p50 | hubfn p99 | kafkajs p50 | kafkajs p99 |")
+print("|---|---|---|---|---|")
+def wait_ready(port, proc, what):
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except Exception:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            sys.exit(f"hubfn did not get ready (see {what})")
+        time.sleep(0.2)
+
+def paced(lat_hub, rate):
+    out = subprocess.run([pace, bootstrap, lat_hub, str(rate), str(secs), data],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"pace failed: {out.stdout} {out.stderr}")
+
+for rate, name in ((1000, "lat1k"), (10000, "lat10k")):
+    total = rate * secs
+    # hubfn alone
+    lat_hub, port = f"{name}-hubfn{run_id}", free_port()
+    settings(f"{name}-hubfn-{run_id}", lat_hub)
+    herr = os.path.join(tmp, f"{name}.hubfn.err")
+    hp = subprocess.Popen([hubfn, "start", app, "--http-port", str(port)],
+                          stdout=subprocess.DEVNULL, stderr=open(herr, "wb"))
+    wait_ready(port, hp, herr)
+    paced(lat_hub, rate)
+    deadline = time.monotonic() + 60
+    while processed(metrics(port)) < total and time.monotonic() < deadline:
+        time.sleep(0.2)
+    text = metrics(port)
+    hp.terminate()
+    hp.wait()
+    b, c = histogram(text, "hubfn_enqueued_to_start_seconds")
+    if c != total:
+        sys.exit(f"hubfn timed {c} events of {total}")
+    # kafkajs alone, the same load
+    lat_hub = f"{name}-kafkajs{run_id}"
+    kp = subprocess.Popen(["node", consumer_js, bootstrap, lat_hub, f"{name}-kafkajs-{run_id}",
+                           str(total), "--latency"], stdout=subprocess.PIPE,
+                          stderr=open(os.path.join(tmp, f"{name}.kafkajs.err"), "wb"),
+                          env=env_node)
+    time.sleep(8)                # its group join
+    paced(lat_hub, rate)
+    try:
+        kout, _ = kp.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        kp.kill()
+        kout, _ = kp.communicate()
+    m = re.search(rb"latency_ms p50 (\S+) p99 (\S+)", kout)
+    kjs = (f"{float(m.group(1)):.1f} ms | {float(m.group(2)):.1f} ms" if m
+           else "n/a | n/a")
+    print(f"| {rate}/s | {quantile(b, c, 0.5) * 1e3:.1f} ms | {quantile(b, c, 0.99) * 1e3:.1f} ms"
+          f" | {kjs} |", flush=True)
+PY

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs kafkajs for the benchmark peer consumer.js outside the repository: copies
+# package.json and package-lock.json into a cache directory and runs `npm ci` there.
+# Idempotent: does nothing when the cached package-lock.json equals ours and
+# node_modules/kafkajs exists. Progress goes to stderr; the last line on stdout is the
+# NODE_PATH to run consumer.js with:
+#   NODE_PATH=$(tests/bench/kafkajs/install.sh | tail -n 1) node tests/bench/kafkajs/consumer.js ...
+# Cache directory: ${HF_KAFKAJS_CACHE:-~/.cache/hubfn/bench-kafkajs}.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${HF_KAFKAJS_CACHE:-${HOME:-/root}/.cache/hubfn/bench-kafkajs}
+if ! cmp -s "$here/package-lock.json" "$cache/package-lock.json" ||
+    [ ! -f "$cache/node_modules/kafkajs/package.json" ]; then
+    command -v npm >/dev/null || { echo "install.sh: npm not found" >&2; exit 1; }
+    mkdir -p "$cache"
+    cp "$here/package.json" "$here/package-lock.json" "$cache/"
+    (cd "$cache" && npm ci --no-audit --no-fund) >&2
+fi
+echo "$cache/node_modules"
