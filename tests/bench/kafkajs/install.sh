@@ -11,7 +11,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${HF_KAFKAJS_CACHE:-${HOME:-/root}/.cache/hubfn/bench-kafkajs}
 if ! cmp -s "$here/package-lock.json" "$cache/package-lock.json" ||
     [ ! -f "$cache/node_modules/kafkajs/package.json" ]; then
-    command -v npm >/dev/null || { echo "install.sh: npm not found" >&2; exit 1; }
+    if ! command -v npm >/dev/null && command -v apt-get >/dev/null; then
+        echo "install.sh: installing Debian's nodejs and npm" >&2
+        sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+        $sudo apt-get update -qq >&2 &&
+            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >&2
+    fi
+    command -v npm >/dev/null || { echo "install.sh: npm not found (install Node.js)" >&2; exit 1; }
     mkdir -p "$cache"
     cp "$here/package.json" "$here/package-lock.json" "$cache/"
     (cd "$cache" && npm ci --no-audit --no-fund) >&2
