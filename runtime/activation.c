@@ -181,6 +181,12 @@ static const char *const field_names[K_COUNT] = {
 /* Registry key of this state's table of those names as Lua strings: pushing one is an
    array read, where lua_setfield would look the C string up again each time. */
 static const char act_names_key = 0;
+/* Private key of a text-built view: its JSON text, until identities and attributes are
+   built from it. */
+static const char act_text_key = 0;
+
+static int act_lazy_identities(lua_State *L);
+static int act_lazy_attributes(lua_State *L);
 
 /* Pushes the table of field names (index = the enum), creating it the first time. */
 static void push_names(lua_State *L)
@@ -195,6 +201,8 @@ static void push_names(lua_State *L)
     }
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &act_names_key);
+    hf_json_lazy_field(L, "identities", act_lazy_identities);
+    hf_json_lazy_field(L, "attributes", act_lazy_attributes);
 }
 
 /* Classifies a key of a segment entry. */
@@ -604,8 +612,8 @@ int hf_activation_push(lua_State *L, int body_idx)
 /* straight from the text */
 
 /* Fixed stack cells of the text builder (inside its protected call). */
-enum { TX_CTX = 1, TX_MT, TX_CACHE, TX_NAMES, TX_IDS, TX_ATTRS, TX_SEGBUF, TX_TMP, TX_NS,
-       TX_BASE };
+enum { TX_CTX = 1, TX_TEXT, TX_MT, TX_CACHE, TX_NAMES, TX_IDS, TX_ATTRS, TX_SEGBUF, TX_TMP,
+       TX_NS, TX_BASE };
 
 typedef struct act_text {
     const char *buf;
@@ -757,14 +765,14 @@ static void text_identity(hf_json_rd_t *r, lua_State *L, int arr, lua_Integer *k
     }
 }
 
-/* Reads the value of an identityMap key into a new identities table (TX_IDS). */
-static void text_identities(act_t *a, hf_json_rd_t *r)
+/* Reads the value of an identityMap key into a new identities table in stack slot ids. */
+static void text_identities(act_t *a, hf_json_rd_t *r, int ids)
 {
     lua_State *L = a->L;
     const char *k;
     size_t kn;
     lua_createtable(L, 0, 4);
-    lua_replace(L, TX_IDS);
+    lua_replace(L, ids);
     if (!hf_json_rd_open(r, '{')) {
         hf_json_rd_skip(r);
         return;
@@ -785,7 +793,7 @@ static void text_identities(act_t *a, hf_json_rd_t *r)
             hf_json_rd_skip(r);
         }
         mark_array(a);
-        lua_rawset(L, TX_IDS);
+        lua_rawset(L, ids);
     }
 }
 
@@ -872,7 +880,7 @@ static int quick_maybe_activation(const char *buf, size_t len)
 static int act_text_protected(lua_State *L)
 {
     act_text_t *t = lua_touserdata(L, 1);
-    lua_settop(L, 1);
+    lua_settop(L, 2);                            /* TX_TEXT: buf as a Lua string */
     hf_json_rd_t *r = t->rd = hf_json_rd_init(t->mem, L, t->buf, t->len, t->err, t->errsz);
     push_names(L);                               /* TX_NAMES */
     act_t a = { L, 0, TX_BASE, TX_MT, 0 };
@@ -880,8 +888,8 @@ static int act_text_protected(lua_State *L)
     sv.v = sv.local;
     sv.n = 0;
     sv.cap = 32;
-    lua_createtable(L, 0, 4);                    /* TX_IDS */
-    lua_createtable(L, 0, 4);                    /* TX_ATTRS */
+    lua_pushnil(L);                              /* TX_IDS (unused here) */
+    lua_pushnil(L);                              /* TX_ATTRS (unused here) */
     lua_pushnil(L);                              /* TX_SEGBUF */
     lua_pushnil(L);                              /* TX_TMP */
     lua_pushnil(L);                              /* TX_NS */
@@ -889,7 +897,7 @@ static int act_text_protected(lua_State *L)
         return 0;
     const char *k;
     size_t kn;
-    int seen = 0;
+    int seen = 0, lazy_ids = 0, lazy_attrs = 0;
     if (!hf_json_rd_open(r, '{')) {
         hf_json_rd_skip(r);
     } else {
@@ -903,12 +911,11 @@ static int act_text_protected(lua_State *L)
                 text_segments(&a, r, &sv);
                 seen = 1;
             } else if (kn == 11 && memcmp(k, "identityMap", 11) == 0) {
-                text_identities(&a, r);
-                seen = 1;
+                hf_json_rd_skip(r);                      /* checked now, built on read */
+                lazy_ids = seen = 1;
             } else {
-                hf_json_rd_push_key(r, k, kn);
-                hf_json_rd_push(r);
-                lua_rawset(L, TX_ATTRS);
+                hf_json_rd_skip(r);
+                lazy_attrs = 1;
             }
         }
     }
@@ -921,18 +928,103 @@ static int act_text_protected(lua_State *L)
     lua_createtable(L, 0, 6);
     int view = lua_gettop(L);
     act_finish_segments(&a, sv.v, sv.n, view, TX_NAMES);
-    lua_rawgeti(L, TX_NAMES, K_IDENTITIES);
-    lua_pushvalue(L, TX_IDS);
-    lua_rawset(L, view);
-    lua_rawgeti(L, TX_NAMES, K_ATTRIBUTES);
-    lua_pushvalue(L, TX_ATTRS);
-    lua_rawset(L, view);
+    if (!lazy_ids) {
+        lua_rawgeti(L, TX_NAMES, K_IDENTITIES);
+        lua_newtable(L);
+        lua_rawset(L, view);
+    }
+    if (!lazy_attrs) {
+        lua_rawgeti(L, TX_NAMES, K_ATTRIBUTES);
+        lua_newtable(L);
+        lua_rawset(L, view);
+    }
+    if (lazy_ids || lazy_attrs) {
+        /* identities and attributes are built from the text on first read (or pairs,
+           or encoding), as json.c's lazy tables do for ev.body */
+        lua_pushvalue(L, TX_TEXT);
+        lua_rawsetp(L, view, &act_text_key);
+        hf_json_set_lazy(L, view);
+    }
     t->status = 1;
     return 1;
 }
 
+/* lua_CFunction run under lua_pcall: arg 1 the act_text_t of a view's text (arg 2),
+   already checked. Returns its identities and attributes tables. */
+static int act_lazy_protected(lua_State *L)
+{
+    act_text_t *t = lua_touserdata(L, 1);
+    lua_settop(L, 2);
+    hf_json_rd_t *r = t->rd = hf_json_rd_init(t->mem, L, t->buf, t->len, t->err, t->errsz);
+    push_names(L);                               /* TX_NAMES */
+    act_t a = { L, 0, TX_BASE, TX_MT, 0 };
+    lua_createtable(L, 0, 4);                    /* TX_IDS */
+    lua_createtable(L, 0, 4);                    /* TX_ATTRS */
+    const char *k;
+    size_t kn;
+    if (hf_json_rd_open(r, '{')) {
+        while (hf_json_rd_key(r, &k, &kn)) {
+            if (kn == 17 && memcmp(k, "segmentMembership", 17) == 0) {
+                hf_json_rd_skip(r);
+            } else if (kn == 11 && memcmp(k, "identityMap", 11) == 0) {
+                text_identities(&a, r, TX_IDS);
+            } else {
+                hf_json_rd_push_key(r, k, kn);
+                hf_json_rd_push(r);
+                lua_rawset(L, TX_ATTRS);
+            }
+        }
+    }
+    lua_pushvalue(L, TX_IDS);
+    lua_pushvalue(L, TX_ATTRS);
+    return 2;
+}
+
+/* Lazy field builder of views (arg 1; nothing for other tables): builds identities and
+   attributes together, stores both, and returns the one named by field. */
+static int act_lazy_build(lua_State *L, int field)
+{
+    if (lua_rawgetp(L, 1, &act_text_key) != LUA_TSTRING)
+        return 0;
+    int text = lua_gettop(L);
+    hf_json_rd_mem_t mem;
+    char err[128];
+    act_text_t t = { NULL, 0, &mem, NULL, 0, err, sizeof(err) };
+    t.buf = lua_tolstring(L, text, &t.len);
+    lua_pushcfunction(L, act_lazy_protected);
+    lua_pushlightuserdata(L, &t);
+    lua_pushvalue(L, text);
+    int st = lua_pcall(L, 2, 2, 0);
+    if (t.rd)
+        hf_json_rd_done(t.rd);
+    if (st != LUA_OK)
+        return lua_error(L);                     /* out of memory: the handler's error */
+    int ids = lua_gettop(L) - 1;
+    push_names(L);
+    for (int f = K_IDENTITIES; f <= K_ATTRIBUTES; f++) {  /* unless the handler set it */
+        lua_rawgeti(L, -1, f);
+        if (lua_rawget(L, 1) == LUA_TNIL) {
+            lua_rawgeti(L, -2, f);
+            lua_pushvalue(L, f == K_IDENTITIES ? ids : ids + 1);
+            lua_rawset(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_rawsetp(L, 1, &act_text_key);            /* built once */
+    if (field == K_IDENTITIES)
+        lua_pop(L, 1);                           /* leaves identities on top */
+    return 1;
+}
+
+static int act_lazy_identities(lua_State *L) { return act_lazy_build(L, K_IDENTITIES); }
+static int act_lazy_attributes(lua_State *L) { return act_lazy_build(L, K_ATTRIBUTES); }
+
 /* Pushes the activation view of the JSON text buf without decoding the body: 1, 0 (not
    an activation) or -1 (invalid JSON holding an activation key; message in err). */
+static int text_view(lua_State *L, int text_idx, char *err, size_t errsz);
+
 int hf_activation_push_json(lua_State *L, const char *buf, size_t len, char *err,
                             size_t errsz)
 {
@@ -942,12 +1034,38 @@ int hf_activation_push_json(lua_State *L, const char *buf, size_t len, char *err
         return 0;
     if (!lua_checkstack(L, 4))
         return 0;
+    lua_pushlstring(L, buf, len);
+    int r = text_view(L, lua_gettop(L), err, errsz);
+    if (r == 1)
+        lua_remove(L, -2);
+    else
+        lua_pop(L, 1);
+    return r;
+}
+
+int hf_activation_push_text(lua_State *L, int text_idx, char *err, size_t errsz)
+{
+    size_t len;
+    const char *buf = lua_tolstring(L, text_idx, &len);
+    if (errsz)
+        err[0] = 0;
+    if (!buf || !quick_maybe_activation(buf, len) || !lua_checkstack(L, 4))
+        return 0;
+    return text_view(L, lua_absindex(L, text_idx), err, errsz);
+}
+
+/* The view of the Lua string at text_idx (an absolute index), already found to be a
+   likely activation; as hf_activation_push_text. */
+static int text_view(lua_State *L, int text_idx, char *err, size_t errsz)
+{
     hf_json_rd_mem_t mem;
-    act_text_t t = { buf, len, &mem, NULL, 0, err, errsz };
+    act_text_t t = { NULL, 0, &mem, NULL, 0, err, errsz };
+    t.buf = lua_tolstring(L, text_idx, &t.len);
     int top = lua_gettop(L);
     lua_pushcfunction(L, act_text_protected);
     lua_pushlightuserdata(L, &t);
-    int st = lua_pcall(L, 1, 1, 0);
+    lua_pushvalue(L, text_idx);
+    int st = lua_pcall(L, 2, 1, 0);
     if (t.rd)
         hf_json_rd_done(t.rd);
     if (st != LUA_OK || t.status != 1) {

@@ -58,6 +58,14 @@ int hf_activation_push_json(lua_State *L, const char *buf, size_t len, char *err
                             size_t errsz);
 
 /*
+ * hf_activation_push_json for the Lua string at text_idx. The view's identities and
+ * attributes are then built from that string on first read (and by pairs and the JSON
+ * encoder, through json.c's lazy tables), so a handler that reads only the segments
+ * never pays for them; the text is checked in full either way.
+ */
+int hf_activation_push_text(lua_State *L, int text_idx, char *err, size_t errsz);
+
+/*
  * Parses an ISO 8601 date-time such as "2022-01-11T21:24:39Z",
  * "2019-04-15T02:41:50+0000", "2019-04-15T02:41:50.123+02:00" into seconds since the
  * epoch (fraction dropped). A missing zone means UTC. Returns 0, or -1 when s is not such

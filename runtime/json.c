@@ -1797,6 +1797,15 @@ void hf_json_set_lazy_body(lua_State *L, int ev_idx, const char *buf, size_t len
 {
     ev_idx = lua_absindex(L, ev_idx);
     lua_pushlstring(L, buf ? buf : "", buf ? len : 0);
+    hf_json_set_lazy_text(L, ev_idx, -1);
+    lua_pop(L, 1);
+}
+
+/* hf_json_set_lazy_body with the text already a Lua string at text_idx. */
+void hf_json_set_lazy_text(lua_State *L, int ev_idx, int text_idx)
+{
+    ev_idx = lua_absindex(L, ev_idx);
+    lua_pushvalue(L, text_idx);
     lua_rawsetp(L, ev_idx, &hf_json_lazy_store_key);
     push_lazy_mt(L);
     lua_setmetatable(L, ev_idx);

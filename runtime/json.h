@@ -160,6 +160,8 @@ void hf_json_rd_push_key(hf_json_rd_t *r, const char *s, size_t n);
  */
 void hf_json_set_lazy_body(lua_State *L, int ev_idx, const char *buf, size_t len);
 void hf_json_set_lazy(lua_State *L, int idx);
+/* hf_json_set_lazy_body for text already a Lua string at text_idx (shared, not copied). */
+void hf_json_set_lazy_text(lua_State *L, int ev_idx, int text_idx);
 void hf_json_lazy_field(lua_State *L, const char *name, lua_CFunction build);
 
 /* Pushes the null sentinel (a light userdata, the same value in every state). */

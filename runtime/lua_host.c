@@ -958,14 +958,17 @@ static void push_event(hf_lua_t *lua, const hf_event_t *ev, int names)
     const char *payload = ev->payload ? ev->payload : "";
     switch (lua->batch->fn->trigger.data_type) {
     case HF_DATA_JSON:
-        /* The activation view comes straight from the text; the body is decoded on first
-           use, so a handler that reads only ev.activation never pays for it. */
-        if (hf_activation_push_json(L, payload, ev->len, err, sizeof(err)) == 1) {
+        /* The activation view comes straight from the text; the body (and the view's
+           identities and attributes) are decoded on first use from the same string, so a
+           handler that reads only the segments never pays for the rest. */
+        lua_pushlstring(L, payload, ev->len);
+        if (hf_activation_push_text(L, -1, err, sizeof(err)) == 1) {
             lua_rawgeti(L, names, N_ACTIVATION);
             lua_insert(L, -2);
             lua_rawset(L, t);
         }
-        hf_json_set_lazy_body(L, t, payload, ev->len);
+        hf_json_set_lazy_text(L, t, -1);
+        lua_pop(L, 1);
         break;
     case HF_DATA_STRING:
     case HF_DATA_BINARY:
