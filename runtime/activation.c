@@ -980,23 +980,31 @@ static int act_lazy_protected(lua_State *L)
     return 2;
 }
 
+/* Runs f(t, text) under lua_pcall on the Lua string at text_idx (an absolute index),
+   leaving nresults results, and frees the reader f used. Returns the pcall status. */
+static int run_on_text(lua_State *L, lua_CFunction f, int text_idx, act_text_t *t,
+                       int nresults)
+{
+    t->buf = lua_tolstring(L, text_idx, &t->len);
+    lua_pushcfunction(L, f);
+    lua_pushlightuserdata(L, t);
+    lua_pushvalue(L, text_idx);
+    int st = lua_pcall(L, 2, nresults, 0);
+    if (t->rd)
+        hf_json_rd_done(t->rd);
+    return st;
+}
+
 /* Lazy field builder of views (arg 1; nothing for other tables): builds identities and
    attributes together, stores both, and returns the one named by field. */
 static int act_lazy_build(lua_State *L, int field)
 {
     if (lua_rawgetp(L, 1, &act_text_key) != LUA_TSTRING)
         return 0;
-    int text = lua_gettop(L);
     hf_json_rd_mem_t mem;
     char err[128];
     act_text_t t = { NULL, 0, &mem, NULL, 0, err, sizeof(err) };
-    t.buf = lua_tolstring(L, text, &t.len);
-    lua_pushcfunction(L, act_lazy_protected);
-    lua_pushlightuserdata(L, &t);
-    lua_pushvalue(L, text);
-    int st = lua_pcall(L, 2, 2, 0);
-    if (t.rd)
-        hf_json_rd_done(t.rd);
+    int st = run_on_text(L, act_lazy_protected, lua_gettop(L), &t, 2);
     if (st != LUA_OK)
         return lua_error(L);                     /* out of memory: the handler's error */
     int ids = lua_gettop(L) - 1;
@@ -1060,14 +1068,8 @@ static int text_view(lua_State *L, int text_idx, char *err, size_t errsz)
 {
     hf_json_rd_mem_t mem;
     act_text_t t = { NULL, 0, &mem, NULL, 0, err, errsz };
-    t.buf = lua_tolstring(L, text_idx, &t.len);
     int top = lua_gettop(L);
-    lua_pushcfunction(L, act_text_protected);
-    lua_pushlightuserdata(L, &t);
-    lua_pushvalue(L, text_idx);
-    int st = lua_pcall(L, 2, 1, 0);
-    if (t.rd)
-        hf_json_rd_done(t.rd);
+    int st = run_on_text(L, act_text_protected, text_idx, &t, 1);
     if (st != LUA_OK || t.status != 1) {
         lua_settop(L, top);
         if (st != LUA_OK && errsz)
