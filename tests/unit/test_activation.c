@@ -509,4 +509,30 @@ TEST(text_view_rejects_what_the_decoder_rejects)
     lua_close(L);
 }
 
+TEST(identities_and_attributes_built_on_first_read)
+{
+    lua_State *L = newL();
+    const char *json = "{\"person\":{\"name\":\"Ann\"},\"segmentMembership\":{\"ups\":"
+                       "{\"s1\":{\"status\":\"realized\"}}},\"identityMap\":{\"email\":"
+                       "[{\"id\":\"a@x\"}]}}";
+    char e[256];
+    CHECK(hf_activation_push_json(L, json, strlen(json), e, sizeof(e)) == 1);
+    CHECK_STR(with_view(L, "return tostring(rawget(a, 'identities')) .. ' ' .. "
+                           "tostring(rawget(a, 'attributes')) .. ' ' .. a.realized[1]"),
+              "nil nil s1");
+    /* a value the handler set first stays; reading one builds the other too */
+    CHECK(hf_activation_push_json(L, json, strlen(json), e, sizeof(e)) == 1);
+    CHECK_STR(with_view(L, "a.attributes = { mine = true } "
+                           "return a.identities.email[1] .. ' ' .. tostring(a.attributes.mine)"
+                           " .. ' ' .. tostring(a.attributes.person)"),
+              "a@x true nil");
+    /* pairs sees every field and no private key */
+    CHECK(hf_activation_push_json(L, json, strlen(json), e, sizeof(e)) == 1);
+    CHECK_STR(with_view(L, "local k = {} for n in pairs(a) do k[#k + 1] = n end "
+                           "table.sort(k) return table.concat(k, ',') .. ' ' .. "
+                           "a.attributes.person.name"),
+              "attributes,existing,exited,identities,realized,segments Ann");
+    lua_close(L);
+}
+
 TEST_MAIN()
