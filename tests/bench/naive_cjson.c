@@ -23,37 +23,12 @@
 
 static const char null_tag = 0;
 
-/* Pushes the Lua value of a cJSON node. */
-static void push_cjson(lua_State *L, const cJSON *j)
+static void naive_push_null(lua_State *L)
 {
-    if (cJSON_IsObject(j)) {
-        lua_newtable(L);
-        for (const cJSON *c = j->child; c; c = c->next) {
-            lua_pushstring(L, c->string);
-            push_cjson(L, c);
-            lua_rawset(L, -3);
-        }
-    } else if (cJSON_IsArray(j)) {
-        lua_newtable(L);
-        lua_Integer i = 1;
-        for (const cJSON *c = j->child; c; c = c->next) {
-            push_cjson(L, c);
-            lua_rawseti(L, -2, i++);
-        }
-    } else if (cJSON_IsString(j)) {
-        lua_pushstring(L, j->valuestring);
-    } else if (cJSON_IsNumber(j)) {
-        double d = j->valuedouble;
-        if (d == (double)(long long)d && d > -9e15 && d < 9e15)
-            lua_pushinteger(L, (lua_Integer)d);
-        else
-            lua_pushnumber(L, d);
-    } else if (cJSON_IsBool(j)) {
-        lua_pushboolean(L, cJSON_IsTrue(j));
-    } else {
-        lua_pushlightuserdata(L, (void *)&null_tag);
-    }
+    lua_pushlightuserdata(L, (void *)&null_tag);
 }
+
+#include "naive_walk.h"
 
 /* Calls the handler (stack index 1) with the events array on top. */
 static void call_handler(lua_State *L)
