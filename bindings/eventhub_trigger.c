@@ -32,6 +32,7 @@ typedef struct hf_part {
     int eof;
     rd_kafka_queue_t *queue;     /* the partition's own fetch queue (prefetchCount events) */
     int queue_full;              /* seen holding prefetchCount events: fetching may idle */
+    int taking;                  /* take_from_queue is running (an EOF in it dispatches) */
     int worker;
     ev_timer wait_timer;         /* maxWaitTime when minEventBatchSize > 1 */
     ev_timer retry_timer;        /* the retry policy's delay, or a dead-letter hub's back-off */
@@ -417,7 +418,8 @@ static void take_message(hf_trigger_t *t, rd_kafka_message_t *rkm)
 
 /* Fetch into the partition's own queue, so prefetchCount bounds each partition without
    pausing it (a pause drops what was fetched beyond it, often a whole record batch, to be
-   fetched again). Set up after every assign: starting the fetch may forward it again. */
+   fetched again). Set up right after the assign, before fetching starts; the consumer
+   queue path stays for any event that would arrive there first. */
 static void part_queue_open(hf_trigger_t *t, hf_part_t *part)
 {
     if (!part->queue) {
@@ -447,8 +449,9 @@ static void part_queue_close(hf_part_t *part)
 static void take_from_queue(hf_trigger_t *t, hf_part_t *part)
 {
     const hf_host_cfg_t *cfg = &t->host->app.host;
-    if (!part->queue || !part->assigned || part->revoking || t->stopping)
+    if (!part->queue || !part->assigned || part->revoking || t->stopping || part->taking)
         return;
+    part->taking = 1;            /* messages taken below are added in order, none nested */
     size_t queued = rd_kafka_queue_length(part->queue);
     if (queued >= (size_t)(cfg->prefetch > 0 ? cfg->prefetch : 1))
         part->queue_full = 1;
@@ -473,22 +476,20 @@ static void take_from_queue(hf_trigger_t *t, hf_part_t *part)
             rd_kafka_error_destroy(error);
         rd_kafka_topic_partition_list_destroy(list);
     }
+    part->taking = 0;
 }
 
 /* Serve the consumer queue (rebalances, errors, and events fetched before a partition's own
-   queue took over), then each partition's queue as far as its next batch needs. */
+   queue took over), then each partition: dispatch takes from its queue what its next batch
+   needs. */
 static void consume(hf_trigger_t *t)
 {
     rd_kafka_message_t *rkm;
     while (t->rk && (rkm = rd_kafka_consumer_poll(t->rk, 0)) != NULL)
         take_message(t, rkm);
-    for (int32_t i = 0; i < t->parts_cap; i++) {
-        hf_part_t *part = t->parts[i];
-        if (part && part->assigned) {
-            take_from_queue(t, part);
-            dispatch(part, 0);
-        }
-    }
+    for (int32_t i = 0; i < t->parts_cap; i++)
+        if (t->parts[i] && t->parts[i]->assigned)
+            dispatch(t->parts[i], 0);
 }
 
 static void on_io(struct ev_loop *loop, ev_io *w, int revents)
@@ -962,8 +963,7 @@ static void dead_letter(hf_trigger_t *t, hf_part_t *part, hf_batch_t *batch)
             out.key_len = ev->key_len;
         }
         rd_kafka_headers_t *hdrs = ev->headers;
-        if (hdrs || (ev->rkm && rd_kafka_message_headers(ev->rkm, &hdrs) ==
-                                    RD_KAFKA_RESP_ERR_NO_ERROR)) {
+        if (hdrs) {
             const char *name;
             const void *val;
             size_t size;

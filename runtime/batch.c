@@ -18,12 +18,9 @@ hf_batch_t *hf_batch_new(size_t events_cap)
 
 void hf_event_release(hf_event_t *ev)
 {
-    if (ev->rkm)
-        rd_kafka_message_destroy(ev->rkm);
     free(ev->own);
     if (ev->headers)
         rd_kafka_headers_destroy(ev->headers);
-    ev->rkm = NULL;
     ev->own = NULL;
     ev->headers = NULL;
 }

@@ -10,7 +10,6 @@
 
 #include "app.h"
 
-typedef struct rd_kafka_message_s rd_kafka_message_t;
 typedef struct rd_kafka_headers_s rd_kafka_headers_t;
 
 typedef struct hf_header {
@@ -19,12 +18,11 @@ typedef struct hf_header {
     size_t value_len;
 } hf_header_t;
 
-/* One event as the handler sees it. The payload and key are borrowed from rkm or live in
-   `own`. The trigger copies them out of librdkafka's fetch buffers at once, so that a few
-   waiting events do not keep whole fetch responses alive. */
+/* One event as the handler sees it. The trigger copies payload, key and headers out of
+   librdkafka's fetch buffers at once, so that a few waiting events do not keep whole fetch
+   responses alive. */
 typedef struct hf_event {
-    rd_kafka_message_t *rkm;     /* the Kafka message holding payload/key, or NULL */
-    char *own;                   /* payload (NUL-terminated), then the key, when rkm is NULL */
+    char *own;                   /* payload (NUL-terminated), then the key; or NULL */
     rd_kafka_headers_t *headers; /* the message's Kafka headers (owned), or NULL */
     const char *payload;
     size_t len;

@@ -778,12 +778,7 @@ static size_t format_enqueued(int64_t ms, char *out)
 /* The Kafka headers of ev, or NULL when it has none. */
 static rd_kafka_headers_t *event_headers(const hf_event_t *ev)
 {
-    rd_kafka_headers_t *hdrs = NULL;
-    if (ev->headers)
-        return ev->headers;
-    if (!ev->rkm || rd_kafka_message_headers(ev->rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return NULL;
-    return hdrs;
+    return ev->headers;
 }
 
 /* Pushes a new table of the headers (name = value string; a null value is false). */

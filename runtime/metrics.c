@@ -433,8 +433,8 @@ char *hf_metrics_render(hf_metrics_t *reg, size_t *len)
 
 static const double seconds_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                          0.25,  0.5,    1,     2.5,  5,     10,   30, 60};
-/* Millisecond steps up to 10 ms (event timestamps are whole milliseconds), so p50 and p99
-   of a healthy host can be read off exactly. */
+/* Millisecond steps up to 5 ms, then 7.5 and 10 ms (event timestamps are whole
+   milliseconds), so p50 and p99 of a healthy host can be read off closely. */
 static const double lag_buckets[] = {0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015,
                                      0.025, 0.05,  0.1,   0.25,  0.5,   1,      2.5,  5,
                                      10,    30,    60,    300,   900,   3600};
