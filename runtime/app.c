@@ -698,14 +698,8 @@ static int load_local_settings(ld_t *ld)
         return -1;
     }
     for (cJSON *it = values ? values->child : NULL; it; it = it->next) {
-        const char *v;
-        if (cJSON_IsString(it)) {
-            v = it->valuestring;
-        } else if (cJSON_IsNumber(it)) {
-            v = hf_cfgjson_number(it->valuedouble, num, sizeof(num));
-        } else if (cJSON_IsBool(it)) {
-            v = cJSON_IsTrue(it) ? "true" : "false";
-        } else {
+        const char *v = hf_cfgjson_scalar(it, num, sizeof(num));
+        if (!v) {
             fail(ld, "%s: Values.%s: expected a string, got %s", file, it->string,
                  hf_cfgjson_describe(it, desc, sizeof(desc)));
             cJSON_Delete(root);
@@ -1215,13 +1209,7 @@ static int load_kafka(ld_t *ld, const cJSON *k)
         if (!it->string || !*it->string)
             return host_fail(ld, "extensions.kafka", "a property has an empty name");
         snprintf(path, sizeof(path), "extensions.kafka.%s", it->string);
-        if (cJSON_IsString(it))
-            v = it->valuestring;
-        else if (cJSON_IsNumber(it))
-            v = hf_cfgjson_number(it->valuedouble, num, sizeof(num));
-        else if (cJSON_IsBool(it))
-            v = cJSON_IsTrue(it) ? "true" : "false";
-        else
+        if (!(v = hf_cfgjson_scalar(it, num, sizeof(num))))
             return host_fail(ld, path, "expected a string, a number or true/false, got %s",
                              hf_cfgjson_describe(it, desc, sizeof(desc)));
         if (kv_set(&h->kafka, &h->kafka_n, it->string, v, 1) < 0)

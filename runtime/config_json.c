@@ -334,6 +334,17 @@ cJSON *hf_cfgjson_get(const cJSON *obj, const char *key)
 }
 
 /* Shortest round-trip text of a double. */
+const char *hf_cfgjson_scalar(const cJSON *v, char *buf, size_t bufsz)
+{
+    if (cJSON_IsString(v))
+        return v->valuestring;
+    if (cJSON_IsNumber(v))
+        return hf_cfgjson_number(v->valuedouble, buf, bufsz);
+    if (cJSON_IsBool(v))
+        return cJSON_IsTrue(v) ? "true" : "false";
+    return NULL;
+}
+
 const char *hf_cfgjson_number(double d, char *buf, size_t bufsz)
 {
     if (isnan(d) || isinf(d)) {

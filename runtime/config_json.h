@@ -35,4 +35,8 @@ const char *hf_cfgjson_describe(const cJSON *v, char *buf, size_t bufsz);
 /* A number as the shortest text that reads back to the same double ("30000", "0.5"). */
 const char *hf_cfgjson_number(double d, char *buf, size_t bufsz);
 
+/* A setting's value as text: a string as is, a number as hf_cfgjson_number writes it into
+   buf, true/false; NULL for anything else (null, objects, arrays). */
+const char *hf_cfgjson_scalar(const cJSON *v, char *buf, size_t bufsz);
+
 #endif

@@ -893,15 +893,9 @@ static int hf_send_local_setting(const char *name, char **value, int *exists, ch
     for (cJSON *it = cJSON_IsObject(values) ? values->child : NULL; it && rc == 0;
          it = it->next) {
         char num[64];
-        const char *v = NULL;
         if (!it->string || strcmp(it->string, name) != 0)
             continue;
-        if (cJSON_IsString(it))
-            v = it->valuestring;
-        else if (cJSON_IsNumber(it))
-            v = hf_cfgjson_number(it->valuedouble, num, sizeof(num));
-        else if (cJSON_IsBool(it))
-            v = cJSON_IsTrue(it) ? "true" : "false";
+        const char *v = hf_cfgjson_scalar(it, num, sizeof(num));
         if (!v)
             continue;
         free(*value);
