@@ -457,7 +457,12 @@ do_start() {  # do_start [keep]
     fi
     if [ -z "$keep" ]; then
         local cid
-        cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+        # A Kafka cluster id is 16 random bytes in URL-safe base64; one starting with '-' would
+        # read as an option to the format tool, so draw again.
+        cid=-
+        while [ "${cid#-}" != "$cid" ]; do
+            cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+        done
         tool_java kafka.tools.StorageTool format --cluster-id "$cid" \
             --config "$DIR/server.properties" >"$DIR/logs/format.log" 2>&1 ||
             { cat "$DIR/logs/format.log" >&2; die "formatting $DIR/data failed"; }
