@@ -23,7 +23,7 @@ return function(ev)
     while true do pcall(function() while true do end end) end
   elseif ev.body.what == "bomb" then
     local t = {}
-    for i = 1, 1e9 do t[i] = string.rep("x", 64) .. i end
+    for i = 1, 1e9 do t[i] = string.rep("x", 4096) .. i end
   end
   return { id = ev.body.id }
 end
