@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kafka_conf.h"
+#include "kafka.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -99,24 +99,8 @@ static void delivery_release(hf_delivery_t *d)
 static void describe_error(const hf_producer_t *p, rd_kafka_resp_err_t err, const char *hub,
                            char *out, size_t outsz)
 {
-    const hf_conn_t *conn = p->conn;
-    const char *policy = conn && conn->key_name ? conn->key_name : "(none)";
-    const char *ns = conn && conn->namespace_ ? conn->namespace_ : p->desc;
-    switch (err) {
-    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-        snprintf(out, outsz, "policy %s may not send to hub %s in %s: it needs Send rights on "
-                 "that hub", policy, hub, ns);
-        break;
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-        snprintf(out, outsz, "hub %s does not exist in %s", hub, ns);
-        break;
-    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-        snprintf(out, outsz, "the event is larger than the hub accepts (1 MB on Event Hubs)");
-        break;
-    default:
-        snprintf(out, outsz, "%s", rd_kafka_err2str(err));
-    }
+    hf_kafka_target_t target = {p->conn, hub, NULL, 1};
+    hf_kafka_describe(err, NULL, &target, out, outsz);
 }
 
 static void fail_fatally(hf_producer_t *p, const char *why);
@@ -171,9 +155,7 @@ static void fail_fatally(hf_producer_t *p, const char *why)
     p->fatal = 1;
     host->fatal = 1;
     host->exit_code = 1;
-    hf_log_error("outputs: %s (setting %s)", why,
-                 p->conn && p->conn->setting && *p->conn->setting ? p->conn->setting
-                                                                  : "(literal)");
+    hf_log_error("outputs: %s", why);
     hf_host_stop(host, "a fatal error");
 }
 
@@ -188,6 +170,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
             return;
         p->fatal = 1;
         host->fatal = 1;
+        char why[1024];
         if (err == RD_KAFKA_RESP_ERR__FATAL) {
             char fatal[512];
             rd_kafka_resp_err_t ferr = rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
@@ -196,22 +179,15 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
                 /* The idempotent producer's first request: the policy cannot send at all. */
                 char hubs[512];
                 hubs_of(p, hubs, sizeof(hubs));
-                hf_log_error("outputs: policy %s may not send to hub %s in %s: it needs Send "
-                             "rights on that hub (setting %s)",
-                             conn && conn->key_name ? conn->key_name : "(none)", hubs,
-                             conn && conn->namespace_ ? conn->namespace_ : p->desc,
-                             conn && conn->setting && *conn->setting ? conn->setting
-                                                                     : "(literal)");
+                describe_error(p, ferr, hubs, why, sizeof(why));
+                hf_log_error("outputs: %s", why);
             } else {
                 hf_log_error("output producer for %s: fatal error: %s", p->desc, fatal);
             }
-        } else if (conn && conn->namespace_) {
-            hf_log_error("outputs: Event Hubs namespace %s refused policy %s: authentication "
-                         "failed (check SharedAccessKeyName and SharedAccessKey in setting %s)",
-                         conn->namespace_, conn->key_name ? conn->key_name : "?",
-                         conn->setting && *conn->setting ? conn->setting : "(literal)");
         } else {
-            hf_log_error("outputs: authentication failed with %s: %s", p->desc, reason);
+            hf_kafka_target_t target = {conn, NULL, NULL, 1};
+            hf_log_error("outputs: %s", hf_kafka_describe((rd_kafka_resp_err_t)err, reason,
+                                                          &target, why, sizeof(why)));
         }
         host->exit_code = 1;
         hf_host_stop(host, "a fatal error");

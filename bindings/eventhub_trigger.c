@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "eventhub_output.h"
-#include "kafka_conf.h"
+#include "kafka.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -325,45 +325,14 @@ static void add_event(hf_trigger_t *t, rd_kafka_message_t *rkm)
         set_paused(part, 1);
 }
 
-/* Map an authentication or authorization failure to one line a person can act on. */
+/* Say what an authentication, authorization or unknown-hub failure means, in one line. */
 static void log_access_error(hf_trigger_t *t, rd_kafka_resp_err_t err, const char *reason)
 {
-    const hf_conn_t *conn = t->fn->trigger.conn;
-    const char *ns = conn && conn->namespace_ ? conn->namespace_ : NULL;
-    const char *policy = conn && conn->key_name ? conn->key_name : NULL;
-    const char *setting = conn && conn->setting && *conn->setting ? conn->setting : "(literal)";
-    switch (err) {
-    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
-    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
-        if (ns)
-            hf_log_error("function %s: Event Hubs namespace %s refused policy %s: authentication "
-                         "failed (check SharedAccessKeyName and SharedAccessKey in setting %s)",
-                         t->fn->name, ns, policy ? policy : "?", setting);
-        else
-            hf_log_error("function %s: authentication failed with %s (setting %s): %s",
-                         t->fn->name, t->conn_desc, setting, reason);
-        break;
-    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-        hf_log_error("function %s: policy %s may not read hub %s in %s: it needs Listen rights "
-                     "on that hub (setting %s)", t->fn->name, policy ? policy : "(none)",
-                     t->fn->trigger.hub, ns ? ns : t->conn_desc, setting);
-        break;
-    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
-        hf_log_error("function %s: policy %s may not use consumer group %s in %s: it needs "
-                     "Listen rights (setting %s)", t->fn->name, policy ? policy : "(none)",
-                     t->fn->trigger.consumer_group, ns ? ns : t->conn_desc, setting);
-        break;
-    default:
-        hf_log_error("function %s: %s: %s", t->fn->name, t->conn_desc, reason);
-    }
-}
-
-static int is_access_error(rd_kafka_resp_err_t err)
-{
-    return err == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
-           err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED ||
-           err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
-           err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
+    char why[1024];
+    hf_kafka_target_t target = {t->fn->trigger.conn, t->fn->trigger.hub,
+                                t->fn->trigger.consumer_group, 0};
+    hf_log_error("function %s: %s", t->fn->name,
+                 hf_kafka_describe(err, reason, &target, why, sizeof(why)));
 }
 
 /* A failure nobody can fix by waiting stops the host with exit code 1. */
@@ -390,14 +359,8 @@ static void handle_message_error(hf_trigger_t *t, rd_kafka_message_t *rkm)
         }
         return;
     }
-    if (is_access_error(rkm->err)) {
+    if (hf_kafka_error_is_permanent(rkm->err)) {
         log_access_error(t, rkm->err, rd_kafka_message_errstr(rkm));
-        fail_fatally(t);
-        return;
-    }
-    if (rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-        hf_log_error("function %s: hub %s does not exist in %s (function.json eventHubName); "
-                     "create it or fix the name", t->fn->name, t->fn->trigger.hub, t->conn_desc);
         fail_fatally(t);
         return;
     }
@@ -689,7 +652,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     (void)rk;
     hf_trigger_t *t = opaque;
-    if (is_access_error((rd_kafka_resp_err_t)err)) {
+    if (hf_kafka_error_is_permanent((rd_kafka_resp_err_t)err)) {
         log_access_error(t, (rd_kafka_resp_err_t)err, reason);
         fail_fatally(t);
         return;

@@ -25,7 +25,7 @@
 
 #include "config_json.h"
 #include "conn.h"
-#include "kafka_conf.h"
+#include "kafka.h"
 #include "log.h"
 
 /* ---------------------------------------------------------------------------------- */
@@ -995,11 +995,6 @@ typedef struct hf_send_run {
     const char *name;            /* input name for messages */
     hf_conn_t conn;
     char desc[256];              /* hf_conn_describe */
-    const char *ns;              /* "Event Hubs namespace NS", or desc */
-    char ns_buf[300];
-    const char *policy;
-    const char *setting_note;    /* " (setting X)" or "" */
-    char setting_buf[300];
     hf_send_input_t in;
     rd_kafka_t *rk;
     size_t produced, reported;   /* handed to librdkafka; with a delivery report */
@@ -1019,35 +1014,9 @@ typedef struct hf_send_run {
 /* Say what an access error means for the policy and hub; one line. */
 static void hf_send_access_error(hf_send_run_t *r, rd_kafka_resp_err_t err, const char *reason)
 {
-    const char *hub = r->opts->hub;
-    switch (err) {
-    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
-    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
-        if (r->conn.namespace_)
-            hf_send_say("%s refused policy %s: authentication failed "
-                        "(check SharedAccessKeyName and SharedAccessKey%s%s)", r->ns,
-                        r->policy, *r->setting_note ? " in" : " in the connection string",
-                        r->setting_note);
-        else
-            hf_send_say("authentication failed with %s: %s", r->desc, reason);
-        break;
-    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
-        if (r->conn.namespace_)
-            hf_send_say("policy %s may not send to hub %s in %s: it needs "
-                        "Send rights on that hub%s", r->policy, hub, r->ns, r->setting_note);
-        else
-            hf_send_say("%s refused to let this client write to %s (%s): it needs Write "
-                        "rights on that topic", r->desc, hub, rd_kafka_err2name(err));
-        break;
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-        hf_send_say("hub %s does not exist in %s (check the name, or create the hub)", hub,
-                    r->ns);
-        break;
-    default:
-        hf_send_say("%s: %s", r->desc, reason);
-    }
+    char why[1024];
+    hf_kafka_target_t target = {&r->conn, r->opts->hub, NULL, 1};
+    hf_send_say("%s", hf_kafka_describe(err, reason, &target, why, sizeof(why)));
 }
 
 /* Errors about credentials or rights: waiting does not fix them. */
@@ -1272,9 +1241,7 @@ static int hf_send_check_hub(hf_send_run_t *r)
                 rc = 0;
                 break;
             }
-            if (hf_send_is_access_error(terr) ||
-                terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-                terr == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+            if (hf_kafka_error_is_permanent(terr)) {
                 hf_send_access_error(r, terr, rd_kafka_err2str(terr));
                 break;
             }
@@ -1470,15 +1437,6 @@ int hf_send_main(const hf_send_opts_t *given)
         return 2;
     }
     hf_conn_describe(&r.conn, r.desc, sizeof(r.desc));
-    if (r.conn.kind == HF_CONN_EVENTHUBS)
-        snprintf(r.ns_buf, sizeof(r.ns_buf), "Event Hubs namespace %s", r.conn.namespace_);
-    else
-        snprintf(r.ns_buf, sizeof(r.ns_buf), "%s", r.desc);
-    r.ns = r.ns_buf;
-    r.policy = r.conn.key_name ? r.conn.key_name : "(none)";
-    if (r.conn.setting && *r.conn.setting)
-        snprintf(r.setting_buf, sizeof(r.setting_buf), " (setting %s)", r.conn.setting);
-    r.setting_note = r.setting_buf;
 
     /* Read and check everything before sending anything. */
     int use_stdin = !opts.file || strcmp(opts.file, "-") == 0;
