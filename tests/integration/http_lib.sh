@@ -6,7 +6,8 @@
 #   httpd_start NAME [ARGS...]   starts the server (ARGS as httpserver.py takes them), logs
 #                                requests to $T/NAME.jsonl; sets HTTPD_URL, HTTPD_PID and
 #                                HTTPD_LOG; 1 when it did not come up (its stderr: $T/NAME.err)
-#   httpd_stop [PID]             SIGTERM, and waits for it to exit (default $HTTPD_PID)
+#   httpd_stop [PID]             SIGTERM, waits for it to exit (default $HTTPD_PID) and
+#                                returns its exit status (SIGKILL after 5 s: 137)
 #   httpd_ctl METHOD PATH [JSON] a control request to $HTTPD_URL/_control/PATH; prints the
 #                                answer; 1 unless it answered 200
 #   httpd_script JSON            replaces the script (a JSON list of rules)
@@ -34,8 +35,8 @@ test_ca() {
             "keyUsage=critical,digitalSignature,keyEncipherment" \
             "extendedKeyUsage=serverAuth" \
             "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" >server.ext &&
-        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial "0x$(openssl rand -hex 8)" \
-            -days 2 -extfile server.ext -out server.pem
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -days 2 \
+            -set_serial "0x$(openssl rand -hex 8)" -extfile server.ext -out server.pem
     ) >"$dir/openssl.log" 2>&1
 }
 
@@ -59,11 +60,10 @@ httpd_start() {
 
 httpd_stop() {
     local pid=${1:-$HTTPD_PID} i=0
-    kill -TERM "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return; }
     while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
     kill -9 "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
-    return 0
 }
 
 httpd_ctl() {

@@ -77,7 +77,8 @@ Rules, tried in order; the first that matches and is live answers. Unmatched: 20
     [{"method": "DELETE", "path": "/contacts/", "status": 404},
      {"path": "/slow", "delay_ms": 3000}, {"reset": true, "times": 1}]
 
-Stats (GET /_control/stats), since start or the last reset
+Stats (GET /_control/stats), since start or the last reset (a request that arrived before
+a reset is logged but not counted)
   requests, answered, by_status ({"200": N, "reset": N, "close": N}), by_method, errors
   (answers not written: client gone), connections (those that carried a request),
   connections_accepted (all, with those of control requests only), connections_open
@@ -236,7 +237,7 @@ class Rule:
 
 
 class Request:
-    __slots__ = ("id", "conn", "conn_seq", "t", "mono", "method", "target", "path", "query",
+    __slots__ = ("id", "gen", "conn", "conn_seq", "t", "mono", "method", "target", "path", "query",
                  "version", "headers", "body", "key", "front")
 
 
@@ -253,9 +254,11 @@ class State:
         self.open = 0
         self.rules = []
         self.script_set = time.monotonic()
+        self.gen = 0
         self.clear_stats()
 
     def clear_stats(self):
+        self.gen += 1
         self.requests = 0
         self.answered = 0
         self.by_status = {}
@@ -302,6 +305,7 @@ class State:
         with self.lock:
             self.next_request += 1
             req.id = self.next_request
+            req.gen = self.gen
             self.requests += 1
             self.conns_used.add(req.conn)
             self.in_flight += 1
@@ -340,16 +344,17 @@ class State:
     def done(self, req, rule, status, action, error, body_text, body_b64):
         t_done, mono_done = time.time(), time.monotonic()
         with self.cond:
-            self.in_flight = max(0, self.in_flight - 1)
-            self.answered += 1
-            label = str(status) if action == "answer" else action
-            self.by_status[label] = self.by_status.get(label, 0) + 1
-            if error:
-                self.errors += 1
-            key = req.headers.get(KEY_HEADER)
-            if key is not None and key in self.keys:
-                self.keys[key]["statuses"].append(status if action == "answer" else action)
-            self.cond.notify_all()
+            if req.gen == self.gen:  # else it arrived before a reset: log it, count nothing
+                self.in_flight -= 1
+                self.answered += 1
+                label = str(status) if action == "answer" else action
+                self.by_status[label] = self.by_status.get(label, 0) + 1
+                if error:
+                    self.errors += 1
+                key = req.headers.get(KEY_HEADER)
+                if key is not None:
+                    self.keys[key]["statuses"].append(label if action != "answer" else status)
+                self.cond.notify_all()
             if self.log is None:
                 return
             entry = {
