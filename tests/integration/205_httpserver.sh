@@ -7,6 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/http_lib.sh"
 
+# proxy_gone PID: the process is gone (or a zombie waiting for init)
+proxy_gone() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null); [ -z "$st" ] || [[ $st == Z* ]]; }
+
 # req ARGS...: one curl request; prints "CODE RETRY-AFTER" (RETRY-AFTER: - when absent)
 req() {
     curl -s -o "$T/body" -D "$T/head" -w '%{http_code}' --max-time 5 \
@@ -202,7 +205,10 @@ print(" ".join(e["front"]["http"] + ":" + e["headers"]["via"] + ":" + e["body"] 
         check h2-tls-scripted "$r" [ "$r" = "429 2" ]
         f=$(httpd_ctl GET stats | json_get - front.by_http)
         check h2-tls-stats "$f" [ "$f" = '{"2": 3}' ]
-        httpd_stop
+        proxy=$(pgrep -P "$HTTPD_PID" -x nghttpx)
+        httpd_stop; rc=$?
+        check h2-tls-stops "exit $rc, nghttpx ${proxy:-not found}" \
+            [ "$rc" = 0 ] && [ -n "$proxy" ] && proxy_gone "$proxy"
         HTTPD_CACERT=
     else
         fail h2-tls-starts "$(cat "$T/h2.err")"
@@ -212,7 +218,12 @@ print(" ".join(e["front"]["http"] + ":" + e["headers"]["via"] + ":" + e["body"] 
               "$HTTPD_URL/c")
         v=$(tail -n 1 "$HTTPD_LOG" | json_get - front.http)
         check h2c-prior-knowledge "client $got, server saw $v" [ "$got $v" = "2 2" ]
-        httpd_stop
+        # killed without a word, the server takes nghttpx with it
+        proxy=$(pgrep -P "$HTTPD_PID" -x nghttpx)
+        kill -9 "$HTTPD_PID"; wait "$HTTPD_PID" 2>/dev/null
+        wait_for 5 proxy_gone "${proxy:-0}"
+        check h2c-proxy-dies-with-server "nghttpx ${proxy:-not found}" \
+            [ -n "$proxy" ] && proxy_gone "$proxy"
     else
         fail h2c-starts "$(cat "$T/h2c.err")"
     fi

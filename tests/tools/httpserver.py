@@ -462,7 +462,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.state = self.server.state
         self.conn_id = self.state.connection_opened()
         self.conn_seq = 0
-        self.gone = False
 
     def finish(self):
         try:
@@ -761,7 +760,8 @@ def main():
         prog="httpserver.py", description=__doc__.split("\n", 1)[0],
         epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    p.add_argument("--port", type=int, default=0,
+                   help="port (default: a free one); with --h2, nghttpx's port")
     p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS (PEM files)")
     p.add_argument("--log", metavar="FILE", help="append one JSON line per request")
     p.add_argument("--script", metavar="FILE", help="initial script: a JSON list of rules")
