@@ -18,7 +18,8 @@ Requests
 Log (--log FILE): one JSON object a line, appended and flushed when the answer is done:
   id            request number, from 1
   conn          connection number, from 1; conn_seq: the request's place on it, from 1
-  t, mono       arrival (request line read): epoch seconds, and time.monotonic()
+  t, mono       arrival (request line read): epoch seconds, and CLOCK_MONOTONIC seconds
+                (time.monotonic(): the clock other processes read with clock_gettime)
   t_done, mono_done   when the answer was written (or the connection reset or closed)
   method, path, query, http (the request's version), headers (names lower-cased,
   repeated fields joined with ", "), body (text when UTF-8; else base64 with
