@@ -64,7 +64,8 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libhubfn.a
 
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := gcc make pkg-config liblua5.4-dev librdkafka-dev libcjson-dev libev-dev kcat \
-            openssl maven default-jre-headless python3 procps default-jdk-headless curl
+            openssl maven default-jre-headless python3 procps default-jdk-headless curl \
+            nghttp2-proxy
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
