@@ -1,8 +1,10 @@
 /*
- * The embedded broker of `hubfn start --embedded`: librdkafka's mock cluster run in-process,
- * a Kafka-protocol broker on loopback with every hub the app names created.
+ * The embedded broker of `hubfn start --embedded` (see embedded.c): librdkafka's mock
+ * cluster run in-process, a Kafka-protocol broker on loopback. The host reaches it as a
+ * service in the binding registry; these calls are for tools and tests that want one of
+ * their own.
  *
- * Thread: created and destroyed on the loop thread; the mock cluster runs its own thread.
+ * Thread: created and destroyed on one thread; the mock cluster runs its own thread.
  */
 #ifndef HF_EMBEDDED_H
 #define HF_EMBEDDED_H

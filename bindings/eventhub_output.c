@@ -1,6 +1,14 @@
+/*
+ * The eventHub output binding type: one idempotent librdkafka producer per connection,
+ * shared by every eventHub output binding that uses it. The pipeline hands it a batch's
+ * messages after the handler returned; each delivery report goes back to the pipeline
+ * (hf_delivery_report), which checkpoints the input only once every message is safely in
+ * its hub.
+ *
+ * Thread: `send` and `print` run on a worker (or hubfn run's thread); the rest on the loop
+ * thread (delivery reports are served on the libev loop through an fd).
+ */
 #define _GNU_SOURCE
-#include "eventhub_output.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
@@ -9,60 +17,43 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc.h"
+#include "eventhub.h"
 #include "kafka.h"
 #include "log.h"
-#include "metrics.h"
+#include "lua_host.h"
+#include "pipeline.h"
+
+typedef struct outputs outputs_t;
 
 /* One producer per connection, shared by every output binding using it. */
-typedef struct hf_producer {
-    hf_outputs_t *outputs;
+typedef struct producer {
+    outputs_t *o;
     const hf_conn_t *conn;
     rd_kafka_t *rk;
     rd_kafka_queue_t *queue;
     int fd[2];
     ev_io io;
     char desc[256];
-    int fatal;
     int64_t last_warn_us;
-} hf_producer_t;
+} producer_t;
 
-typedef struct hf_delivery hf_delivery_t;
-
-/* A message's opaque: its delivery and the binding it went through. */
-typedef struct hf_msg_ref {
+/* A message's opaque: the delivery it belongs to and its index there. */
+typedef struct msg_ref {
     hf_delivery_t *d;
-    int binding;
-} hf_msg_ref_t;
+    size_t i;
+} msg_ref_t;
 
-/* The outputs of one batch on their way; freed when the last report is in. */
-struct hf_delivery {
-    hf_outputs_t *outputs;
-    hf_batch_t *batch;
-    size_t pending;              /* messages produced without a report yet, +1 while producing */
-    hf_outputs_done_fn done;
-    void *ud;
-    hf_msg_ref_t refs[];         /* one per output message of the batch */
-};
-
-struct hf_outputs {
-    hf_host_t *host;
-    hf_producer_t *producers;
+/* The type's instance. */
+struct outputs {
+    hf_core_t *core;
+    producer_t *producers;
     size_t producers_n;
     size_t in_flight;
-    int closing;
     ev_timer tick;
-    hf_series_t ***delivered;    /* [function][binding] metric series; NULL when metrics off */
-    hf_series_t ***failed;
 };
 
-/* Count one output message of binding b of the batch's function as delivered or not. */
-static void count_message(hf_outputs_t *o, const hf_batch_t *batch, int b, int ok)
-{
-    if (o->delivered)
-        hf_series_add((ok ? o->delivered : o->failed)[batch->fn_index][b], 1);
-}
-
-static hf_producer_t *producer_for(hf_outputs_t *o, const hf_conn_t *conn)
+static producer_t *producer_for(outputs_t *o, const hf_conn_t *conn)
 {
     for (size_t i = 0; i < o->producers_n; i++)
         if (o->producers[i].conn == conn)
@@ -70,127 +61,85 @@ static hf_producer_t *producer_for(hf_outputs_t *o, const hf_conn_t *conn)
     return NULL;
 }
 
-/* Note the first failure of a delivery in its batch's error text. */
-static void delivery_fail(hf_delivery_t *d, const char *hub, const char *why)
-{
-    hf_batch_t *batch = d->batch;
-    batch->delivery_failed = 1;
-    if (batch->error)
-        return;
-    size_t n = strlen(why) + strlen(hub) + 64;
-    batch->error = malloc(n);
-    if (batch->error)
-        snprintf(batch->error, n, "an output to hub %s was not delivered: %s", hub, why);
-}
-
-static void delivery_release(hf_delivery_t *d)
-{
-    if (--d->pending > 0)
-        return;
-    hf_outputs_t *o = d->outputs;
-    if (o->closing)
-        hf_batch_free(d->batch);
-    else
-        d->done(d->batch, d->ud);
-    free(d);
-}
-
-/* Say what a refused message means for the person who configured the binding. */
-static void describe_error(const hf_producer_t *p, rd_kafka_resp_err_t err, const char *hub,
-                           char *out, size_t outsz)
+/* What a refused message means for the person who configured the binding. */
+static const char *describe_error(const producer_t *p, rd_kafka_resp_err_t err, const char *hub,
+                                  char *out, size_t outsz)
 {
     hf_kafka_target_t target = {p->conn, hub, NULL, 1};
-    hf_kafka_describe(err, NULL, &target, out, outsz);
+    return hf_kafka_describe(err, NULL, &target, out, outsz);
 }
-
-static void fail_fatally(hf_producer_t *p, const char *why);
 
 /* Delivery report (loop thread, served by rd_kafka_poll). */
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
     (void)rk;
-    hf_producer_t *p = opaque;
-    hf_msg_ref_t *ref = rkm->_private;
+    producer_t *p = opaque;
+    msg_ref_t *ref = rkm->_private;
     hf_delivery_t *d = ref->d;
-    p->outputs->in_flight--;
-    count_message(p->outputs, d->batch, ref->binding, !rkm->err);
-    if (rkm->err) {
-        char why[512];
-        describe_error(p, rkm->err, rd_kafka_topic_name(rkm->rkt), why, sizeof(why));
-        delivery_fail(d, rd_kafka_topic_name(rkm->rkt), why);
-        if (rkm->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
-            rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-            rkm->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
-            fail_fatally(p, why);
-    } else {
-        d->batch->delivered++;
+    size_t i = ref->i;
+    free(ref);
+    p->o->in_flight--;
+    if (!rkm->err) {
+        hf_delivery_report(d, i, 1, NULL);
+        return;
     }
-    delivery_release(d);
+    char why[1024];
+    const char *hub = rd_kafka_topic_name(rkm->rkt);
+    describe_error(p, rkm->err, hub, why, sizeof(why));
+    if (hf_kafka_error_is_permanent(rkm->err)) {
+        char line[1200];
+        snprintf(line, sizeof(line), "outputs: %s", why);
+        hf_core_fail(p->o->core, line);
+    }
+    hf_delivery_report(d, i, 0, why);
 }
 
 /* The hubs the producer's output bindings send to, comma-separated. */
-static void hubs_of(const hf_producer_t *p, char *out, size_t outsz)
+static void hubs_of(const producer_t *p, char *out, size_t outsz)
 {
-    const hf_app_t *app = &p->outputs->host->app;
+    const hf_app_t *app = hf_core_app(p->o->core);
     size_t n = 0;
     out[0] = 0;
     for (size_t f = 0; f < app->functions_n; f++) {
         const hf_function_t *fn = &app->functions[f];
         for (size_t i = 0; !fn->disabled && i < fn->outputs_n; i++) {
-            if (fn->outputs[i].conn != p->conn || strstr(out, fn->outputs[i].hub))
+            const hf_binding_t *b = &fn->outputs[i];
+            if (b->type != &hf_eventhub_output_type || hf_eventhub_cfg(b)->conn != p->conn ||
+                strstr(out, hf_eventhub_cfg(b)->hub))
                 continue;
             n += (size_t)snprintf(out + n, n < outsz ? outsz - n : 0, "%s%s", n ? ", " : "",
-                                  fn->outputs[i].hub);
+                                  hf_eventhub_cfg(b)->hub);
         }
     }
 }
 
-/* A failure waiting cannot fix: one line, and the host stops with exit code 1 without
-   checkpointing the batch it hit. */
-static void fail_fatally(hf_producer_t *p, const char *why)
-{
-    hf_host_t *host = p->outputs->host;
-    if (p->fatal || host->fatal)
-        return;
-    p->fatal = 1;
-    host->fatal = 1;
-    host->exit_code = 1;
-    hf_log_error("outputs: %s", why);
-    hf_host_stop(host, "a fatal error");
-}
-
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    hf_producer_t *p = opaque;
-    hf_host_t *host = p->outputs->host;
-    const hf_conn_t *conn = p->conn;
-    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
-        err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED || err == RD_KAFKA_RESP_ERR__FATAL) {
-        if (p->fatal || host->fatal)
-            return;
-        p->fatal = 1;
-        host->fatal = 1;
-        char why[1024];
-        if (err == RD_KAFKA_RESP_ERR__FATAL) {
-            char fatal[512];
-            rd_kafka_resp_err_t ferr = rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
-            if (ferr == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED ||
-                ferr == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
-                /* The idempotent producer's first request: the policy cannot send at all. */
-                char hubs[512];
-                hubs_of(p, hubs, sizeof(hubs));
-                describe_error(p, ferr, hubs, why, sizeof(why));
-                hf_log_error("outputs: %s", why);
-            } else {
-                hf_log_error("output producer for %s: fatal error: %s", p->desc, fatal);
-            }
+    producer_t *p = opaque;
+    char why[1024], line[1200];
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char fatal[512];
+        rd_kafka_resp_err_t ferr = rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+        if (ferr == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED ||
+            ferr == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+            /* The idempotent producer's first request: the policy cannot send at all. */
+            char hubs[512];
+            hubs_of(p, hubs, sizeof(hubs));
+            snprintf(line, sizeof(line), "outputs: %s",
+                     describe_error(p, ferr, hubs, why, sizeof(why)));
         } else {
-            hf_kafka_target_t target = {conn, NULL, NULL, 1};
-            hf_log_error("outputs: %s", hf_kafka_describe((rd_kafka_resp_err_t)err, reason,
-                                                          &target, why, sizeof(why)));
+            snprintf(line, sizeof(line), "output producer for %s: fatal error: %s", p->desc,
+                     fatal);
         }
-        host->exit_code = 1;
-        hf_host_stop(host, "a fatal error");
+        hf_core_fail(p->o->core, line);
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
+        err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED) {
+        hf_kafka_target_t target = {p->conn, NULL, NULL, 1};
+        snprintf(line, sizeof(line), "outputs: %s",
+                 hf_kafka_describe((rd_kafka_resp_err_t)err, reason, &target, why, sizeof(why)));
+        hf_core_fail(p->o->core, line);
         return;
     }
     /* Broker outages are retried by librdkafka; say so at most every 10 s. */
@@ -207,36 +156,32 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     hf_log(level <= 3 ? HF_LOG_DEBUG : HF_LOG_TRACE, "librdkafka %s: %s", fac, buf);
 }
 
-static void serve(hf_producer_t *p)
+static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
+    (void)loop;
+    (void)revents;
+    producer_t *p = w->data;
     char buf[256];
     while (read(p->fd[0], buf, sizeof(buf)) > 0)
         ;
     rd_kafka_poll(p->rk, 0);
 }
 
-static void on_io(struct ev_loop *loop, ev_io *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    serve(w->data);
-}
-
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
-    hf_outputs_t *o = w->data;
+    outputs_t *o = w->data;
     for (size_t i = 0; i < o->producers_n; i++)
         rd_kafka_poll(o->producers[i].rk, 0);
 }
 
-static int producer_init(hf_outputs_t *o, hf_producer_t *p, const hf_conn_t *conn, char *err,
+static int producer_init(outputs_t *o, producer_t *p, const hf_conn_t *conn, char *err,
                          size_t errsz)
 {
     char errstr[512];
-    const hf_host_cfg_t *cfg = &o->host->app.host;
-    p->outputs = o;
+    const hf_host_cfg_t *cfg = &hf_core_app(o->core)->host;
+    p->o = o;
     p->conn = conn;
     p->fd[0] = p->fd[1] = -1;
     hf_conn_describe(conn, p->desc, sizeof(p->desc));
@@ -279,180 +224,26 @@ static int producer_init(hf_outputs_t *o, hf_producer_t *p, const hf_conn_t *con
     rd_kafka_queue_io_event_enable(p->queue, p->fd[1], "1", 1);
     ev_io_init(&p->io, on_io, p->fd[0], EV_READ);
     p->io.data = p;
-    ev_io_start(o->host->loop, &p->io);
+    ev_io_start(hf_core_loop(o->core), &p->io);
     return 0;
 }
 
-/* Look up each output binding's delivered and failed series once. -1 out of memory. */
-static int init_metrics(hf_outputs_t *o)
+static void outputs_close(void *state, int abandon)
 {
-    const hf_app_t *app = &o->host->app;
-    hf_metrics_t *reg = o->host->metrics;
-    if (!reg)
-        return 0;
-    o->delivered = calloc(app->functions_n, sizeof(*o->delivered));
-    o->failed = calloc(app->functions_n, sizeof(*o->failed));
-    if (!o->delivered || !o->failed)
-        return -1;
-    for (size_t f = 0; f < app->functions_n; f++) {
-        const hf_function_t *fn = &app->functions[f];
-        if (fn->disabled || fn->outputs_n == 0)
-            continue;
-        o->delivered[f] = calloc(fn->outputs_n, sizeof(hf_series_t *));
-        o->failed[f] = calloc(fn->outputs_n, sizeof(hf_series_t *));
-        if (!o->delivered[f] || !o->failed[f])
-            return -1;
-        for (size_t i = 0; i < fn->outputs_n; i++) {
-            o->delivered[f][i] = hf_metric_series(hf_metrics_get(reg, HF_M_OUTPUTS_DELIVERED),
-                                                  fn->name, fn->outputs[i].name);
-            o->failed[f][i] = hf_metric_series(hf_metrics_get(reg, HF_M_OUTPUTS_FAILED),
-                                               fn->name, fn->outputs[i].name);
-        }
-    }
-    return 0;
-}
-
-int hf_outputs_start(hf_outputs_t **out, hf_host_t *host, char *err, size_t errsz)
-{
-    hf_app_t *app = &host->app;
-    size_t wanted = 0;
-    *out = NULL;
-    for (size_t f = 0; f < app->functions_n; f++)
-        if (!app->functions[f].disabled)
-            wanted += app->functions[f].outputs_n;
-    if (wanted == 0)
-        return 0;
-    hf_outputs_t *o = calloc(1, sizeof(*o));
-    if (!o || !(o->producers = calloc(wanted, sizeof(hf_producer_t)))) {
-        free(o);
-        snprintf(err, errsz, "out of memory");
-        return -1;
-    }
-    o->host = host;
-    if (init_metrics(o) != 0) {
-        snprintf(err, errsz, "out of memory");
-        hf_outputs_close(o, 0);
-        return -1;
-    }
-    for (size_t f = 0; f < app->functions_n; f++) {
-        const hf_function_t *fn = &app->functions[f];
-        if (fn->disabled)
-            continue;
-        for (size_t i = 0; i < fn->outputs_n; i++) {
-            const hf_conn_t *conn = fn->outputs[i].conn;
-            if (producer_for(o, conn))
-                continue;
-            hf_producer_t *p = &o->producers[o->producers_n++];
-            if (producer_init(o, p, conn, err, errsz) != 0) {
-                hf_outputs_close(o, 0);
-                return -1;
-            }
-        }
-    }
-    ev_timer_init(&o->tick, on_tick, 1.0, 1.0);
-    o->tick.data = o;
-    ev_timer_start(host->loop, &o->tick);
-    *out = o;
-    return 0;
-}
-
-/* Produce one message; 0, or -1 with the reason in why. */
-static int produce_one(hf_producer_t *p, const hf_binding_t *b, hf_output_t *msg,
-                       hf_msg_ref_t *ref, char *why, size_t whysz)
-{
-    rd_kafka_headers_t *hdrs = NULL;
-    if (msg->headers_n) {
-        hdrs = rd_kafka_headers_new(msg->headers_n);
-        for (size_t i = 0; i < msg->headers_n; i++)
-            rd_kafka_header_add(hdrs, msg->headers[i].name, -1, msg->headers[i].value,
-                                (ssize_t)msg->headers[i].value_len);
-    }
-    for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            p->rk, RD_KAFKA_V_TOPIC(b->hub), RD_KAFKA_V_VALUE(msg->body, msg->body_len),
-            RD_KAFKA_V_KEY(msg->key, msg->key ? msg->key_len : 0),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(ref),
-            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            msg->body = NULL;    /* librdkafka owns it now */
-            return 0;
-        }
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            /* The local queue is full: serve reports until there is room. */
-            rd_kafka_poll(p->rk, 50);
-            continue;
-        }
-        if (hdrs)
-            rd_kafka_headers_destroy(hdrs);
-        describe_error(p, err, b->hub, why, whysz);
-        return -1;
-    }
-}
-
-void hf_outputs_deliver(hf_outputs_t *o, hf_batch_t *batch, hf_outputs_done_fn done, void *ud)
-{
-    hf_delivery_t *d = calloc(1, sizeof(*d) + batch->outputs_n * sizeof(hf_msg_ref_t));
-    if (!d) {
-        batch->delivery_failed = 1;
-        done(batch, ud);
-        return;
-    }
-    d->outputs = o;
-    d->batch = batch;
-    d->done = done;
-    d->ud = ud;
-    d->pending = 1;
-    for (size_t i = 0; i < batch->outputs_n; i++) {
-        hf_output_t *msg = &batch->outputs[i];
-        const hf_binding_t *b = &batch->fn->outputs[msg->binding];
-        hf_producer_t *p = producer_for(o, b->conn);
-        char why[512];
-        d->refs[i].d = d;
-        d->refs[i].binding = msg->binding;
-        if (!p) {
-            count_message(o, batch, msg->binding, 0);
-            delivery_fail(d, b->hub, "no producer for its connection");
-            continue;
-        }
-        d->pending++;
-        o->in_flight++;
-        if (produce_one(p, b, msg, &d->refs[i], why, sizeof(why)) != 0) {
-            d->pending--;
-            o->in_flight--;
-            count_message(o, batch, msg->binding, 0);
-            delivery_fail(d, b->hub, why);
-        }
-    }
-    delivery_release(d);
-}
-
-void hf_outputs_poll(hf_outputs_t *o, int timeout_ms)
-{
-    for (size_t i = 0; i < o->producers_n; i++)
-        rd_kafka_poll(o->producers[i].rk, i == 0 ? timeout_ms : 0);
-}
-
-size_t hf_outputs_in_flight(const hf_outputs_t *o)
-{
-    return o ? o->in_flight : 0;
-}
-
-void hf_outputs_close(hf_outputs_t *o, int timeout_ms)
-{
+    outputs_t *o = state;
     if (!o)
         return;
-    o->closing = 1;
-    ev_timer_stop(o->host->loop, &o->tick);
+    ev_timer_stop(hf_core_loop(o->core), &o->tick);
     for (size_t i = 0; i < o->producers_n; i++) {
-        hf_producer_t *p = &o->producers[i];
+        producer_t *p = &o->producers[i];
         if (p->rk) {
-            if (rd_kafka_flush(p->rk, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            if (rd_kafka_flush(p->rk, abandon ? 1000 : 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
                 hf_log_warn("outputs: %d messages to %s were not delivered in time",
                             rd_kafka_outq_len(p->rk), p->desc);
             if (p->queue) {
                 rd_kafka_queue_io_event_enable(p->queue, -1, NULL, 0);
                 rd_kafka_queue_destroy(p->queue);
-                ev_io_stop(o->host->loop, &p->io);
+                ev_io_stop(hf_core_loop(o->core), &p->io);
             }
             rd_kafka_destroy(p->rk);
         }
@@ -461,12 +252,209 @@ void hf_outputs_close(hf_outputs_t *o, int timeout_ms)
         if (p->fd[1] >= 0)
             close(p->fd[1]);
     }
-    for (size_t f = 0; o->delivered && f < o->host->app.functions_n; f++) {
-        free(o->delivered[f]);
-        free(o->failed ? o->failed[f] : NULL);
-    }
-    free(o->delivered);
-    free(o->failed);
     free(o->producers);
     free(o);
 }
+
+static int outputs_start(hf_core_t *core, void **state, char *err, size_t errsz)
+{
+    const hf_app_t *app = hf_core_app(core);
+    size_t wanted = 0;
+    for (size_t f = 0; f < app->functions_n; f++)
+        if (!app->functions[f].disabled)
+            wanted += app->functions[f].outputs_n;
+    outputs_t *o = hf_calloc(1, sizeof(*o));
+    o->core = core;
+    o->producers = hf_calloc(wanted ? wanted : 1, sizeof(producer_t));
+    *state = o;
+    for (size_t f = 0; f < app->functions_n; f++) {
+        const hf_function_t *fn = &app->functions[f];
+        for (size_t i = 0; !fn->disabled && i < fn->outputs_n; i++) {
+            const hf_binding_t *b = &fn->outputs[i];
+            if (b->type != &hf_eventhub_output_type || producer_for(o, hf_eventhub_cfg(b)->conn))
+                continue;
+            producer_t *p = &o->producers[o->producers_n++];
+            if (producer_init(o, p, hf_eventhub_cfg(b)->conn, err, errsz) != 0)
+                return -1;
+        }
+    }
+    ev_timer_init(&o->tick, on_tick, 1.0, 1.0);
+    o->tick.data = o;
+    ev_timer_start(hf_core_loop(core), &o->tick);
+    return 0;
+}
+
+/* Produce message i of the delivery; its report comes through dr_msg_cb. */
+static void outputs_deliver(void *state, hf_delivery_t *d, size_t i)
+{
+    outputs_t *o = state;
+    hf_output_t *msg = hf_delivery_msg(d, i);
+    const hf_binding_t *b = hf_delivery_binding(d, i);
+    const char *hub = hf_eventhub_cfg(b)->hub;
+    producer_t *p = producer_for(o, hf_eventhub_cfg(b)->conn);
+    char why[1024];
+    if (!p) {
+        hf_delivery_report(d, i, 0, "no producer for its connection");
+        return;
+    }
+    rd_kafka_headers_t *hdrs = NULL;
+    if (msg->headers_n) {
+        hdrs = rd_kafka_headers_new(msg->headers_n);
+        for (size_t h = 0; h < msg->headers_n; h++)
+            rd_kafka_header_add(hdrs, msg->headers[h].name, -1, msg->headers[h].value,
+                                (ssize_t)msg->headers[h].value_len);
+    }
+    msg_ref_t *ref = hf_malloc(sizeof(*ref));
+    ref->d = d;
+    ref->i = i;
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_TOPIC(hub), RD_KAFKA_V_VALUE(msg->body, msg->body_len),
+            RD_KAFKA_V_KEY(msg->key, msg->key ? msg->key_len : 0),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(ref),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            msg->body = NULL;    /* librdkafka owns it now */
+            o->in_flight++;
+            return;
+        }
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            /* The local queue is full: serve reports until there is room. */
+            rd_kafka_poll(p->rk, 50);
+            continue;
+        }
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
+        free(ref);
+        hf_delivery_report(d, i, 0, describe_error(p, err, hub, why, sizeof(why)));
+        return;
+    }
+}
+
+static void outputs_poll(void *state, int timeout_ms)
+{
+    outputs_t *o = state;
+    for (size_t i = 0; i < o->producers_n; i++)
+        rd_kafka_poll(o->producers[i].rk, i == 0 ? timeout_ms : 0);
+}
+
+static size_t outputs_in_flight(void *state)
+{
+    return ((outputs_t *)state)->in_flight;
+}
+
+/* ---- Lua side (worker thread) ---- */
+
+/* binding:send(value [, {partitionKey=, properties=}]) */
+static void eh_send(lua_State *L, const hf_binding_t *b, int value, int opts, hf_output_t *out)
+{
+    if (opts && lua_istable(L, opts)) {
+        lua_getfield(L, opts, "partitionKey");
+        if (!lua_isnil(L, -1)) {
+            size_t n;
+            if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+                luaL_error(L, "bindings.%s:send: partitionKey must be a string, got %s",
+                           b->name, luaL_typename(L, -1));
+            const char *k = lua_tolstring(L, -1, &n);
+            out->key = hf_memdup(k, n);
+            out->key_len = n;
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, opts, "properties");
+        if (lua_istable(L, -1)) {
+            int pt = lua_gettop(L);
+            lua_pushnil(L);
+            while (lua_next(L, pt)) {
+                if (lua_type(L, -2) != LUA_TSTRING) {
+                    lua_pop(L, 1);
+                    continue;
+                }
+                size_t vn;
+                const char *v = luaL_tolstring(L, -1, &vn);
+                hf_output_add_header(out, lua_tostring(L, -3), v, vn);
+                lua_pop(L, 2);
+            }
+        } else if (!lua_isnil(L, -1)) {
+            luaL_error(L, "bindings.%s:send: properties must be a table", b->name);
+        }
+        lua_pop(L, 1);
+    }
+    hf_lua_output_body(L, value, out, b->name);
+    const hf_app_t *app = hf_lua_app(L);
+    size_t limit = app->host.max_event_bytes > 0 ? (size_t)app->host.max_event_bytes : 1000000;
+    if (out->body_len > limit)
+        luaL_error(L, "bindings.%s:send: event of %d bytes exceeds the %d-byte limit of an "
+                   "Event Hubs event (host.json extensions.eventHubs.maxEventBytes)", b->name,
+                   (int)out->body_len, (int)limit);
+}
+
+/* hubfn run's line: {"binding","eventHubName","partitionKey","properties","body"} */
+static void eh_print(const hf_binding_t *b, const hf_output_t *out, hf_buf_t *line)
+{
+    hf_buf_append(line, "{\"binding\":", 11);
+    hf_json_put_string(line, b->name, strlen(b->name));
+    hf_buf_append(line, ",\"eventHubName\":", 16);
+    const char *hub = hf_eventhub_cfg(b)->hub ? hf_eventhub_cfg(b)->hub : "";
+    hf_json_put_string(line, hub, strlen(hub));
+    hf_buf_append(line, ",\"partitionKey\":", 16);
+    if (out->key)
+        hf_json_put_string(line, out->key, out->key_len);
+    else
+        hf_buf_append(line, "null", 4);
+    hf_buf_append(line, ",\"properties\":{", 15);
+    /* sorted by name, a later duplicate winning, as a Lua table would keep them */
+    size_t *order = hf_malloc((out->headers_n ? out->headers_n : 1) * sizeof(*order));
+    size_t n = 0;
+    for (size_t i = 0; i < out->headers_n; i++) {
+        size_t k = 0;
+        while (k < n && strcmp(out->headers[order[k]].name, out->headers[i].name) < 0)
+            k++;
+        if (k < n && strcmp(out->headers[order[k]].name, out->headers[i].name) == 0) {
+            order[k] = i;
+            continue;
+        }
+        memmove(order + k + 1, order + k, (n - k) * sizeof(*order));
+        order[k] = i;
+        n++;
+    }
+    for (size_t k = 0; k < n; k++) {
+        const hf_header_t *h = &out->headers[order[k]];
+        if (k)
+            hf_buf_append(line, ",", 1);
+        hf_json_put_string(line, h->name, strlen(h->name));
+        hf_buf_append(line, ":", 1);
+        hf_json_put_string(line, h->value, h->value_len);
+    }
+    free(order);
+    hf_buf_append(line, "},\"body\":", 9);
+    if (out->body_is_json)
+        hf_buf_append(line, out->body, out->body_len);
+    else
+        hf_json_put_string(line, out->body, out->body_len);
+    hf_buf_append(line, "}", 1);
+}
+
+static const hf_option_t output_options[] = {
+    HF_EVENTHUB_OPTIONS,
+    {NULL}
+};
+
+const hf_binding_type_t hf_eventhub_output_type = {
+    .name = "eventHub",
+    .direction = HF_DIR_OUT,
+    .family = HF_FAMILY_EVENTHUB,
+    .options = output_options,
+    .cfg_size = sizeof(hf_eventhub_cfg_t),
+    .summary = "messages to an Event Hub (or Kafka topic), keyed and with properties",
+    .load = hf_eventhub_load,
+    .unload = hf_eventhub_unload,
+    .describe = hf_eventhub_describe,
+    .lua_fields = hf_eventhub_lua_fields,
+    .send = eh_send,
+    .print = eh_print,
+    .start = outputs_start,
+    .close = outputs_close,
+    .deliver = outputs_deliver,
+    .poll = outputs_poll,
+    .in_flight = outputs_in_flight,
+};

@@ -39,8 +39,8 @@ int hf_kafka_conf_user(hf_kafka_conf_t *kc, const hf_host_cfg_t *cfg)
 {
     const char *saved = kc->origin;
     kc->origin = "host.json: extensions.kafka";
-    for (size_t i = 0; i < cfg->kafka_n; i++)
-        if (hf_kafka_conf_set(kc, cfg->kafka[i].key, cfg->kafka[i].value) != 0)
+    for (size_t i = 0; i < cfg->kafka.n; i++)
+        if (hf_kafka_conf_set(kc, cfg->kafka.keys[i], cfg->kafka.values[i]) != 0)
             return -1;
     kc->origin = saved;
     return 0;

@@ -9,11 +9,15 @@
 #include "app.h"
 #include "config_json.h"
 
+#include "alloc.h"
+#include "binding.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,32 +111,6 @@ static void warn(ld_t *ld, const char *fmt, ...)
 static int ieq(const char *a, const char *b)
 {
     return a && b && strcasecmp(a, b) == 0;
-}
-
-/* Levenshtein distance of two short strings, case-insensitive (suggestions). */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), row[65];
-    if (la > 64 || lb > 64)
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
-            size_t best = diag + cost;
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
 }
 
 /* Set or replace key in a kv array (case-insensitive key match when ci). */
@@ -940,36 +918,113 @@ static int apply_overrides(ld_t *ld, cJSON *root)
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* Typed fields                                                                        */
+/* host.json                                                                           */
 
-/* An integer from a JSON number or a numeric string. 0, or -1 if it is not one. */
-static int value_int(const cJSON *v, long long *out)
+#define H(field) offsetof(hf_host_cfg_t, field)
+#define AMQP_ONLY "it configures the AMQP client, not the Kafka endpoint"
+
+static const char *const offset_types[] = {"fromStart", "fromEnd", "fromEnqueuedTime", NULL};
+
+/* Every host.json key hubfn reads, and the Azure keys it knows to have no effect. The root
+   and "extensions" are open: only a key close to a known one is reported there (Azure's
+   other settings, extensionBundle or extensions.http, are ignored quietly). hubfn's own
+   sections report every unknown key. */
+static const hf_option_t host_options[] = {
+    {"", HF_OPT_SECTION},
+    {"version", HF_OPT_CUSTOM, .def = "\"2.0\"", .flags = HF_OPT_REQUIRED | HF_OPT_TEMPLATE,
+     .help = "the host.json schema: `\"2.0\"`"},
+    {"functionTimeout", HF_OPT_DURATION, H(function_timeout_ms), "\"00:05:00\"", 1, 0, NULL,
+     HF_OPT_UNBOUNDED | HF_OPT_TEMPLATE, .use = "00:05:00",
+     .help = "how long one invocation may run before it fails"},
+    {"functions", HF_OPT_CUSTOM, .help = "an array of function names (any case): load only those"},
+    {"extensions", HF_OPT_SECTION},
+    {"extensions.eventHubs", HF_OPT_SECTION, .flags = HF_OPT_WARN},
+    {"extensions.eventHubs.maxEventBatchSize", HF_OPT_INT, H(max_batch), "100", 1, INT_MAX,
+     NULL, HF_OPT_TEMPLATE, "extensions.eventHubs.eventProcessorOptions.maxBatchSize",
+     .help = "the most events in one batch (one invocation with cardinality `many`)"},
+    {"extensions.eventHubs.minEventBatchSize", HF_OPT_INT, H(min_batch), "1", 1, INT_MAX,
+     NULL, HF_OPT_TEMPLATE,
+     .help = "the fewest events a batch waits for, up to maxWaitTime; at most maxEventBatchSize"},
+    {"extensions.eventHubs.maxWaitTime", HF_OPT_DURATION, H(max_wait_ms), "\"00:01:00\"", 0,
+     600000, NULL, HF_OPT_TEMPLATE, .use = "00:01:00",
+     .help = "how long a batch waits for minEventBatchSize events"},
+    {"extensions.eventHubs.batchCheckpointFrequency", HF_OPT_INT, H(checkpoint_every), "1", 1,
+     INT_MAX, NULL, HF_OPT_TEMPLATE, .help = "batches of a partition between two checkpoints"},
+    {"extensions.eventHubs.prefetchCount", HF_OPT_INT, H(prefetch), "300", 0, 10000000, NULL,
+     HF_OPT_TEMPLATE, "extensions.eventHubs.eventProcessorOptions.prefetchCount",
+     .noun = "librdkafka's queued.min.messages",
+     .help = "events each partition fetches ahead of its handler (0: none, as in Azure)"},
+    {"extensions.eventHubs.maxEventBytes", HF_OPT_INT, H(max_event_bytes), "1000000", 1,
+     64 * 1024 * 1024, NULL, HF_OPT_HUBFN,
+     .help = "the largest event an output binding sends (Event Hubs: 1 MB)"},
+    {"extensions.eventHubs.eventProcessorOptions", HF_OPT_SECTION, .flags = HF_OPT_WARN},
+    {"extensions.eventHubs.eventProcessorOptions.receiveTimeout", HF_OPT_IGNORED,
+     .flags = HF_OPT_WARN, .help = AMQP_ONLY},
+    {"extensions.eventHubs.eventProcessorOptions.enableReceiverRuntimeMetric", HF_OPT_IGNORED,
+     .flags = HF_OPT_WARN, .help = AMQP_ONLY},
+    {"extensions.eventHubs.eventProcessorOptions.invokeProcessorAfterReceiveTimeout",
+     HF_OPT_IGNORED, .flags = HF_OPT_WARN, .help = AMQP_ONLY},
+    {"extensions.eventHubs.initialOffsetOptions", HF_OPT_SECTION, .flags = HF_OPT_WARN},
+    {"extensions.eventHubs.initialOffsetOptions.type", HF_OPT_ENUM, H(initial_offset),
+     "\"fromStart\"", 0, 0, offset_types, 0, .noun = "an offset type",
+     .use = "use fromStart, fromEnd or fromEnqueuedTime",
+     .help = "where a partition without a checkpoint starts"},
+    {"extensions.eventHubs.initialOffsetOptions.enqueuedTimeUtc", HF_OPT_TIME,
+     H(initial_time_ms), .help = "with fromEnqueuedTime: the first enqueued time to read"},
+    {"extensions.eventHubs.prefetchSizeInBytes", HF_OPT_IGNORED, .flags = HF_OPT_WARN, .help = AMQP_ONLY},
+    {"extensions.eventHubs.transportType", HF_OPT_IGNORED, .flags = HF_OPT_WARN, .help = AMQP_ONLY},
+    {"extensions.eventHubs.webProxy", HF_OPT_IGNORED, .flags = HF_OPT_WARN, .help = AMQP_ONLY},
+    {"extensions.eventHubs.customEndpointAddress", HF_OPT_IGNORED, .flags = HF_OPT_WARN,
+     .help = AMQP_ONLY},
+    {"extensions.eventHubs.targetUnprocessedEventThreshold", HF_OPT_IGNORED,
+     .flags = HF_OPT_WARN, .help = AMQP_ONLY},
+    {"extensions.eventHubs.clientRetryOptions", HF_OPT_IGNORED, .flags = HF_OPT_WARN,
+     .help = AMQP_ONLY},
+    {"extensions.eventHubs.trackLastEnqueuedEventProperties", HF_OPT_IGNORED,
+     .flags = HF_OPT_WARN, .help = AMQP_ONLY},
+    {"extensions.eventHubs.partitionOwnershipExpirationInterval", HF_OPT_IGNORED,
+     .flags = HF_OPT_WARN, .help = AMQP_ONLY},
+    {"extensions.eventHubs.loadBalancingUpdateInterval", HF_OPT_IGNORED, .flags = HF_OPT_WARN,
+     .help = AMQP_ONLY},
+    {"extensions.eventHubs.partitionManagerOptions", HF_OPT_IGNORED, .flags = HF_OPT_WARN,
+     .help = AMQP_ONLY},
+    {"extensions.eventHubs.invokeProcessorAfterReceiveTimeout", HF_OPT_IGNORED,
+     .flags = HF_OPT_WARN, .help = AMQP_ONLY},
+    {"extensions.kafka", HF_OPT_STRINGS, H(kafka),
+     .help = "librdkafka properties, passed through unchanged (an escape hatch)"},
+    {"extensions.lua", HF_OPT_SECTION, .flags = HF_OPT_WARN},
+    {"extensions.lua.memoryLimitMB", HF_OPT_INT, H(lua_memory_mb), "256", 0, 1024 * 1024, NULL,
+     HF_OPT_HUBFN, .help = "the memory cap of each Lua state, in MB (0: none)"},
+    {"extensions.lua.allowUnsafeLibraries", HF_OPT_BOOL, H(lua_unsafe), "false", 0, 0, NULL,
+     HF_OPT_HUBFN,
+     .help = "give handlers os.execute, io.popen, native modules and the whole debug library"},
+    {"logging", HF_OPT_SECTION},
+    {"logging.logLevel", HF_OPT_CUSTOM,
+     .help = "log levels by category: `default`, `Function.NAME`"},
+    {NULL}
+};
+
+const hf_option_t *hf_app_host_options(void)
 {
-    if (cJSON_IsNumber(v)) {
-        double d = v->valuedouble;
-        if (d != d || d < -9e15 || d > 9e15 || d != (double)(long long)d)
-            return -1;
-        *out = (long long)d;
-        return 0;
-    }
-    if (cJSON_IsString(v) && v->valuestring) {
-        const char *s = v->valuestring;
-        char *end;
-        long long r;
-        while (isspace((unsigned char)*s))
-            s++;
-        if (!*s || (!isdigit((unsigned char)*s) && *s != '-' && *s != '+'))
-            return -1;
-        errno = 0;
-        r = strtoll(s, &end, 10);
-        while (isspace((unsigned char)*end))
-            end++;
-        if (errno || *end || end == s)
-            return -1;
-        *out = r;
-        return 0;
-    }
-    return -1;
+    return host_options;
+}
+
+/* The options table's context for one file of the app. */
+static void opt_warn(void *ud, const char *line)
+{
+    warn(ud, "%s", line);
+}
+
+static const char *opt_origin(void *ud, const char *path, char *buf, size_t bufsz)
+{
+    return origin_of(ud, path, buf, bufsz);
+}
+
+static hf_opt_ctx_t opt_ctx(ld_t *ld, const char *file, const char *prefix)
+{
+    hf_opt_ctx_t ctx = {.file = file, .prefix = prefix, .err = ld->err, .errsz = ld->errsz,
+                        .warn = opt_warn, .origin = opt_origin, .ud = ld};
+    return ctx;
 }
 
 /* A host.json error for `path` ("extensions.eventHubs.maxEventBatchSize"). */
@@ -982,240 +1037,6 @@ static int host_fail(ld_t *ld, const char *path, const char *fmt, ...)
     va_end(ap);
     return fail(ld, "%shost.json: %s: %s%s", ld->disp, path, msg,
                 origin_of(ld, path, ob, sizeof(ob)));
-}
-
-/* An integer host.json field in [min, max]; absent or null keeps *out. */
-static int host_int(ld_t *ld, const cJSON *obj, const char *key, const char *prefix,
-                    long long min, long long max, int *out)
-{
-    char path[200], desc[80];
-    const cJSON *v = hf_cfgjson_get(obj, key);
-    long long x;
-    if (!v || cJSON_IsNull(v))
-        return 0;
-    snprintf(path, sizeof(path), "%s%s", prefix, key);
-    if (value_int(v, &x) < 0 || x < min || x > max) {
-        hf_cfgjson_describe(v, desc, sizeof(desc));
-        if (min == 1 && max == INT_MAX)
-            return host_fail(ld, path, "expected a positive integer, got %s", desc);
-        if (max == INT_MAX)
-            return host_fail(ld, path, "expected an integer >= %lld, got %s", min, desc);
-        return host_fail(ld, path, "expected an integer from %lld to %lld, got %s", min, max,
-                         desc);
-    }
-    *out = (int)x;
-    return 0;
-}
-
-/* A duration field; absent keeps *ms; null or "-1" give -1 when unbounded is allowed. */
-static int host_duration(ld_t *ld, const cJSON *obj, const char *key, const char *prefix,
-                         const char *example, int unbounded_ok, long long *ms)
-{
-    char path[200], desc[80];
-    const cJSON *v = hf_cfgjson_get(obj, key);
-    long long x;
-    if (!v)
-        return 0;
-    snprintf(path, sizeof(path), "%s%s", prefix, key);
-    if (cJSON_IsNull(v)) {
-        if (unbounded_ok)
-            *ms = -1;
-        return 0;
-    }
-    if (cJSON_IsNumber(v) && v->valuedouble == -1 && unbounded_ok) {
-        *ms = -1;
-        return 0;
-    }
-    if (!cJSON_IsString(v))
-        return host_fail(ld, path, "expected a duration such as \"%s\", got %s", example,
-                         hf_cfgjson_describe(v, desc, sizeof(desc)));
-    if (hf_duration_parse(v->valuestring, &x) < 0)
-        return host_fail(ld, path, "%s is not a duration (use hh:mm:ss, e.g. \"%s\")",
-                         hf_cfgjson_describe(v, desc, sizeof(desc)), example);
-    if (x < 0 && !unbounded_ok)
-        return host_fail(ld, path, "\"-1\" (no limit) is not allowed here (use hh:mm:ss, "
-                         "e.g. \"%s\")", example);
-    *ms = x;
-    return 0;
-}
-
-/* Expect an object (or absent/null); -1 with an error otherwise. */
-static int host_object(ld_t *ld, const cJSON *v, const char *path)
-{
-    char desc[80];
-    if (!v || cJSON_IsNull(v) || cJSON_IsObject(v))
-        return 0;
-    return host_fail(ld, path, "expected an object, got %s",
-                     hf_cfgjson_describe(v, desc, sizeof(desc)));
-}
-
-/* extensions.eventHubs keys hubfn reads, and Azure's keys that have no effect here. */
-static const char *const eh_used[] = {
-    "maxEventBatchSize", "minEventBatchSize", "maxWaitTime", "batchCheckpointFrequency",
-    "prefetchCount", "initialOffsetOptions", "eventProcessorOptions", "maxEventBytes", NULL
-};
-static const char *const eh_ineffective[] = {
-    "prefetchSizeInBytes", "transportType", "webProxy", "customEndpointAddress",
-    "targetUnprocessedEventThreshold", "clientRetryOptions", "trackLastEnqueuedEventProperties",
-    "partitionOwnershipExpirationInterval", "loadBalancingUpdateInterval",
-    "partitionManagerOptions", "invokeProcessorAfterReceiveTimeout", NULL
-};
-
-static int in_list(const char *const *list, const char *k)
-{
-    for (size_t i = 0; list[i]; i++)
-        if (ieq(list[i], k))
-            return 1;
-    return 0;
-}
-
-/* Warn about extensions.eventHubs keys that do nothing (Azure ignores unknown keys; so do
-   we, but say so, with a suggestion for a likely typo). */
-static void eh_unknown_keys(ld_t *ld, const cJSON *eh)
-{
-    for (const cJSON *it = eh->child; it; it = it->next) {
-        const char *k = it->string, *best = NULL;
-        size_t bestd = 4;
-        if (!k || in_list(eh_used, k))
-            continue;
-        if (in_list(eh_ineffective, k)) {
-            warn(ld, "%shost.json: extensions.eventHubs.%s has no effect in hubfn (it "
-                 "configures the AMQP client, not the Kafka endpoint); ignored", ld->disp, k);
-            continue;
-        }
-        for (size_t i = 0; eh_used[i]; i++) {
-            size_t d = edit_distance(k, eh_used[i]);
-            if (d < bestd) {
-                bestd = d;
-                best = eh_used[i];
-            }
-        }
-        if (!best && ieq(k, "maxBatchSize"))
-            best = "maxEventBatchSize";
-        if (best)
-            warn(ld, "%shost.json: extensions.eventHubs.%s is not a setting hubfn knows; "
-                 "ignored (did you mean %s?)", ld->disp, k, best);
-        else
-            warn(ld, "%shost.json: extensions.eventHubs.%s is not a setting hubfn knows; "
-                 "ignored", ld->disp, k);
-    }
-}
-
-/* extensions.eventHubs. */
-static int load_eventhubs(ld_t *ld, const cJSON *eh)
-{
-    hf_host_cfg_t *h = &ld->app->host;
-    const char *P = "extensions.eventHubs.";
-    const cJSON *epo, *io;
-    char desc[80];
-    if (!eh || cJSON_IsNull(eh))
-        return 0;
-    /* legacy v3/v4 names first, so the new names win (as the v5 extension does) */
-    epo = hf_cfgjson_get(eh, "eventProcessorOptions");
-    if (host_object(ld, epo, "extensions.eventHubs.eventProcessorOptions") < 0)
-        return -1;
-    if (host_int(ld, epo, "maxBatchSize", "extensions.eventHubs.eventProcessorOptions.", 1,
-                 INT_MAX, &h->max_batch) < 0 ||
-        host_int(ld, epo, "prefetchCount", "extensions.eventHubs.eventProcessorOptions.", 0,
-                 INT_MAX, &h->prefetch) < 0)
-        return -1;
-    if (host_int(ld, eh, "maxEventBatchSize", P, 1, INT_MAX, &h->max_batch) < 0 ||
-        host_int(ld, eh, "minEventBatchSize", P, 1, INT_MAX, &h->min_batch) < 0 ||
-        host_int(ld, eh, "batchCheckpointFrequency", P, 1, INT_MAX, &h->checkpoint_every) < 0 ||
-        host_int(ld, eh, "prefetchCount", P, 0, INT_MAX, &h->prefetch) < 0 ||
-        host_int(ld, eh, "maxEventBytes", P, 1, 64 * 1024 * 1024, &h->max_event_bytes) < 0 ||
-        host_duration(ld, eh, "maxWaitTime", P, "00:01:00", 0, &h->max_wait_ms) < 0)
-        return -1;
-    if (h->max_wait_ms > 600000) {
-        const cJSON *v = hf_cfgjson_get(eh, "maxWaitTime");
-        return host_fail(ld, "extensions.eventHubs.maxWaitTime",
-                         "%s is more than the maximum of 00:10:00",
-                         hf_cfgjson_describe(v, desc, sizeof(desc)));
-    }
-    if (h->min_batch > h->max_batch)
-        return host_fail(ld, "extensions.eventHubs.minEventBatchSize",
-                         "%d is larger than maxEventBatchSize (%d)", h->min_batch, h->max_batch);
-    io = hf_cfgjson_get(eh, "initialOffsetOptions");
-    if (host_object(ld, io, "extensions.eventHubs.initialOffsetOptions") < 0)
-        return -1;
-    if (io && cJSON_IsObject(io)) {
-        const cJSON *type = hf_cfgjson_get(io, "type");
-        const cJSON *t = hf_cfgjson_get(io, "enqueuedTimeUtc");
-        const char *TP = "extensions.eventHubs.initialOffsetOptions.type";
-        const char *TT = "extensions.eventHubs.initialOffsetOptions.enqueuedTimeUtc";
-        if (type && !cJSON_IsNull(type)) {
-            const char *s = cJSON_IsString(type) ? type->valuestring : NULL;
-            if (ieq(s, "fromStart"))
-                h->initial_offset = HF_OFFSET_FROM_START;
-            else if (ieq(s, "fromEnd"))
-                h->initial_offset = HF_OFFSET_FROM_END;
-            else if (ieq(s, "fromEnqueuedTime"))
-                h->initial_offset = HF_OFFSET_FROM_ENQUEUED_TIME;
-            else
-                return host_fail(ld, TP, "%s is not an offset type (use fromStart, fromEnd "
-                                 "or fromEnqueuedTime)",
-                                 hf_cfgjson_describe(type, desc, sizeof(desc)));
-        }
-        if (t && !cJSON_IsNull(t)) {
-            if (!cJSON_IsString(t) || hf_time_parse(t->valuestring, &h->initial_time_ms) < 0)
-                return host_fail(ld, TT, "%s is not a time (use ISO 8601, e.g. "
-                                 "\"2020-10-26T20:31:00Z\")",
-                                 hf_cfgjson_describe(t, desc, sizeof(desc)));
-        } else if (h->initial_offset == HF_OFFSET_FROM_ENQUEUED_TIME) {
-            return host_fail(ld, TT, "missing: a time is required when type is "
-                             "fromEnqueuedTime (e.g. \"2020-10-26T20:31:00Z\")");
-        }
-    }
-    eh_unknown_keys(ld, eh);
-    return 0;
-}
-
-/* extensions.lua (hubfn): the Lua states' memory cap and sandbox. */
-static int load_lua(ld_t *ld, const cJSON *l)
-{
-    char desc[80];
-    int mb = ld->app->host.lua_memory_mb;
-    if (host_object(ld, l, "extensions.lua") < 0)
-        return -1;
-    if (!l)
-        return 0;
-    if (host_int(ld, l, "memoryLimitMB", "extensions.lua.", 0, 1024 * 1024, &mb) < 0)
-        return -1;
-    ld->app->host.lua_memory_mb = mb;
-    const cJSON *u = hf_cfgjson_get(l, "allowUnsafeLibraries");
-    if (u && !cJSON_IsNull(u)) {
-        if (cJSON_IsBool(u))
-            ld->app->host.lua_unsafe = cJSON_IsTrue(u);
-        else if (cJSON_IsString(u) && (strcasecmp(u->valuestring, "true") == 0 ||
-                                       strcasecmp(u->valuestring, "false") == 0))
-            ld->app->host.lua_unsafe = strcasecmp(u->valuestring, "true") == 0;
-        else
-            return host_fail(ld, "extensions.lua.allowUnsafeLibraries",
-                             "expected true or false, got %s",
-                             hf_cfgjson_describe(u, desc, sizeof(desc)));
-    }
-    return 0;
-}
-
-/* extensions.kafka: librdkafka properties, every value as a string. */
-static int load_kafka(ld_t *ld, const cJSON *k)
-{
-    hf_host_cfg_t *h = &ld->app->host;
-    char num[64], desc[80], path[300];
-    if (host_object(ld, k, "extensions.kafka") < 0)
-        return -1;
-    for (const cJSON *it = k ? k->child : NULL; it; it = it->next) {
-        const char *v;
-        if (!it->string || !*it->string)
-            return host_fail(ld, "extensions.kafka", "a property has an empty name");
-        snprintf(path, sizeof(path), "extensions.kafka.%s", it->string);
-        if (!(v = hf_cfgjson_scalar(it, num, sizeof(num))))
-            return host_fail(ld, path, "expected a string, a number or true/false, got %s",
-                             hf_cfgjson_describe(it, desc, sizeof(desc)));
-        if (kv_set(&h->kafka, &h->kafka_n, it->string, v, 1) < 0)
-            return oom(ld);
-    }
-    return 0;
 }
 
 /* Register the string values of extensions.kafka properties named like a password or
@@ -1234,11 +1055,10 @@ static int load_logging(ld_t *ld, const cJSON *logging)
     hf_host_cfg_t *h = &ld->app->host;
     const cJSON *ll;
     char desc[80], path[300];
-    if (host_object(ld, logging, "logging") < 0)
-        return -1;
     ll = hf_cfgjson_get(logging, "logLevel");
-    if (host_object(ld, ll, "logging.logLevel") < 0)
-        return -1;
+    if (ll && !cJSON_IsNull(ll) && !cJSON_IsObject(ll))
+        return host_fail(ld, "logging.logLevel", "expected an object, got %s",
+                         hf_cfgjson_describe(ll, desc, sizeof(desc)));
     for (const cJSON *it = ll ? ll->child : NULL; it; it = it->next) {
         hf_log_level_t lvl;
         if (!it->string || !*it->string || cJSON_IsNull(it))
@@ -1262,8 +1082,8 @@ static int load_logging(ld_t *ld, const cJSON *logging)
 static int load_host(ld_t *ld, cJSON **allow)
 {
     hf_host_cfg_t *h = &ld->app->host;
-    cJSON *root, *ver, *ext, *fl;
-    char desc[80];
+    cJSON *root, *ver, *fl;
+    char desc[80], file[HF_PATH_MAX];
     int rc = ld_json(ld, "host.json", &root);
     *allow = NULL;
     if (rc < 0)
@@ -1271,6 +1091,8 @@ static int load_host(ld_t *ld, cJSON **allow)
     if (rc == 0)
         return fail(ld, "%shost.json: not found (a function app folder holds host.json with "
                     "\"version\": \"2.0\")", ld->disp);
+    snprintf(file, sizeof(file), "%shost.json", ld->disp);
+    hf_opt_ctx_t ctx = opt_ctx(ld, file, "");
     if (apply_overrides(ld, root) < 0)
         goto bad;
     register_kafka_secrets(hf_cfgjson_get(hf_cfgjson_get(root, "extensions"), "kafka"));
@@ -1284,21 +1106,25 @@ static int load_host(ld_t *ld, cJSON **allow)
                   hf_cfgjson_describe(ver, desc, sizeof(desc)));
         goto bad;
     }
-    if (host_duration(ld, root, "functionTimeout", "", "00:05:00", 1,
-                      &h->function_timeout_ms) < 0)
+    h->version = hf_strdup("2.0");
+    if (hf_options_read(host_options, root, h, &ctx) < 0 ||
+        hf_options_check_keys((const hf_option_t *const[]){host_options, NULL}, root, &ctx) < 0)
         goto bad;
-    if (h->function_timeout_ms == 0) {
-        host_fail(ld, "functionTimeout", "must be more than 0 (use \"-1\" for no limit)");
+    if (h->min_batch > h->max_batch) {
+        host_fail(ld, "extensions.eventHubs.minEventBatchSize",
+                  "%d is larger than maxEventBatchSize (%d)", h->min_batch, h->max_batch);
         goto bad;
     }
-    ext = hf_cfgjson_get(root, "extensions");
-    if (host_object(ld, ext, "extensions") < 0)
+    if (h->initial_offset == HF_OFFSET_FROM_ENQUEUED_TIME &&
+        !hf_cfgjson_get(hf_cfgjson_get(hf_cfgjson_get(hf_cfgjson_get(root, "extensions"),
+                                                      "eventHubs"), "initialOffsetOptions"),
+                        "enqueuedTimeUtc")) {
+        host_fail(ld, "extensions.eventHubs.initialOffsetOptions.enqueuedTimeUtc",
+                  "missing: a time is required when type is fromEnqueuedTime (e.g. "
+                  "\"2020-10-26T20:31:00Z\")");
         goto bad;
-    if (host_object(ld, hf_cfgjson_get(ext, "eventHubs"), "extensions.eventHubs") < 0 ||
-        load_eventhubs(ld, hf_cfgjson_get(ext, "eventHubs")) < 0 ||
-        load_kafka(ld, hf_cfgjson_get(ext, "kafka")) < 0 ||
-        load_lua(ld, hf_cfgjson_get(ext, "lua")) < 0 ||
-        load_logging(ld, hf_cfgjson_get(root, "logging")) < 0)
+    }
+    if (load_logging(ld, hf_cfgjson_get(root, "logging")) < 0)
         goto bad;
     fl = hf_cfgjson_get(root, "functions");
     if (fl && !cJSON_IsNull(fl)) {
@@ -1326,8 +1152,58 @@ bad:
 /* ---------------------------------------------------------------------------------- */
 /* function.json                                                                       */
 
-static const char supported[] =
-    "hubfn supports eventHubTrigger (direction in) and eventHub (direction out)";
+static const char *const cardinalities[] = {"one", "many", NULL};
+
+/* Keys every binding has, whatever its type. */
+static const hf_option_t binding_options[] = {
+    {"type", HF_OPT_CUSTOM, .flags = HF_OPT_REQUIRED,
+     .help = "the binding type: eventHubTrigger, eventHub, ..."},
+    {"direction", HF_OPT_CUSTOM, .help = "`in` (a trigger) or `out`; when omitted, the type's"},
+    {"name", HF_OPT_CUSTOM, .flags = HF_OPT_REQUIRED,
+     .help = "the name in Lua (`context.bindings.NAME`), or `$return`, or `$deadLetter`"},
+    {NULL}
+};
+
+/* Keys every trigger has: what the handler receives. */
+static const hf_option_t trigger_options[] = {
+    {"cardinality", HF_OPT_ENUM, offsetof(hf_binding_t, cardinality), "\"one\"", 0, 0,
+     cardinalities, HF_OPT_SHAPES, .noun = "a cardinality", .use = "use \"one\" or \"many\"",
+     .help = "`one`: the handler gets one event; `many`: an array of them"},
+    {"dataType", HF_OPT_CUSTOM, .flags = HF_OPT_SHAPES,
+     .help = "`string` or `binary`: the body as raw bytes; omitted: decoded JSON"},
+    {NULL}
+};
+
+/* function.json's own keys. */
+static const hf_option_t function_options[] = {
+    {"scriptFile", HF_OPT_CUSTOM, .def = "\"handler.lua\"",
+     .help = "the script, relative to the function folder"},
+    {"entryPoint", HF_OPT_CUSTOM, .def = "\"run\"",
+     .help = "the handler's name when the script returns a table or defines a global"},
+    {"disabled", HF_OPT_CUSTOM, .def = "false", .help = "`true`: the function is not run"},
+    {"retry", HF_OPT_CUSTOM, .help = "the function's retry policy: fixedDelay or exponentialBackoff"},
+    {"bindings", HF_OPT_CUSTOM, .flags = HF_OPT_REQUIRED,
+     .help = "one trigger and any number of other bindings"},
+    {"generatedBy", HF_OPT_IGNORED},
+    {"configurationSource", HF_OPT_IGNORED},
+    {"excluded", HF_OPT_IGNORED},
+    {NULL}
+};
+
+const hf_option_t *hf_app_binding_options(void)
+{
+    return binding_options;
+}
+
+const hf_option_t *hf_app_trigger_options(void)
+{
+    return trigger_options;
+}
+
+const hf_option_t *hf_app_function_options(void)
+{
+    return function_options;
+}
 
 /* A string field of obj: absent or null -> *out NULL; a non-string is an error. */
 static int fn_str(ld_t *ld, const char *file, const char *prefix, const cJSON *obj,
@@ -1373,24 +1249,24 @@ static int valid_binding_name(const char *s)
     return 1;
 }
 
-/* Event hub names as Kafka topics: 1-256 of letters, digits, '.', '-', '_'. */
-static int valid_hub_name(const char *s)
+const char *hf_binding_describe(const hf_binding_t *b, char *buf, size_t bufsz)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 256)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '-' && s[i] != '_')
-            return 0;
-    return 1;
+    if (b->type && b->type->describe)
+        return b->type->describe(b, buf, bufsz);
+    snprintf(buf, bufsz, "binding %s", b->name ? b->name : "?");
+    return buf;
 }
 
 static void binding_free(hf_binding_t *b)
 {
+    if (b->type && b->cfg) {
+        if (b->type->unload)
+            b->type->unload(b);
+        if (b->type->options)
+            hf_options_free(b->type->options, b->cfg);
+    }
+    free(b->cfg);
     free(b->name);
-    free(b->hub);
-    free(b->connection);
-    free(b->consumer_group);
     memset(b, 0, sizeof(*b));
 }
 
@@ -1416,18 +1292,11 @@ static hf_conn_t *conn_find(hf_app_t *app, const char *name)
     return NULL;
 }
 
-/* Keep a parsed connection in app->conns (taking ownership); NULL on OOM. */
+/* Keep a parsed connection in app->conns (taking ownership). */
 static hf_conn_t *conn_keep(hf_app_t *app, hf_conn_t *c)
 {
-    hf_conn_t **grown, *heap = malloc(sizeof(*heap));
-    if (!heap)
-        return NULL;
-    grown = realloc(app->conns, (app->conns_n + 1) * sizeof(*grown));
-    if (!grown) {
-        free(heap);
-        return NULL;
-    }
-    app->conns = grown;
+    hf_conn_t *heap = hf_malloc(sizeof(*heap));
+    app->conns = hf_realloc(app->conns, (app->conns_n + 1) * sizeof(*app->conns));
     *heap = *c;
     app->conns[app->conns_n++] = heap;
     return heap;
@@ -1442,76 +1311,106 @@ static char *quiet_entity(ld_t *ld, const char *name)
     char *r = NULL;
     if (v && hf_conn_parse(&tmp, name, v, e, sizeof(e)) == 0) {
         if (tmp.entity_path)
-            r = strdup(tmp.entity_path);
+            r = hf_strdup(tmp.entity_path);
         hf_conn_free(&tmp);
     }
     return r;
 }
 
-/* Resolve the connection a binding names. *out NULL when not resolved (quiet and missing).
-   *entity gets a malloc'd EntityPath when one applies. */
-static int resolve_conn(ld_t *ld, const char *file, const char *field, const char *setting,
-                        int quiet, hf_conn_t **out, char **entity)
+/* hf_load_ctx_t.connection: resolve the connection a binding names (see binding.h). */
+static int load_connection(hf_load_ctx_t *lc, const char *field, const char *setting,
+                           int optional, hf_conn_t **out, char **entity, char *err,
+                           size_t errsz)
 {
-    hf_conn_t *c = conn_find(ld->app, setting), tmp;
+    ld_t *ld = lc->ud;
+    hf_conn_t *c, tmp;
     const char *value;
     char cerr[600];
     *out = NULL;
     *entity = NULL;
+    if (!ld->opts.resolve_connections) {
+        *entity = quiet_entity(ld, setting);
+        return 0;
+    }
+    c = conn_find(ld->app, setting);
     if (!c && ld->opts.embedded) {
         memset(&tmp, 0, sizeof(tmp));
         tmp.kind = HF_CONN_EMBEDDED;
-        tmp.setting = strdup(setting);
+        tmp.setting = hf_strdup(setting);
         tmp.entity_path = quiet_entity(ld, setting);
-        if (!tmp.setting || !(c = conn_keep(ld->app, &tmp))) {
-            hf_conn_free(&tmp);
-            return oom(ld);
-        }
+        c = conn_keep(ld->app, &tmp);
     }
     if (!c) {
         value = hf_app_setting(ld->app, setting);
         if (!value) {
             char id[300];
-            if (quiet)
+            if (optional)
                 return 0;
             snprintf(id, sizeof(id), "%s__fullyQualifiedNamespace", setting);
             if (hf_app_setting(ld->app, id))
-                return fail(ld, "%s: %s: app setting \"%s\" is an identity-based connection "
-                            "(%s), which the Kafka endpoint does not support; set \"%s\" to "
-                            "a connection string", file, field, setting, id, setting);
-            return fail(ld, "%s: %s: app setting \"%s\" is not set (%s)", file, field, setting,
-                        looked_in(ld));
+                snprintf(err, errsz, "%s: app setting \"%s\" is an identity-based connection "
+                         "(%s), which the Kafka endpoint does not support; set \"%s\" to a "
+                         "connection string", field, setting, id, setting);
+            else
+                snprintf(err, errsz, "%s: app setting \"%s\" is not set (%s)", field, setting,
+                         looked_in(ld));
+            return -1;
         }
-        if (hf_conn_parse(&tmp, setting, value, cerr, sizeof(cerr)) < 0)
-            return fail(ld, "%s: %s: %s", file, field, cerr);
-        if (!(c = conn_keep(ld->app, &tmp))) {
-            hf_conn_free(&tmp);
-            return oom(ld);
+        if (hf_conn_parse(&tmp, setting, value, cerr, sizeof(cerr)) < 0) {
+            snprintf(err, errsz, "%s: %s", field, cerr);
+            return -1;
         }
+        c = conn_keep(ld->app, &tmp);
     }
-    if (c->entity_path && !(*entity = strdup(c->entity_path)))
-        return oom(ld);
+    if (c->entity_path)
+        *entity = hf_strdup(c->entity_path);
     *out = c;
     return 0;
 }
 
-/* One binding (trigger or output) at bindings[idx]. */
-static int load_binding(ld_t *ld, const char *file, const hf_function_t *fn, const cJSON *b,
-                        int idx, int trigger, hf_binding_t *out)
+/* hf_load_ctx_t.warn */
+static void load_warn(hf_load_ctx_t *lc, const char *fmt, ...)
 {
-    char pre[64], field[96], desc[80];
-    const char *name, *hub, *conn, *group = NULL, *card = NULL, *dtype = NULL;
-    char *entity = NULL;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    warn(lc->ud, "%s: %s", lc->file, line);
+}
+
+/* The data type of a trigger: absent = JSON, "string", "binary". */
+static int load_data_type(ld_t *ld, const char *file, const char *pre, const cJSON *b,
+                          hf_binding_t *out)
+{
+    const char *dtype;
+    if (fn_str(ld, file, pre, b, "dataType", &dtype) < 0)
+        return -1;
+    if (!dtype)
+        out->data_type = HF_DATA_JSON;
+    else if (ieq(dtype, "string"))
+        out->data_type = HF_DATA_STRING;
+    else if (ieq(dtype, "binary"))
+        out->data_type = HF_DATA_BINARY;
+    else
+        return fail(ld, "%s: %sdataType: \"%s\" is not a data type (use \"string\" or "
+                    "\"binary\", or leave it out to decode JSON)", file, pre, dtype);
+    return 0;
+}
+
+/* One binding at bindings[idx], of the type check_bindings found. */
+static int load_binding(ld_t *ld, const char *file, hf_function_t *fn, const cJSON *b, int idx,
+                        const hf_binding_type_t *type, hf_binding_t *out)
+{
+    char pre[64], err[1024];
+    const char *name;
+    int trigger = type->direction == HF_DIR_IN;
 
     snprintf(pre, sizeof(pre), "bindings[%d].", idx);
-    if (fn_str(ld, file, pre, b, "name", &name) < 0 || fn_str(ld, file, pre, b, "eventHubName",
-        &hub) < 0 || fn_str(ld, file, pre, b, "connection", &conn) < 0)
-        return -1;
-    if (!hub && fn_str(ld, file, pre, b, "path", &hub) < 0)   /* v1 name of eventHubName */
-        return -1;
-    if (trigger && (fn_str(ld, file, pre, b, "consumerGroup", &group) < 0 ||
-                    fn_str(ld, file, pre, b, "cardinality", &card) < 0 ||
-                    fn_str(ld, file, pre, b, "dataType", &dtype) < 0))
+    out->type = type;
+    out->index = idx;
+    out->direction = type->direction;
+    if (fn_str(ld, file, pre, b, "name", &name) < 0)
         return -1;
     if (!name || !*name)
         return fail(ld, "%s: %sname: missing (the name the handler knows this binding by)",
@@ -1520,66 +1419,29 @@ static int load_binding(ld_t *ld, const char *file, const hf_function_t *fn, con
         return fail(ld, "%s: %sname: \"%s\" is not a valid binding name (a letter or '_', "
                     "then letters, digits or '_'%s)", file, pre, name,
                     trigger ? "" : "; or $return, or $deadLetter");
-    if (!(out->name = strdup(name)))
-        return oom(ld);
+    out->name = hf_strdup(name);
 
-    if (trigger) {
-        if (!card || ieq(card, "one"))
-            out->cardinality = HF_CARD_ONE;
-        else if (ieq(card, "many"))
-            out->cardinality = HF_CARD_MANY;
-        else
-            return fail(ld, "%s: %scardinality: \"%s\" is not a cardinality (use \"one\" or "
-                        "\"many\")", file, pre, card);
-        if (!dtype)
-            out->data_type = HF_DATA_JSON;
-        else if (ieq(dtype, "string"))
-            out->data_type = HF_DATA_STRING;
-        else if (ieq(dtype, "binary"))
-            out->data_type = HF_DATA_BINARY;
-        else
-            return fail(ld, "%s: %sdataType: \"%s\" is not a data type (use \"string\" or "
-                        "\"binary\", or leave it out to decode JSON)", file, pre, dtype);
-        if (group && !*group)
-            return fail(ld, "%s: %sconsumerGroup: empty (leave it out for \"$Default\")",
-                        file, pre);
-        if (!(out->consumer_group = strdup(group ? group : "$Default")))
-            return oom(ld);
-    }
-
-    snprintf(field, sizeof(field), "%sconnection", pre);
-    if (conn && !*conn)
-        conn = NULL;
-    if (conn && !(out->connection = strdup(conn)))
-        return oom(ld);
-    if (ld->opts.resolve_connections) {
-        if (!conn)
-            return fail(ld, "%s: %s: missing (name the app setting that holds the Event Hubs "
-                        "connection string)", file, field);
-        if (resolve_conn(ld, file, field, conn, fn->disabled, &out->conn, &entity) < 0)
+    hf_opt_ctx_t octx = opt_ctx(ld, file, pre);
+    const hf_option_t *tables[4] = {type->options ? type->options : binding_options,
+                                    binding_options, trigger ? trigger_options : NULL, NULL};
+    if (trigger && (hf_options_read(trigger_options, b, out, &octx) < 0 ||
+                    load_data_type(ld, file, pre, b, out) < 0))
+        return -1;
+    out->cfg = hf_calloc(1, type->cfg_size ? type->cfg_size : 1);
+    if (type->options) {
+        hf_options_defaults(type->options, out->cfg);
+        if (hf_options_read(type->options, b, out->cfg, &octx) < 0)
             return -1;
-    } else if (conn) {
-        entity = quiet_entity(ld, conn);
     }
-
-    snprintf(field, sizeof(field), "%seventHubName", pre);
-    if (entity) {
-        if (hub && *hub && strcasecmp(hub, entity) != 0)
-            warn(ld, "%s: %s: \"%s\" is overridden by EntityPath \"%s\" in app setting \"%s\"",
-                 file, field, hub, entity, conn);
-        out->hub = entity;
-    } else {
-        if (!hub || !*hub)
-            return fail(ld, "%s: %s: missing eventHubName (name the event hub, or put "
-                        "EntityPath in the connection string)", file, field);
-        if (!(out->hub = strdup(hub)))
-            return oom(ld);
-    }
-    if (!valid_hub_name(out->hub)) {
-        const cJSON tmp = { .type = cJSON_String, .valuestring = out->hub };
-        return fail(ld, "%s: %s: %s is not a valid event hub name (1 to 256 letters, digits, "
-                    "'.', '-' or '_')", file, field, hf_cfgjson_describe(&tmp, desc,
-                                                                          sizeof(desc)));
+    if (hf_options_check_keys(tables, b, &octx) < 0)
+        return -1;
+    if (type->load) {
+        hf_load_ctx_t lc = {.app = ld->app, .opts = &ld->opts, .fn = fn, .file = file,
+                            .prefix = pre, .connection = load_connection, .warn = load_warn,
+                            .ud = ld};
+        err[0] = 0;
+        if (type->load(out, &lc, err, sizeof(err)) < 0)
+            return fail(ld, "%s: %s", file, err);
     }
     return 0;
 }
@@ -1624,7 +1486,7 @@ static int load_retry(ld_t *ld, const char *file, const cJSON *r, hf_retry_t *ou
     if (!v || cJSON_IsNull(v))
         return fail(ld, "%s: retry.maxRetryCount: missing (a number of retries, or -1 for no "
                     "limit)", file);
-    if (value_int(v, &x) < 0 || x < -1 || x > INT_MAX)
+    if (hf_options_int(v, &x) < 0 || x < -1 || x > INT_MAX)
         return fail(ld, "%s: retry.maxRetryCount: expected an integer >= -1 (-1 = no limit), "
                     "got %s", file, hf_cfgjson_describe(v, desc, sizeof(desc)));
     out->max_retry_count = (int)x;
@@ -1692,12 +1554,15 @@ static int find_script(ld_t *ld, const char *file, const char *fname, const char
 }
 
 /* Check binding types and directions before anything else (so an unsupported binding is
-   reported before, say, a setting it references). Sets *trig to the trigger's index. */
-static int check_bindings(ld_t *ld, const char *file, const cJSON *bindings, int *trig)
+   reported before, say, a setting it references). Sets *trig to the trigger's index and
+   types[i] to each binding's type. */
+static int check_bindings(ld_t *ld, const char *file, const cJSON *bindings, int *trig,
+                          const hf_binding_type_t **types)
 {
-    char desc[80];
+    char desc[80], supported[512];
     int idx = 0;
     *trig = -1;
+    hf_binding_types_list(supported, sizeof(supported));
     if (!bindings || cJSON_IsNull(bindings))
         return fail(ld, "%s: bindings: missing (a function needs one eventHubTrigger "
                     "binding)", file);
@@ -1706,37 +1571,34 @@ static int check_bindings(ld_t *ld, const char *file, const cJSON *bindings, int
                     hf_cfgjson_describe(bindings, desc, sizeof(desc)));
     for (const cJSON *b = bindings->child; b; b = b->next, idx++) {
         const cJSON *t, *d;
-        const char *type, *dir = NULL;
-        int is_trigger;
+        const char *dir = NULL;
         if (!cJSON_IsObject(b))
             return fail(ld, "%s: bindings[%d]: expected an object, got %s", file, idx,
                         hf_cfgjson_describe(b, desc, sizeof(desc)));
         t = hf_cfgjson_get(b, "type");
         d = hf_cfgjson_get(b, "direction");
         if (!t || !cJSON_IsString(t) || !*t->valuestring)
-            return fail(ld, "%s: bindings[%d].type: missing (%s)", file, idx, supported);
-        type = t->valuestring;
+            return fail(ld, "%s: bindings[%d].type: missing (hubfn supports %s)", file, idx,
+                        supported);
         if (d && !cJSON_IsNull(d)) {
             if (!cJSON_IsString(d))
                 return fail(ld, "%s: bindings[%d].direction: expected \"in\" or \"out\", got %s",
                             file, idx, hf_cfgjson_describe(d, desc, sizeof(desc)));
             dir = d->valuestring;
         }
-        if (ieq(type, "eventHubTrigger")) {
-            is_trigger = 1;
-        } else if (ieq(type, "eventHub")) {
-            is_trigger = 0;
-        } else {
-            return fail(ld, "%s: bindings[%d].type: unknown binding type %s (%s)", file, idx,
-                        hf_cfgjson_describe(t, desc, sizeof(desc)), supported);
-        }
-        if (dir && !ieq(dir, is_trigger ? "in" : "out"))
-            return fail(ld, "%s: bindings[%d].direction: \"%s\" does not fit type %s (%s)", file,
-                        idx, dir, type, supported);
-        if (is_trigger) {
+        const hf_binding_type_t *type = hf_binding_type_find(t->valuestring);
+        if (!type)
+            return fail(ld, "%s: bindings[%d].type: unknown binding type %s (hubfn supports %s)",
+                        file, idx, hf_cfgjson_describe(t, desc, sizeof(desc)), supported);
+        static const char *const dirs[] = {"in", "out", "inout"};
+        if (dir && !ieq(dir, dirs[type->direction]))
+            return fail(ld, "%s: bindings[%d].direction: \"%s\" does not fit type %s (hubfn "
+                        "supports %s)", file, idx, dir, type->name, supported);
+        types[idx] = type;
+        if (type->direction == HF_DIR_IN) {
             if (*trig >= 0)
-                return fail(ld, "%s: bindings[%d]: a second eventHubTrigger (a function has "
-                            "exactly one trigger; the first is bindings[%d])", file, idx, *trig);
+                return fail(ld, "%s: bindings[%d]: a second %s (a function has exactly one "
+                            "trigger; the first is bindings[%d])", file, idx, type->name, *trig);
             *trig = idx;
         }
     }
@@ -1752,26 +1614,33 @@ static int load_function(ld_t *ld, const char *name, hf_function_t *fn)
     char file[HF_PATH_MAX], rel[HF_PATH_MAX], path[HF_PATH_MAX], desc[80], setting[300];
     cJSON *root = NULL, *bindings, *dis;
     const char *script, *entry;
+    const hf_binding_type_t **types = NULL;
     int trig, idx, rc;
     size_t nout = 0;
 
     snprintf(file, sizeof(file), "%s%s/function.json", ld->disp, name);
     snprintf(rel, sizeof(rel), "%s/function.json", name);
+    fn->dead_letter = fn->returns = -1;
     if (!hf_app_valid_function_name(name))
         return fail(ld, "%s%s: \"%s\" is not a valid function name (a letter, then letters, "
                     "digits, '-' or '_'; at most 128)", ld->disp, name, name);
-    if (!(fn->name = strdup(name)) || !(fn->dir = fmt_dup("%s/%s", ld->app->dir, name)))
-        return oom(ld);
+    fn->name = hf_strdup(name);
+    fn->dir = fmt_dup("%s/%s", ld->app->dir, name);
     rc = ld_json(ld, rel, &root);
     if (rc == 0)
         return fail(ld, "%s: not found", file);
     if (rc < 0)
         return -1;
     bindings = hf_cfgjson_get(root, "bindings");
-    if (check_bindings(ld, file, bindings, &trig) < 0)
+    types = hf_calloc((size_t)cJSON_GetArraySize(bindings) + 1, sizeof(*types));
+    if (check_bindings(ld, file, bindings, &trig, types) < 0)
         goto bad;
     path[0] = '\0';
     if (expand_tree(ld, file, root, path, sizeof(path)) < 0)
+        goto bad;
+    hf_opt_ctx_t octx = opt_ctx(ld, file, "");
+    if (hf_options_check_keys((const hf_option_t *const[]){function_options, NULL}, root,
+                              &octx) < 0)
         goto bad;
 
     /* disabled: function.json, then AzureWebJobs.NAME.Disabled (or _NAME_ on Linux) */
@@ -1808,27 +1677,22 @@ static int load_function(ld_t *ld, const char *name, hf_function_t *fn)
         fail(ld, "%s: entryPoint: empty (leave it out for \"run\")", file);
         goto bad;
     }
-    if (!(fn->entry_point = strdup(entry ? entry : "run"))) {
-        oom(ld);
-        goto bad;
-    }
+    fn->entry_point = hf_strdup(entry ? entry : "run");
     if (load_retry(ld, file, hf_cfgjson_get(root, "retry"), &fn->retry) < 0)
         goto bad;
 
-    /* bindings: the trigger first, then the outputs in order */
-    if (load_binding(ld, file, fn, cJSON_GetArrayItem(bindings, trig), trig, 1,
+    /* bindings: the trigger first, then the others in order */
+    if (load_binding(ld, file, fn, cJSON_GetArrayItem(bindings, trig), trig, types[trig],
                      &fn->trigger) < 0)
         goto bad;
     nout = (size_t)cJSON_GetArraySize(bindings) - 1;
-    if (nout && !(fn->outputs = calloc(nout, sizeof(*fn->outputs)))) {
-        oom(ld);
-        goto bad;
-    }
+    if (nout)
+        fn->outputs = hf_calloc(nout, sizeof(*fn->outputs));
     idx = 0;
     for (const cJSON *b = bindings->child; b; b = b->next, idx++) {
         if (idx == trig)
             continue;
-        if (load_binding(ld, file, fn, b, idx, 0, &fn->outputs[fn->outputs_n]) < 0) {
+        if (load_binding(ld, file, fn, b, idx, types[idx], &fn->outputs[fn->outputs_n]) < 0) {
             binding_free(&fn->outputs[fn->outputs_n]);
             goto bad;
         }
@@ -1847,10 +1711,16 @@ static int load_function(ld_t *ld, const char *name, hf_function_t *fn)
                 goto bad;
             }
         }
+        if (strcmp(nm, "$deadLetter") == 0)
+            fn->dead_letter = (int)fn->outputs_n - 1;
+        if (strcmp(nm, "$return") == 0)
+            fn->returns = (int)fn->outputs_n - 1;
     }
+    free(types);
     cJSON_Delete(root);
     return 0;
 bad:
+    free(types);
     cJSON_Delete(root);
     return -1;
 }
@@ -1864,7 +1734,8 @@ void hf_app_free(hf_app_t *app)
     if (!app)
         return;
     free(app->dir);
-    kv_free(app->host.kafka, app->host.kafka_n);
+    hf_options_free(host_options, &app->host);
+    free(app->host.version);
     kv_free(app->host.log_levels, app->host.log_levels_n);
     for (size_t i = 0; i < app->functions_n; i++)
         function_free(&app->functions[i]);
@@ -1897,15 +1768,7 @@ static int load_app(ld_t *ld, char **names, size_t n)
     size_t i, nsel = 0;
     int rc = -1;
 
-    app->host.function_timeout_ms = 300000;
-    app->host.max_batch = 100;
-    app->host.min_batch = 1;
-    app->host.max_wait_ms = 60000;
-    app->host.checkpoint_every = 1;
-    app->host.prefetch = 300;
-    app->host.max_event_bytes = 1000000;
-    app->host.lua_memory_mb = 256;
-    app->host.initial_offset = HF_OFFSET_FROM_START;
+    hf_options_defaults(host_options, &app->host);
     app->host.log_default = HF_LOG_INFO;
 
     if (load_local_settings(ld) < 0 || load_host(ld, &allow) < 0)

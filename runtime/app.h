@@ -12,10 +12,12 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "options.h"
 
 typedef enum { HF_CARD_ONE, HF_CARD_MANY } hf_cardinality_t;
 typedef enum { HF_DATA_JSON, HF_DATA_STRING, HF_DATA_BINARY } hf_datatype_t;
 typedef enum { HF_OFFSET_FROM_START, HF_OFFSET_FROM_END, HF_OFFSET_FROM_ENQUEUED_TIME } hf_offset_type_t;
+typedef enum { HF_DIR_IN, HF_DIR_OUT, HF_DIR_INOUT } hf_direction_t;
 
 /* Log levels, as host.json "logging.logLevel" names them. */
 typedef enum {
@@ -28,43 +30,44 @@ typedef struct hf_kv {
     char *value;
 } hf_kv_t;
 
-/* host.json, after AzureFunctionsJobHost__a__b overrides. Durations in milliseconds. */
+/* host.json, after AzureFunctionsJobHost__a__b overrides. Filled from the option table in
+   app.c (hf_app_host_options), which holds every key's default, range and help. Durations
+   in milliseconds. */
 typedef struct hf_host_cfg {
-    long long function_timeout_ms;   /* functionTimeout; -1 = none. default 00:05:00 */
-    int max_batch;                   /* extensions.eventHubs.maxEventBatchSize, default 100 */
-    int min_batch;                   /* minEventBatchSize, default 1 */
-    long long max_wait_ms;           /* maxWaitTime, default 60000 */
-    int checkpoint_every;            /* batchCheckpointFrequency, default 1 */
-    int prefetch;                    /* prefetchCount, default 300 */
-    int lua_memory_mb;               /* extensions.lua.memoryLimitMB (hubfn): cap of each Lua
-                                        state, default 256; 0 = none */
-    int lua_unsafe;                  /* extensions.lua.allowUnsafeLibraries: process execution,
-                                        native modules and debug hooks for handlers */
-    int max_event_bytes;             /* maxEventBytes (hubfn): largest output event, default
-                                        1000000 (Event Hubs: 1 MB per event) */
-    hf_offset_type_t initial_offset; /* initialOffsetOptions.type, default fromStart */
+    char *version;                   /* "2.0" */
+    long long function_timeout_ms;   /* functionTimeout; -1 = none */
+    int max_batch;                   /* extensions.eventHubs.maxEventBatchSize */
+    int min_batch;                   /* minEventBatchSize */
+    long long max_wait_ms;           /* maxWaitTime */
+    int checkpoint_every;            /* batchCheckpointFrequency */
+    int prefetch;                    /* prefetchCount */
+    int max_event_bytes;             /* maxEventBytes (hubfn): largest output event */
+    hf_offset_type_t initial_offset; /* initialOffsetOptions.type */
     long long initial_time_ms;       /* initialOffsetOptions.enqueuedTimeUtc, epoch ms */
-    hf_kv_t *kafka;                  /* extensions.kafka: librdkafka properties, as strings */
-    size_t kafka_n;
-    hf_log_level_t log_default;      /* logging.logLevel.default, default Information */
+    int lua_memory_mb;               /* extensions.lua.memoryLimitMB (hubfn); 0 = none */
+    int lua_unsafe;                  /* extensions.lua.allowUnsafeLibraries (hubfn) */
+    hf_strings_t kafka;              /* extensions.kafka: librdkafka properties, as strings */
+    hf_log_level_t log_default;      /* logging.logLevel.default */
     hf_kv_t *log_levels;             /* other logging.logLevel entries ("Function.NAME") */
     size_t log_levels_n;
 } hf_host_cfg_t;
 
+typedef struct hf_binding_type hf_binding_type_t;   /* bindings/binding.h */
+
+/* One entry of function.json "bindings". What it reaches (a hub, a URL) is the type's:
+   b->cfg holds the options of the type's table (bindings/binding.h). */
 typedef struct hf_binding {
-    char *name;                      /* Lua name; "$return" for the return value */
-    char *hub;                       /* eventHubName, %SETTING% resolved, EntityPath applied */
-    char *connection;                /* the setting name given in "connection" */
-    hf_conn_t *conn;                 /* resolved connection (owned by the app), or NULL when
-                                        connections are not resolved (hubfn run) */
-    /* trigger only */
-    char *consumer_group;            /* default "$Default" */
-    hf_cardinality_t cardinality;    /* default one */
-    hf_datatype_t data_type;         /* default JSON */
+    const hf_binding_type_t *type;
+    char *name;                      /* Lua name; "$return" for the return value, "$deadLetter"
+                                        for the events that failed for good */
+    int index;                       /* position in function.json "bindings" */
+    hf_direction_t direction;
+    hf_cardinality_t cardinality;    /* triggers: default one */
+    hf_datatype_t data_type;         /* triggers: default JSON */
+    void *cfg;                       /* the type's options and what its load added */
 } hf_binding_t;
 
-/* Added: a function-level "retry" policy (Azure's fixedDelay / exponentialBackoff).
-   Parsed and validated here; the retry issue enforces it. */
+/* A function-level "retry" policy (Azure's fixedDelay / exponentialBackoff). */
 typedef enum { HF_RETRY_NONE, HF_RETRY_FIXED_DELAY, HF_RETRY_EXPONENTIAL } hf_retry_strategy_t;
 
 typedef struct hf_retry {
@@ -80,12 +83,13 @@ typedef struct hf_function {
     char *dir;                       /* absolute folder path */
     char *script_path;               /* absolute path of scriptFile (default handler.lua) */
     char *entry_point;               /* entryPoint, default "run" */
-    hf_binding_t trigger;            /* the eventHubTrigger binding */
-    hf_binding_t *outputs;           /* eventHub out bindings */
+    hf_binding_t trigger;            /* the trigger (the binding with direction in) */
+    hf_binding_t *outputs;           /* every other binding, in function.json order */
     size_t outputs_n;
+    int dead_letter;                 /* index in outputs of "$deadLetter", or -1 */
+    int returns;                     /* index in outputs of "$return", or -1 */
     hf_log_level_t log_level;        /* logging.logLevel["Function.NAME"] or default */
     int disabled;                    /* AzureWebJobs.NAME.Disabled = true */
-    /* Added: */
     hf_retry_t retry;                /* function-level "retry", strategy NONE when absent */
 } hf_function_t;
 
@@ -98,7 +102,6 @@ typedef struct hf_app {
     size_t conns_n;
     hf_kv_t *values;                 /* local.settings.json "Values" */
     size_t values_n;
-    /* Added: */
     char *lib_dir;                   /* absolute APP/lib when that folder exists, else NULL */
     int has_local_settings;          /* local.settings.json was found and read */
     char **warnings;                 /* lines for the CLI to log (ignored or ineffective
@@ -125,7 +128,7 @@ typedef struct hf_app_opts {
 int hf_app_load(hf_app_t *app, const char *dir, const hf_app_opts_t *opts, char *err,
                 size_t errsz);
 
-/* Added: one in-memory file for hf_app_load_mem(). */
+/* One in-memory file for hf_app_load_mem(). */
 typedef struct hf_app_file {
     const char *path;                /* app-relative: "host.json", "local.settings.json",
                                         "NAME/function.json", "NAME/handler.lua" */
@@ -133,7 +136,7 @@ typedef struct hf_app_file {
     size_t len;
 } hf_app_file_t;
 
-/* Added: load an app from in-memory files instead of folder `dir` (tests, fuzzing).
+/* Load an app from in-memory files instead of folder `dir` (tests, fuzzing).
    Functions are the "NAME/function.json" entries; a scriptFile exists when its
    app-relative path is among the files; `dir` (default "/app") is used only to build
    app->dir and the absolute paths. The environment is still consulted. Everything else
@@ -149,8 +152,7 @@ void hf_app_free(hf_app_t *app);
 const char *hf_app_setting(const hf_app_t *app, const char *name);
 
 /* Parse an Azure duration "hh:mm:ss[.fff]" (also "d.hh:mm:ss", "-1" = none -> -1).
-   0 on success with *ms set; -1 otherwise.
-   Added detail: the .NET TimeSpan form [d.]hh:mm[:ss[.fffffff]] ("01:30" = 1h30m); a bare
+   0 on success with *ms set; -1 otherwise. The .NET TimeSpan form [d.]hh:mm[:ss[.fffffff]] ("01:30" = 1h30m); a bare
    number (.NET: days) and negative values other than -1 are refused. */
 int hf_duration_parse(const char *s, long long *ms);
 
@@ -158,7 +160,7 @@ int hf_duration_parse(const char *s, long long *ms);
    to epoch milliseconds. 0 on success, -1 otherwise. */
 int hf_time_parse(const char *s, long long *ms);
 
-/* Added: the level for a log category ("Function.router", "Function.router.User",
+/* The level for a log category ("Function.router", "Function.router.User",
    "Host.Results"): the logging.logLevel entry whose key is the category or its longest
    dot-separated prefix (case-insensitive), else logging.logLevel.default. */
 hf_log_level_t hf_app_log_level(const hf_app_t *app, const char *category);
@@ -172,5 +174,19 @@ const char *hf_log_level_name(hf_log_level_t lvl);
 /* hf_log_level_parse accepts the names case-insensitively, plus "Info" and "Warn";
    0 on success, -1 otherwise. */
 int hf_log_level_parse(const char *s, hf_log_level_t *lvl);
+
+
+/* The option table of host.json (docs/configuration.md's tables and `hubfn new` come from
+   it). */
+const hf_option_t *hf_app_host_options(void);
+/* The options every binding has besides its type's (type, direction, name), and those of
+   every trigger (cardinality, dataType). */
+const hf_option_t *hf_app_binding_options(void);
+const hf_option_t *hf_app_trigger_options(void);
+/* The option table of function.json's own keys (scriptFile, entryPoint, disabled, retry,
+   bindings). */
+const hf_option_t *hf_app_function_options(void);
+/* A binding's description for messages ("hub crm-updates"), from its type. */
+const char *hf_binding_describe(const hf_binding_t *b, char *buf, size_t bufsz);
 
 #endif

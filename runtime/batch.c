@@ -1,32 +1,44 @@
 #include "batch.h"
 
-#include <librdkafka/rdkafka.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "binding.h"
 
 hf_batch_t *hf_batch_new(size_t events_cap)
 {
-    hf_batch_t *batch = calloc(1, sizeof(*batch));
-    if (!batch)
-        return NULL;
-    batch->events = calloc(events_cap ? events_cap : 1, sizeof(hf_event_t));
-    if (!batch->events) {
-        free(batch);
-        return NULL;
-    }
+    hf_batch_t *batch = hf_calloc(1, sizeof(*batch));
+    batch->events = hf_calloc(events_cap ? events_cap : 1, sizeof(hf_event_t));
     return batch;
 }
 
 void hf_event_release(hf_event_t *ev)
 {
     free(ev->own);
-    if (ev->headers)
-        rd_kafka_headers_destroy(ev->headers);
+    free(ev->headers);
     ev->own = NULL;
     ev->headers = NULL;
+    ev->headers_n = 0;
 }
 
-void hf_output_free(hf_output_t *out)
+void hf_output_add_header(hf_output_t *out, const char *name, const char *value, size_t len)
 {
+    out->headers = hf_realloc(out->headers, (out->headers_n + 1) * sizeof(*out->headers));
+    hf_header_t *h = &out->headers[out->headers_n++];
+    h->name = hf_strdup(name);
+    h->value = hf_memdup(value, len);
+    h->value_len = len;
+}
+
+void hf_output_free(const hf_function_t *fn, hf_output_t *out)
+{
+    if (out->ext && fn && out->binding >= 0 && (size_t)out->binding < fn->outputs_n) {
+        const hf_binding_type_t *type = fn->outputs[out->binding].type;
+        if (type && type->free_ext)
+            type->free_ext(out->ext);
+    }
+    out->ext = NULL;
     free(out->key);
     free(out->body);
     for (size_t i = 0; i < out->headers_n; i++) {
@@ -34,13 +46,29 @@ void hf_output_free(hf_output_t *out)
         free(out->headers[i].value);
     }
     free(out->headers);
+    out->key = out->body = NULL;
+    out->headers = NULL;
+    out->headers_n = 0;
+}
+
+void hf_batch_add_output(hf_batch_t *batch, const hf_output_t *out)
+{
+    if (batch->outputs_n == batch->outputs_cap) {
+        batch->outputs_cap = batch->outputs_cap ? batch->outputs_cap * 2 : 16;
+        batch->outputs = hf_realloc(batch->outputs, batch->outputs_cap * sizeof(*batch->outputs));
+    }
+    batch->outputs[batch->outputs_n++] = *out;
+}
+
+void hf_batch_drop_outputs(hf_batch_t *batch, size_t from)
+{
+    while (batch->outputs_n > from)
+        hf_output_free(batch->fn, &batch->outputs[--batch->outputs_n]);
 }
 
 void hf_batch_clear_outputs(hf_batch_t *batch)
 {
-    for (size_t i = 0; i < batch->outputs_n; i++)
-        hf_output_free(&batch->outputs[i]);
-    batch->outputs_n = 0;
+    hf_batch_drop_outputs(batch, 0);
 }
 
 void hf_batch_free(hf_batch_t *batch)

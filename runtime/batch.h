@@ -1,16 +1,15 @@
 /*
  * Events, batches and the outputs an invocation sends: the unit of work that moves from
- * the loop thread (which owns the Kafka handles) to a Lua worker and back.
+ * the loop thread (triggers, the pipeline) to a Lua worker and back.
  */
 #ifndef HF_BATCH_H
 #define HF_BATCH_H
 
+#include <ev.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "app.h"
-
-typedef struct rd_kafka_headers_s rd_kafka_headers_t;
 
 typedef struct hf_header {
     char *name;
@@ -18,20 +17,23 @@ typedef struct hf_header {
     size_t value_len;
 } hf_header_t;
 
-/* One event as the handler sees it. The trigger copies payload, key and headers out of
-   librdkafka's fetch buffers at once, so that a few waiting events do not keep whole fetch
+/* One event as the handler sees it. The trigger copies payload, key and headers out of its
+   client's buffers into `own` at once, so that a few waiting events do not keep whole fetch
    responses alive. */
 typedef struct hf_event {
-    char *own;                   /* payload (NUL-terminated), then the key; or NULL */
-    rd_kafka_headers_t *headers; /* the message's Kafka headers (owned), or NULL */
+    char *own;                   /* payload (NUL-terminated), key, header names and values;
+                                    or NULL */
     const char *payload;
     size_t len;
     const char *key;             /* partition key, or NULL */
     size_t key_len;
+    hf_header_t *headers;        /* properties (names and values point into own), or NULL */
+    size_t headers_n;
     int32_t partition;
     int64_t offset;
     int64_t enqueued_ms;         /* broker/producer timestamp, epoch ms; -1 unknown */
     int64_t received_us;         /* monotonic time the host took it off the consumer */
+    uint64_t seq;                /* its place in its lane (pipeline.c) */
 } hf_event_t;
 
 /* One message an invocation sent through an output binding. */
@@ -39,11 +41,12 @@ typedef struct hf_output {
     int binding;                 /* index in fn->outputs */
     char *key;                   /* partition key or NULL */
     size_t key_len;
-    hf_header_t *headers;
+    hf_header_t *headers;        /* owned */
     size_t headers_n;
     char *body;
     size_t body_len;
     int body_is_json;            /* body is a JSON document (a table was sent) */
+    void *ext;                   /* what else the binding type keeps (its free_ext frees it) */
 } hf_output_t;
 
 typedef enum { HF_BATCH_OK, HF_BATCH_FAILED } hf_batch_status_t;
@@ -71,21 +74,32 @@ typedef struct hf_batch {
     int64_t run_us;              /* time spent in Lua */
     int64_t started_ms;          /* wall clock when the handler started, epoch ms */
     int64_t done_ms;             /* wall clock when it returned, epoch ms */
-    /* filled by the output binding */
+    /* filled while its outputs are delivered */
     int delivery_failed;         /* an output message could not be delivered */
-    int dead_lettering;          /* the outputs are the failed events, to the $deadLetter hub */
     size_t delivered;            /* output messages with a successful delivery report */
-    /* bookkeeping for the owner */
-    void *owner;
-    uint64_t generation;
-    struct hf_batch *next;
+    /* the pipeline's (pipeline.c) */
+    void *owner;                 /* the lane */
+    uint64_t generation;         /* the lane's, when dispatched */
+    int stage;                   /* where the batch is on its way */
+    int dead_lettering;          /* the outputs are the failed events, for $deadLetter */
+    ev_timer timer;              /* a retry's delay, a dead-letter hub's back-off */
+    struct hf_batch *lane_next;  /* the lane's unresolved batches */
+    struct hf_batch *next;       /* in worker queues and lists of finished batches */
 } hf_batch_t;
 
 hf_batch_t *hf_batch_new(size_t events_cap);
-/* Free the batch, its outputs and its events (destroying their Kafka messages). */
+/* Free the batch, its outputs and its events. */
 void hf_batch_free(hf_batch_t *batch);
 void hf_batch_clear_outputs(hf_batch_t *batch);
+/* Append an output message (taking what it holds). */
+void hf_batch_add_output(hf_batch_t *batch, const hf_output_t *out);
+/* Free the outputs from index `from` on (those of a failed invocation). */
+void hf_batch_drop_outputs(hf_batch_t *batch, size_t from);
 void hf_event_release(hf_event_t *ev);
-void hf_output_free(hf_output_t *out);
+/* Free an output of function fn (its binding type frees out->ext); fn NULL when there is
+   no ext. */
+void hf_output_free(const hf_function_t *fn, hf_output_t *out);
+/* Add a header to an output (name and value copied). */
+void hf_output_add_header(hf_output_t *out, const char *name, const char *value, size_t len);
 
 #endif

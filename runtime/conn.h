@@ -49,7 +49,7 @@ void hf_secret_add(const char *secret);
    any "SharedAccessKey=..." value up to ';' whether registered or not. */
 void hf_secret_mask(const char *in, char *out, size_t outsz);
 
-/* Added: forget every registered secret. For tests and fuzzers only (a running host
+/* Forget every registered secret. For tests and fuzzers only (a running host
    never forgets a secret). Strings shorter than 4 bytes are never registered (they would
    mangle ordinary text); at most 4096 distinct secrets are kept. */
 void hf_secret_reset(void);

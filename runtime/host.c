@@ -1,61 +1,150 @@
+/*
+ * The host of `hubfn start`: loads the app, starts the Lua workers, the pipeline and every
+ * binding type the app uses (bindings/registry.c), runs the loop, and drains on a signal.
+ * Implements runtime/core.h for the binding types.
+ *
+ * Thread: the main thread runs everything here; workers only run handlers.
+ */
 #include "host.h"
 
-#include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "embedded.h"
-#include "eventhub_output.h"
-#include "eventhub_trigger.h"
+#include "alloc.h"
+#include "binding.h"
+#include "core.h"
 #include "http.h"
+#include "log.h"
 #include "metrics.h"
+#include "pipeline.h"
 #include "reload.h"
+#include "worker.h"
 
-static hf_trigger_t **trigger_of_fn;   /* by function index */
+struct hf_core {
+    hf_host_opts_t opts;
+    hf_core_opts_t copts;
+    hf_app_t app;
+    struct ev_loop *loop;
+    hf_workers_t workers;
+    ev_async done_async;
+    ev_signal sigint, sigterm;
+    ev_timer drain_timer;
+    hf_pipeline_t *pipeline;
+    size_t types_n;              /* entries of hf_binding_types */
+    void **states;               /* each type's instance, by registry index */
+    unsigned char *started;
+    int stopping;                /* a drain began */
+    int abandon;                 /* the drain gave up: do not wait for running handlers */
+    int fatal;                   /* stopping on a failure waiting cannot fix */
+    int exit_code;
+    hf_metrics_t *metrics;       /* NULL when HTTP is off (metrics.h calls accept NULL) */
+    hf_http_t *http;
+};
 
-static int all_triggers(hf_host_t *host, int (*pred)(const hf_trigger_t *))
+/* ---- core.h ---- */
+
+struct ev_loop *hf_core_loop(hf_core_t *core)
 {
-    for (size_t i = 0; i < host->triggers_n; i++)
-        if (!pred(host->triggers[i]))
+    return core->loop;
+}
+
+hf_app_t *hf_core_app(hf_core_t *core)
+{
+    return &core->app;
+}
+
+const hf_core_opts_t *hf_core_opts(hf_core_t *core)
+{
+    return &core->copts;
+}
+
+hf_metrics_t *hf_core_metrics(hf_core_t *core)
+{
+    return core->metrics;
+}
+
+hf_pipeline_t *hf_core_pipeline(hf_core_t *core)
+{
+    return core->pipeline;
+}
+
+int hf_core_failed(const hf_core_t *core)
+{
+    return core->fatal;
+}
+
+int hf_core_stopping(const hf_core_t *core)
+{
+    return core->stopping;
+}
+
+int hf_core_abandoned(const hf_core_t *core)
+{
+    return core->abandon;
+}
+
+static void host_stop(hf_core_t *core, const char *why);
+
+void hf_core_fail(hf_core_t *core, const char *why)
+{
+    if (core->fatal)
+        return;
+    core->fatal = 1;
+    core->exit_code = 1;
+    hf_log_error("%s", why);
+    host_stop(core, "a fatal error");
+}
+
+/* Every started type for which pred holds (a NULL hook counts as holding). */
+static int all_types(hf_core_t *core, size_t hook_offset)
+{
+    for (size_t i = 0; i < core->types_n; i++) {
+        if (!core->started[i])
+            continue;
+        int (*pred)(void *) = *(int (**)(void *))((const char *)hf_binding_types[i] + hook_offset);
+        if (pred && !pred(core->states[i]))
             return 0;
+    }
     return 1;
 }
 
-/* Leave the loop once a drain has nothing in flight; start one at EOF with --exit-on-eof. */
-static void maybe_finish(hf_host_t *host)
+/* Does any started type have this hook? */
+static int any_type(hf_core_t *core, size_t hook_offset)
 {
-    if (host->stopping) {
-        if (all_triggers(host, hf_trigger_idle))
-            ev_break(host->loop, EVBREAK_ALL);
-    } else if (host->opts.exit_on_eof && all_triggers(host, hf_trigger_at_eof)) {
-        hf_host_stop(host, "every assigned partition is drained");
+    for (size_t i = 0; i < core->types_n; i++)
+        if (core->started[i] &&
+            *(void **)((const char *)hf_binding_types[i] + hook_offset))
+            return 1;
+    return 0;
+}
+
+/* Leave the loop once a drain has nothing in flight; start one at EOF with --exit-on-eof. */
+void hf_core_check(hf_core_t *core)
+{
+    if (core->stopping) {
+        if (all_types(core, offsetof(hf_binding_type_t, idle)))
+            ev_break(core->loop, EVBREAK_ALL);
+    } else if (core->opts.exit_on_eof && any_type(core, offsetof(hf_binding_type_t, at_eof)) &&
+               all_types(core, offsetof(hf_binding_type_t, at_eof))) {
+        host_stop(core, "every assigned partition is drained");
     }
 }
 
-void hf_host_trigger_finished(hf_host_t *host)
-{
-    maybe_finish(host);
-}
-
-void hf_host_complete(hf_host_t *host, hf_batch_t *batch)
-{
-    hf_trigger_t *t = trigger_of_fn[batch->fn_index];
-    hf_trigger_complete(t, batch);
-}
+/* ---- the loop ---- */
 
 static void on_done(struct ev_loop *loop, ev_async *w, int revents)
 {
     (void)loop;
     (void)revents;
-    hf_host_t *host = w->data;
-    hf_batch_t *done = hf_workers_take_done(&host->workers);
+    hf_core_t *core = w->data;
+    hf_batch_t *done = hf_workers_take_done(&core->workers);
     while (done) {
         hf_batch_t *next = done->next;
         done->next = NULL;
-        hf_host_complete(host, done);
+        hf_pipeline_complete(core->pipeline, done);
         done = next;
     }
 }
@@ -63,50 +152,55 @@ static void on_done(struct ev_loop *loop, ev_async *w, int revents)
 static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
-    hf_host_t *host = w->data;
+    hf_core_t *core = w->data;
     hf_log_error("drain did not finish within %.0f s; exiting with batches in flight (they are "
-                 "not checkpointed and will be processed again)", host->opts.drain_timeout_s);
-    host->exit_code = 1;
-    host->abandon = 1;
+                 "not checkpointed and will be processed again)", core->opts.drain_timeout_s);
+    core->exit_code = 1;
+    core->abandon = 1;
     ev_break(loop, EVBREAK_ALL);
 }
 
-void hf_host_stop(hf_host_t *host, const char *why)
+/* Begin a drain: stop fetching, finish in-flight batches, commit, leave, exit. */
+static void host_stop(hf_core_t *core, const char *why)
 {
-    if (host->stopping)
+    if (core->stopping)
         return;
-    host->stopping = 1;
+    core->stopping = 1;
     hf_log_info("stopping (%s): finishing in-flight batches", why);
-    for (size_t i = 0; i < host->triggers_n; i++)
-        hf_trigger_stop(host->triggers[i]);
-    ev_timer_init(&host->drain_timer, on_drain_timeout, host->opts.drain_timeout_s, 0);
-    host->drain_timer.data = host;
-    ev_timer_start(host->loop, &host->drain_timer);
-    maybe_finish(host);
+    for (size_t i = 0; i < core->types_n; i++)
+        if (core->started[i] && hf_binding_types[i]->drain)
+            hf_binding_types[i]->drain(core->states[i]);
+    ev_timer_init(&core->drain_timer, on_drain_timeout, core->opts.drain_timeout_s, 0);
+    core->drain_timer.data = core;
+    ev_timer_start(core->loop, &core->drain_timer);
+    hf_core_check(core);
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)revents;
-    hf_host_t *host = w->data;
-    if (host->stopping) {
+    hf_core_t *core = w->data;
+    if (core->stopping) {
         hf_log_warn("second signal: exiting now without waiting for in-flight batches");
-        host->exit_code = 1;
-        host->abandon = 1;
+        core->exit_code = 1;
+        core->abandon = 1;
         ev_break(loop, EVBREAK_ALL);
         return;
     }
-    hf_host_stop(host, w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+    host_stop(core, w->signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
-int hf_host_ready(hf_host_t *host, char *why, size_t whysz)
+/* 1 when the host is ready for work (functions loaded, broker reachable, every trigger in
+   its group); else 0 with one line in why saying what it waits for. */
+static int host_ready(hf_core_t *core, char *why, size_t whysz)
 {
-    if (host->stopping) {
-        snprintf(why, whysz, host->fatal ? "stopping after a fatal error" : "draining");
+    if (core->stopping) {
+        snprintf(why, whysz, core->fatal ? "stopping after a fatal error" : "draining");
         return 0;
     }
-    for (size_t i = 0; i < host->triggers_n; i++)
-        if (!hf_trigger_ready(host->triggers[i], why, whysz))
+    for (size_t i = 0; i < core->types_n; i++)
+        if (core->started[i] && hf_binding_types[i]->ready &&
+            !hf_binding_types[i]->ready(core->states[i], why, whysz))
             return 0;
     snprintf(why, whysz, "ready");
     return 1;
@@ -115,26 +209,27 @@ int hf_host_ready(hf_host_t *host, char *why, size_t whysz)
 /* Gauges read at scrape time (loop thread). */
 static void collect_metrics(void *ud)
 {
-    hf_host_t *host = ud;
+    hf_core_t *core = ud;
     char why[512];
-    for (size_t i = 0; i < host->triggers_n; i++)
-        hf_trigger_collect(host->triggers[i]);
-    hf_series_set(hf_metric_series(hf_metrics_get(host->metrics, HF_M_READY)),
-                  hf_host_ready(host, why, sizeof(why)));
+    for (size_t i = 0; i < core->types_n; i++)
+        if (core->started[i] && hf_binding_types[i]->collect)
+            hf_binding_types[i]->collect(core->states[i]);
+    hf_series_set(hf_metric_series(hf_metrics_get(core->metrics, HF_M_READY)),
+                  host_ready(core, why, sizeof(why)));
 }
 
 /* GET /healthz, /readyz, /metrics (loop thread: answering at all shows the loop turns). */
 static void serve_http(void *ud, const char *path, hf_http_response_t *res)
 {
-    hf_host_t *host = ud;
+    hf_core_t *core = ud;
     char why[512];
     if (strcmp(path, "/healthz") == 0) {
         hf_http_text(res, 200, "ok\n");
     } else if (strcmp(path, "/readyz") == 0) {
-        int ready = hf_host_ready(host, why, sizeof(why));
+        int ready = host_ready(core, why, sizeof(why));
         hf_http_text(res, ready ? 200 : 503, "%s\n", why);
     } else if (strcmp(path, "/metrics") == 0) {
-        res->body = hf_metrics_render(host->metrics, &res->body_len);
+        res->body = hf_metrics_render(core->metrics, &res->body_len);
         if (res->body)
             res->content_type = "text/plain; version=0.0.4; charset=utf-8";
         else
@@ -145,41 +240,25 @@ static void serve_http(void *ud, const char *path, hf_http_response_t *res)
 }
 
 /* Metrics and the HTTP endpoints, with --http-port. -1 with err when it cannot listen. */
-static int start_http(hf_host_t *host, char *err, size_t errsz)
+static int start_http(hf_core_t *core, char *err, size_t errsz)
 {
-    const char *addr = host->opts.http_address ? host->opts.http_address : "0.0.0.0";
-    if (host->opts.http_port < 0)
+    const char *addr = core->opts.http_address ? core->opts.http_address : "0.0.0.0";
+    if (core->opts.http_port < 0)
         return 0;
-    if (!(host->metrics = hf_metrics_new_host())) {
+    if (!(core->metrics = hf_metrics_new_host())) {
         snprintf(err, errsz, "out of memory");
         return -1;
     }
-    hf_series_set(hf_metric_series(hf_metrics_get(host->metrics, HF_M_BUILD_INFO), HF_VERSION),
+    hf_series_set(hf_metric_series(hf_metrics_get(core->metrics, HF_M_BUILD_INFO), HF_VERSION),
                   1);
-    hf_metrics_on_collect(host->metrics, collect_metrics, host);
-    if (hf_http_start(&host->http, host->loop, addr, host->opts.http_port, serve_http, host,
+    hf_metrics_on_collect(core->metrics, collect_metrics, core);
+    if (hf_http_start(&core->http, core->loop, addr, core->opts.http_port, serve_http, core,
                       err, errsz) != 0)
         return -1;
     hf_log_info("serving /healthz, /readyz and /metrics on http://%s%s%s:%d",
                 strchr(addr, ':') && addr[0] != '[' ? "[" : "", addr,
-                strchr(addr, ':') && addr[0] != '[' ? "]" : "", hf_http_port(host->http));
+                strchr(addr, ':') && addr[0] != '[' ? "]" : "", hf_http_port(core->http));
     return 0;
-}
-
-/* Tell a person how to feed and read the embedded broker's hubs. */
-static void print_embedded_commands(hf_host_t *host)
-{
-    const char *addr = hf_embedded_bootstrap(host->embedded);
-    for (size_t f = 0; f < host->app.functions_n; f++) {
-        const hf_function_t *fn = &host->app.functions[f];
-        if (fn->disabled)
-            continue;
-        hf_log_info("feed %s: hubfn send %s %s events.jsonl   (or: kcat -P -b %s -t %s -l "
-                    "events.jsonl)", fn->name, addr, fn->trigger.hub, addr, fn->trigger.hub);
-        for (size_t o = 0; o < fn->outputs_n; o++)
-            hf_log_info("read %s: kcat -C -b %s -t %s -f '%%k %%s\\n'", fn->outputs[o].hub,
-                        addr, fn->outputs[o].hub);
-    }
 }
 
 static int cpu_count(void)
@@ -188,140 +267,196 @@ static int cpu_count(void)
     return n > 0 ? (int)n : 1;
 }
 
+/* ---- the pipeline's environment ---- */
+
+static void runner_submit(void *ud, int worker, hf_batch_t *batch)
+{
+    hf_workers_submit(&((hf_core_t *)ud)->workers, worker, batch);
+}
+
+static hf_batch_t *runner_wait(void *ud, int timeout_ms)
+{
+    return hf_workers_wait_done(&((hf_core_t *)ud)->workers, timeout_ms);
+}
+
+static void *type_state(void *ud, const hf_binding_type_t *type)
+{
+    hf_core_t *core = ud;
+    for (size_t i = 0; i < core->types_n; i++)
+        if (hf_binding_types[i] == type)
+            return core->started[i] ? core->states[i] : NULL;
+    return NULL;
+}
+
+static int env_failed(void *ud)
+{
+    return ((hf_core_t *)ud)->fatal;
+}
+
+static int env_abandoned(void *ud)
+{
+    return ((hf_core_t *)ud)->abandon;
+}
+
+static void env_progress(void *ud)
+{
+    hf_core_check(ud);
+}
+
+/* Does an enabled function use the type (a service: always)? */
+static int type_used(const hf_app_t *app, const hf_binding_type_t *type)
+{
+    if (!type->name)
+        return 1;
+    for (size_t f = 0; f < app->functions_n; f++) {
+        const hf_function_t *fn = &app->functions[f];
+        if (fn->disabled)
+            continue;
+        if (fn->trigger.type == type)
+            return 1;
+        for (size_t o = 0; o < fn->outputs_n; o++)
+            if (fn->outputs[o].type == type)
+                return 1;
+    }
+    return 0;
+}
+
+/* Close every started type, in reverse start order. */
+static void close_types(hf_core_t *core, int abandon)
+{
+    for (size_t i = core->types_n; i-- > 0;) {
+        if (!core->started[i])
+            continue;
+        if (hf_binding_types[i]->close)
+            hf_binding_types[i]->close(core->states[i], abandon);
+        core->started[i] = 0;
+    }
+}
+
 int hf_host_main(const hf_host_opts_t *opts)
 {
-    hf_host_t host_s, *host = &host_s;
+    hf_core_t core_s, *core = &core_s;
     char err[2048];
-    int rc = 2;
-    memset(host, 0, sizeof(*host));
-    host->opts = *opts;
-    if (host->opts.drain_timeout_s <= 0)
-        host->opts.drain_timeout_s = 25;
+    int rc = 2, ran = 0;
+    memset(core, 0, sizeof(*core));
+    core->opts = *opts;
+    if (core->opts.drain_timeout_s <= 0)
+        core->opts.drain_timeout_s = 25;
 
     hf_app_opts_t aopts = {1, opts->embedded, NULL};
-    if (hf_app_load(&host->app, opts->app_dir, &aopts, err, sizeof(err)) != 0) {
+    if (hf_app_load(&core->app, opts->app_dir, &aopts, err, sizeof(err)) != 0) {
         hf_log_error("%s", err);
         return 2;
     }
-    hf_log_set_level(host->app.host.log_default);
-    for (size_t i = 0; i < host->app.warnings_n; i++)
-        hf_log_warn("%s", host->app.warnings[i]);
+    hf_log_set_level(core->app.host.log_default);
+    for (size_t i = 0; i < core->app.warnings_n; i++)
+        hf_log_warn("%s", core->app.warnings[i]);
     size_t enabled = 0;
-    for (size_t i = 0; i < host->app.functions_n; i++)
-        enabled += !host->app.functions[i].disabled;
+    for (size_t i = 0; i < core->app.functions_n; i++) {
+        enabled += !core->app.functions[i].disabled;
+        if (core->app.functions[i].disabled)
+            hf_log_info("function %s is disabled", core->app.functions[i].name);
+    }
     if (enabled == 0) {
         hf_log_error("%s: no enabled function found (a function is a folder holding "
-                     "function.json); create one with `hubfn new NAME`", host->app.dir);
-        hf_app_free(&host->app);
+                     "function.json); create one with `hubfn new NAME`", core->app.dir);
+        hf_app_free(&core->app);
         return 2;
     }
+    for (core->types_n = 0; hf_binding_types[core->types_n]; core->types_n++)
+        ;
+    core->states = hf_calloc(core->types_n + 1, sizeof(*core->states));
+    core->started = hf_calloc(core->types_n + 1, 1);
+    core->copts.embedded = opts->embedded;
+    core->copts.exit_on_eof = opts->exit_on_eof;
+    core->copts.partitions = opts->partitions > 0 ? opts->partitions : 4;
+    core->copts.workers = opts->workers > 0 ? opts->workers : cpu_count();
 
-    int need_embedded = opts->embedded;
-    for (size_t c = 0; c < host->app.conns_n; c++)
-        need_embedded |= host->app.conns[c]->kind == HF_CONN_EMBEDDED;
-    if (need_embedded) {
-        if (hf_embedded_start(&host->embedded, &host->app, opts->partitions > 0 ? opts->partitions : 4,
-                              err, sizeof(err)) != 0) {
-            hf_log_error("%s", err);
-            hf_app_free(&host->app);
-            return 1;
-        }
-        hf_log_info("embedded broker listening at %s", hf_embedded_bootstrap(host->embedded));
-        print_embedded_commands(host);
-    }
-
-    host->loop = ev_default_loop(0);
-    ev_async_init(&host->done_async, on_done);
-    host->done_async.data = host;
-    ev_async_start(host->loop, &host->done_async);
-
-    if (start_http(host, err, sizeof(err)) != 0) {
-        hf_log_error("%s", err);
-        rc = 1;
-        goto out_embedded;
-    }
-
-    host->workers_n = opts->workers > 0 ? opts->workers : cpu_count();
-    if (hf_workers_start(&host->workers, &host->app, host->workers_n, host->loop,
-                         &host->done_async, err, sizeof(err)) != 0) {
-        hf_log_error("%s", err);
-        goto out_embedded;
-    }
-
-    if (hf_outputs_start(&host->outputs, host, err, sizeof(err)) != 0) {
-        hf_log_error("%s", err);
-        hf_workers_stop(&host->workers);
-        goto out_embedded;
-    }
-
-    host->triggers = calloc(host->app.functions_n, sizeof(*host->triggers));
-    trigger_of_fn = calloc(host->app.functions_n, sizeof(*trigger_of_fn));
-    for (size_t i = 0; i < host->app.functions_n; i++) {
-        if (host->app.functions[i].disabled) {
-            hf_log_info("function %s is disabled", host->app.functions[i].name);
-            continue;
-        }
-        hf_trigger_t *t;
-        if (hf_trigger_start(host, (int)i, &t, err, sizeof(err)) != 0) {
-            hf_log_error("%s", err);
-            rc = 2;
-            goto out_triggers;
-        }
-        host->triggers[host->triggers_n++] = t;
-        trigger_of_fn[i] = t;
-    }
+    core->loop = ev_default_loop(0);
+    ev_async_init(&core->done_async, on_done);
+    core->done_async.data = core;
+    ev_async_start(core->loop, &core->done_async);
 
     hf_reload_t *reload = NULL;
-    if (hf_reload_start(&reload, host, err, sizeof(err)) != 0)
+    if (start_http(core, err, sizeof(err)) != 0) {
+        hf_log_error("%s", err);
+        rc = 1;
+        goto out;
+    }
+    if (hf_workers_start(&core->workers, &core->app, core->copts.workers, core->loop,
+                         &core->done_async, err, sizeof(err)) != 0) {
+        hf_log_error("%s", err);
+        goto out;
+    }
+    hf_pipeline_env_t env = {
+        .loop = core->loop, .app = &core->app,
+        .runner = {runner_submit, runner_wait, core->copts.workers, core},
+        .metrics = core->metrics, .type_state = type_state, .failed = env_failed,
+        .abandoned = env_abandoned, .progress = env_progress, .ud = core};
+    core->pipeline = hf_pipeline_new(&env);
+
+    for (size_t i = 0; i < core->types_n; i++) {
+        const hf_binding_type_t *type = hf_binding_types[i];
+        if (!type->start || !type_used(&core->app, type))
+            continue;
+        core->started[i] = 1;
+        if (type->start(core, &core->states[i], err, sizeof(err)) != 0) {
+            hf_log_error("%s", err);
+            rc = type->name ? 2 : 1;
+            goto out_types;
+        }
+    }
+
+    if (hf_reload_start(&reload, &core->app, core->loop, &core->workers, opts->embedded, err,
+                        sizeof(err)) != 0)
         hf_log_warn("hot reload is off: %s", err);
 
-    ev_signal_init(&host->sigint, on_signal, SIGINT);
-    ev_signal_init(&host->sigterm, on_signal, SIGTERM);
-    host->sigint.data = host->sigterm.data = host;
-    ev_signal_start(host->loop, &host->sigint);
-    ev_signal_start(host->loop, &host->sigterm);
+    ev_signal_init(&core->sigint, on_signal, SIGINT);
+    ev_signal_init(&core->sigterm, on_signal, SIGTERM);
+    core->sigint.data = core->sigterm.data = core;
+    ev_signal_start(core->loop, &core->sigint);
+    ev_signal_start(core->loop, &core->sigterm);
     signal(SIGPIPE, SIG_IGN);
 
     hf_log_info("hubfn %s hosting %zu function%s from %s with %d worker%s", HF_VERSION, enabled,
-                enabled == 1 ? "" : "s", host->app.dir, host->workers_n,
-                host->workers_n == 1 ? "" : "s");
-    ev_run(host->loop, 0);
-    rc = host->exit_code;
-    hf_http_stop(host->http);    /* the loop turns no more: refuse rather than hang */
-    host->http = NULL;
+                enabled == 1 ? "" : "s", core->app.dir, core->copts.workers,
+                core->copts.workers == 1 ? "" : "s");
+    ev_run(core->loop, 0);
+    ran = 1;
+    rc = core->exit_code;
+    hf_http_stop(core->http);    /* the loop turns no more: refuse rather than hang */
+    core->http = NULL;
     hf_reload_stop(reload);
 
-out_triggers:
-    for (size_t i = 0; i < host->triggers_n; i++) {
-        hf_trigger_stats(host->triggers[i], &host->stats);
-        hf_trigger_close(host->triggers[i]);
-    }
-    hf_outputs_close(host->outputs, host->abandon ? 1000 : 5000);
-    if (host->abandon) {
+out_types:;
+    hf_host_stats_t stats = {0};
+    for (size_t i = 0; i < core->types_n; i++)
+        if (core->started[i] && hf_binding_types[i]->stats)
+            hf_binding_types[i]->stats(core->states[i], &stats);
+    hf_pipeline_stats(core->pipeline, &stats);
+    hf_pipeline_shutdown(core->pipeline);
+    close_types(core, core->abandon);
+    if (core->abandon) {
         /* A handler still running cannot be stopped from outside its thread: what it was
            doing is not checkpointed, so leave now rather than wait for it. */
         hf_log_info("stopped without waiting for handlers still running");
         fflush(stderr);
         _exit(1);
     }
-    hf_workers_stop(&host->workers);
-    if (rc != 2)
+    hf_workers_stop(&core->workers);
+    if (ran)
         hf_log_info("stopped: %llu events in %llu batches, %llu failed batches (%llu events), "
                     "%llu outputs delivered, %llu retries, %llu dead-lettered",
-                    (unsigned long long)host->stats.events,
-                    (unsigned long long)host->stats.batches,
-                    (unsigned long long)host->stats.failed_batches,
-                    (unsigned long long)host->stats.failed_events,
-                    (unsigned long long)host->stats.outputs,
-                    (unsigned long long)host->stats.retries,
-                    (unsigned long long)host->stats.dead_lettered);
-    free(host->triggers);
-    free(trigger_of_fn);
-    trigger_of_fn = NULL;
-out_embedded:
-    hf_http_stop(host->http);
-    hf_metrics_free(host->metrics);
-    hf_embedded_stop(host->embedded);
-    hf_app_free(&host->app);
+                    (unsigned long long)stats.events, (unsigned long long)stats.batches,
+                    (unsigned long long)stats.failed_batches,
+                    (unsigned long long)stats.failed_events, (unsigned long long)stats.outputs,
+                    (unsigned long long)stats.retries, (unsigned long long)stats.dead_lettered);
+out:
+    hf_pipeline_free(core->pipeline);
+    hf_http_stop(core->http);
+    hf_metrics_free(core->metrics);
+    free(core->states);
+    free(core->started);
+    hf_app_free(&core->app);
     return rc;
 }

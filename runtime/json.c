@@ -1271,14 +1271,14 @@ static inline int enc_put(enc_t *e, const void *s, size_t n)
 }
 
 /* Appends s as a JSON string: escapes what JSON requires, replaces each byte that does
-   not start a valid UTF-8 sequence with U+FFFD, so the output is always valid UTF-8. */
-static int enc_string(enc_t *e, const char *str, size_t len)
+   not start a valid UTF-8 sequence with U+FFFD, so the output is always valid UTF-8.
+   0, or -1 when out of memory. */
+static int put_string(hf_buf_t *b, const char *str, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str, *end = s + len, *run = s;
-    hf_buf_t *b = e->out;
     if (buf_reserve(b, len + 2) < 0)
-        return enc_fail(e, "out of memory");
+        return -1;
     b->data[b->len++] = '"';
     while (s < end) {
         unsigned char c = *s;
@@ -1292,7 +1292,7 @@ static int enc_string(enc_t *e, const char *str, size_t len)
             s += n;
             continue;
         }
-        if (enc_put(e, run, (size_t)(s - run)) < 0)
+        if (hf_buf_append(b, run, (size_t)(s - run)) < 0)
             return -1;
         char esc[8];
         size_t el = 2;
@@ -1316,13 +1316,25 @@ static int enc_string(enc_t *e, const char *str, size_t len)
                 el = 3;
             }
         }
-        if (enc_put(e, esc, el) < 0)
+        if (hf_buf_append(b, esc, el) < 0)
             return -1;
         run = ++s;
     }
-    if (enc_put(e, run, (size_t)(s - run)) < 0 || enc_put(e, "\"", 1) < 0)
+    if (hf_buf_append(b, run, (size_t)(s - run)) < 0 || hf_buf_append(b, "\"", 1) < 0)
         return -1;
     return 0;
+}
+
+static int enc_string(enc_t *e, const char *str, size_t len)
+{
+    if (put_string(e->out, str, len) < 0)
+        return enc_fail(e, "out of memory");
+    return 0;
+}
+
+void hf_json_put_string(hf_buf_t *b, const char *s, size_t len)
+{
+    put_string(b, s, len);
 }
 
 /* Formats an integer in decimal; returns the length. */

@@ -52,6 +52,9 @@ void hf_buf_init(hf_buf_t *b);
 void hf_buf_free(hf_buf_t *b);
 /* Appends n bytes; returns 0, or -1 when out of memory (b unchanged). */
 int hf_buf_append(hf_buf_t *b, const void *data, size_t n);
+/* Appends s[0..len) as a JSON string (invalid UTF-8 bytes become U+FFFD, as the encoder
+   writes them). */
+void hf_json_put_string(hf_buf_t *b, const char *s, size_t len);
 
 /*
  * Parses the JSON text buf[0..len) and pushes exactly one Lua value; returns 0.

@@ -1,13 +1,14 @@
 #include "lua_host.h"
 
 #include <lauxlib.h>
-#include <librdkafka/rdkafka.h>
 #include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "activation.h"
+#include "alloc.h"
+#include "binding.h"
 #include "json.h"
 #include "log.h"
 
@@ -234,38 +235,18 @@ static int l_log_error(lua_State *L) { return log_at(L, HF_LOG_ERROR, 1); }
 
 /* ---- output bindings ---- */
 
-static void output_push(hf_batch_t *batch, hf_output_t *out)
+const hf_app_t *hf_lua_app(lua_State *L)
 {
-    if (batch->outputs_n == batch->outputs_cap) {
-        size_t cap = batch->outputs_cap ? batch->outputs_cap * 2 : 16;
-        hf_output_t *grown = realloc(batch->outputs, cap * sizeof(*grown));
-        if (!grown) {
-            hf_output_free(out);
-            return;
-        }
-        batch->outputs = grown;
-        batch->outputs_cap = cap;
-    }
-    batch->outputs[batch->outputs_n++] = *out;
-}
-
-static char *dup_mem(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = 0;
-    }
-    return p;
+    return lua_of(L)->app;
 }
 
 /* Encode the value at idx as an output body: tables and scalars as JSON, strings as they are. */
-static void output_body(lua_State *L, int idx, hf_output_t *out, const char *binding)
+void hf_lua_output_body(lua_State *L, int idx, hf_output_t *out, const char *binding)
 {
     if (lua_type(L, idx) == LUA_TSTRING) {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
-        out->body = dup_mem(s, n);
+        out->body = hf_memdup(s, n);
         out->body_len = n;
         out->body_is_json = 0;
         return;
@@ -282,7 +263,18 @@ static void output_body(lua_State *L, int idx, hf_output_t *out, const char *bin
     out->body_is_json = 1;
 }
 
-/* Queue one output message from value at idx with options table at opts (0 = none). */
+/* Protected part of send_one: the type fills the output from the value (arg 3) and the
+   options (arg 4, nil for none). */
+static int send_fill(lua_State *L)
+{
+    const hf_binding_t *b = lua_touserdata(L, 1);
+    hf_output_t *out = lua_touserdata(L, 2);
+    b->type->send(L, b, 3, lua_isnil(L, 4) ? 0 : 4, out);
+    return 0;
+}
+
+/* Queue one output message from value at idx with options table at opts (0 = none). What
+   the type kept in the output is freed when it raises. */
 static void send_one(lua_State *L, int binding, int idx, int opts)
 {
     hf_lua_t *lua = lua_of(L);
@@ -291,69 +283,42 @@ static void send_one(lua_State *L, int binding, int idx, int opts)
     out.binding = binding;
     if (lua_isnoneornil(L, idx))
         luaL_error(L, "bindings.%s:send: nothing to send (the value is nil)", b->name);
-    if (opts && lua_istable(L, opts)) {
-        lua_getfield(L, opts, "partitionKey");
-        if (!lua_isnil(L, -1)) {
-            size_t n;
-            if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
-                luaL_error(L, "bindings.%s:send: partitionKey must be a string, got %s",
-                           b->name, luaL_typename(L, -1));
-            const char *k = lua_tolstring(L, -1, &n);
-            out.key = dup_mem(k, n);
-            out.key_len = n;
-        }
-        lua_pop(L, 1);
-        lua_getfield(L, opts, "properties");
-        if (lua_istable(L, -1)) {
-            int pt = lua_gettop(L);
-            lua_pushnil(L);
-            while (lua_next(L, pt)) {
-                if (lua_type(L, -2) != LUA_TSTRING) {
-                    lua_pop(L, 1);
-                    continue;
-                }
-                hf_header_t *grown = realloc(out.headers, (out.headers_n + 1) * sizeof(*grown));
-                if (!grown)
-                    break;
-                out.headers = grown;
-                size_t vn;
-                const char *v = luaL_tolstring(L, -1, &vn);
-                out.headers[out.headers_n].name = strdup(lua_tostring(L, -3));
-                out.headers[out.headers_n].value = dup_mem(v, vn);
-                out.headers[out.headers_n].value_len = vn;
-                out.headers_n++;
-                lua_pop(L, 2);
-            }
-        } else if (!lua_isnil(L, -1)) {
-            hf_output_free(&out);
-            luaL_error(L, "bindings.%s:send: properties must be a table", b->name);
-        }
-        lua_pop(L, 1);
+    if (!b->type->send)
+        luaL_error(L, "bindings.%s: a %s binding takes no messages", b->name, b->type->name);
+    idx = lua_absindex(L, idx);
+    opts = opts ? lua_absindex(L, opts) : 0;
+    lua_pushcfunction(L, send_fill);
+    lua_pushlightuserdata(L, (void *)b);
+    lua_pushlightuserdata(L, &out);
+    lua_pushvalue(L, idx);
+    if (opts)
+        lua_pushvalue(L, opts);
+    else
+        lua_pushnil(L);
+    if (lua_pcall(L, 4, 0, 0) != LUA_OK) {
+        hf_output_free(lua->batch->fn, &out);
+        lua_error(L);
     }
-    output_body(L, idx, &out, b->name);
-    size_t limit = lua->app->host.max_event_bytes > 0 ? (size_t)lua->app->host.max_event_bytes
-                                                       : 1000000;
-    if (out.body_len > limit) {
-        size_t n = out.body_len;
-        hf_output_free(&out);
-        luaL_error(L, "bindings.%s:send: event of %d bytes exceeds the %d-byte limit of an "
-                   "Event Hubs event (host.json extensions.eventHubs.maxEventBytes)", b->name,
-                   (int)n, (int)limit);
-    }
-    output_push(lua->batch, &out);
+    hf_batch_add_output(lua->batch, &out);
 }
 
-/* binding:send(value [, {partitionKey=, properties=}]) */
-static int l_binding_send(lua_State *L)
+const hf_binding_t *hf_lua_binding(lua_State *L, int idx)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "_index");
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_getfield(L, idx, "_index");
     int binding = (int)lua_tointeger(L, -1);
     lua_pop(L, 1);
     hf_lua_t *lua = lua_of(L);
     if (!lua->batch || binding < 0 || (size_t)binding >= lua->batch->fn->outputs_n)
-        return luaL_error(L, "send: called outside of an invocation");
-    send_one(L, binding, 2, lua_gettop(L) >= 3 ? 3 : 0);
+        luaL_error(L, "called outside of an invocation");
+    return &lua->batch->fn->outputs[binding];
+}
+
+/* binding:send(value [, options]) */
+static int l_binding_send(lua_State *L)
+{
+    const hf_binding_t *b = hf_lua_binding(L, 1);
+    send_one(L, (int)(b - lua_of(L)->batch->fn->outputs), 2, lua_gettop(L) >= 3 ? 3 : 0);
     return 0;
 }
 
@@ -516,33 +481,35 @@ static void build_context_parts(lua_State *L, const hf_function_t *fn)
     lua_setfield(L, -2, "log");
     lua_pushcfunction(L, l_context_fail);
     lua_setfield(L, -2, "fail");
-    /* bindings */
+    /* bindings: one table each, whose metatable's methods come from the binding's type */
     lua_createtable(L, 0, (int)fn->outputs_n);
-    lua_createtable(L, 0, 1);                 /* binding metatable */
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, l_binding_send);
-    lua_setfield(L, -2, "send");
-    lua_setfield(L, -2, "__index");
-    int mt = lua_gettop(L);
     for (size_t i = 0; i < fn->outputs_n; i++) {
+        const hf_binding_t *b = &fn->outputs[i];
         lua_createtable(L, 0, 3);
         lua_pushinteger(L, (lua_Integer)i);
         lua_setfield(L, -2, "_index");
-        lua_pushstring(L, fn->outputs[i].name);
+        lua_pushstring(L, b->name);
         lua_setfield(L, -2, "name");
-        lua_pushstring(L, fn->outputs[i].hub);
-        lua_setfield(L, -2, "eventHubName");
-        lua_pushvalue(L, mt);
+        if (b->type->lua_fields)
+            b->type->lua_fields(L, b);
+        lua_createtable(L, 0, 1);             /* metatable */
+        lua_createtable(L, 0, 2);             /* methods */
+        if (b->type->send) {
+            lua_pushcfunction(L, l_binding_send);
+            lua_setfield(L, -2, "send");
+        }
+        if (b->type->lua_methods)
+            luaL_setfuncs(L, b->type->lua_methods, 0);
+        lua_setfield(L, -2, "__index");
         lua_setmetatable(L, -2);
-        lua_setfield(L, -3, fn->outputs[i].name);
+        lua_setfield(L, -2, b->name);
     }
-    lua_pop(L, 1);                            /* metatable */
     lua_setfield(L, -2, "bindings");
-    /* partitionContext template values */
-    lua_pushstring(L, fn->trigger.hub ? fn->trigger.hub : "");
-    lua_setfield(L, -2, "eventHubName");
-    lua_pushstring(L, fn->trigger.consumer_group ? fn->trigger.consumer_group : "$Default");
-    lua_setfield(L, -2, "consumerGroup");
+    /* partitionContext template values: the trigger's (eventHubName, consumerGroup) */
+    lua_createtable(L, 0, 2);
+    if (fn->trigger.type->lua_fields)
+        fn->trigger.type->lua_fields(L, &fn->trigger);
+    lua_setfield(L, -2, "partitionContext");
 }
 
 int hf_lua_load_function(hf_lua_t *lua, int fn_index, char *err, size_t errsz)
@@ -775,26 +742,17 @@ static size_t format_enqueued(int64_t ms, char *out)
     return (size_t)(p - out);
 }
 
-/* The Kafka headers of ev, or NULL when it has none. */
-static rd_kafka_headers_t *event_headers(const hf_event_t *ev)
+/* Pushes a new table of the event's headers (name = value string; a null value is
+   false; with repeated names the last wins). */
+static void push_headers(lua_State *L, const hf_event_t *ev)
 {
-    return ev->headers;
-}
-
-/* Pushes a new table of the headers (name = value string; a null value is false). */
-static void push_headers(lua_State *L, rd_kafka_headers_t *hdrs)
-{
-    lua_newtable(L);
-    const char *name;
-    const void *val;
-    size_t size;
-    for (size_t i = 0; hdrs && rd_kafka_header_get_all(hdrs, i, &name, &val, &size) ==
-                                   RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
-        if (val)
-            lua_pushlstring(L, val, size);
+    lua_createtable(L, 0, (int)ev->headers_n);
+    for (size_t i = 0; i < ev->headers_n; i++) {
+        if (ev->headers[i].value)
+            lua_pushlstring(L, ev->headers[i].value, ev->headers[i].value_len);
         else
             lua_pushboolean(L, 0);
-        lua_setfield(L, -2, name);
+        lua_setfield(L, -2, ev->headers[i].name);
     }
 }
 
@@ -944,10 +902,9 @@ static void push_event(hf_lua_t *lua, const hf_event_t *ev, int names)
     else
         lua_pushboolean(L, 0);
     lua_rawsetp(L, t, &ev_enqueued_key);
-    rd_kafka_headers_t *hdrs = event_headers(ev);
-    if (hdrs) {
+    if (ev->headers_n) {
         lua_rawgeti(L, names, N_PROPERTIES);
-        push_headers(L, hdrs);
+        push_headers(L, ev);
         lua_rawset(L, t);
     }
     const char *payload = ev->payload ? ev->payload : "";
@@ -1009,10 +966,14 @@ static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, in
     lua_createtable(L, 0, many ? 2 : 8);
     int tm = lua_gettop(L);
     lua_createtable(L, 0, 3);
-    lua_getfield(L, parts, "eventHubName");
-    lua_setfield(L, -2, "eventHubName");
-    lua_getfield(L, parts, "consumerGroup");
-    lua_setfield(L, -2, "consumerGroup");
+    lua_getfield(L, parts, "partitionContext");
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -5);
+    }
+    lua_pop(L, 1);
     lua_pushfstring(L, "%d", (int)batch->partition);
     lua_setfield(L, -2, "partitionId");
     lua_setfield(L, tm, "partitionContext");
@@ -1046,11 +1007,7 @@ static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, in
 static void send_return(lua_State *L, int idx)
 {
     hf_lua_t *lua = lua_of(L);
-    const hf_function_t *fn = lua->batch->fn;
-    int binding = -1;
-    for (size_t i = 0; i < fn->outputs_n; i++)
-        if (strcmp(fn->outputs[i].name, "$return") == 0)
-            binding = (int)i;
+    int binding = lua->batch->fn->returns;
     if (binding < 0 || lua_isnil(L, idx))
         return;
     if (lua_type(L, idx) == LUA_TTABLE && lua_rawlen(L, idx) > 0) {
@@ -1158,8 +1115,7 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
                 memset(batch->event_failed + first, 1, n);
         }
         /* Outputs of a failed invocation are not sent. */
-        while (batch->outputs_n > outputs_before)
-            hf_output_free(&batch->outputs[--batch->outputs_n]);
+        hf_batch_drop_outputs(batch, outputs_before);
     }
     batch->invocations++;
     lua_pushnil(L);

@@ -41,4 +41,13 @@ void hf_lua_close(hf_lua_t *lua);
 /* Run the batch's function on its events; fills status, error, outputs, counters. */
 void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch);
 
+/* For binding types' Lua side (bindings/binding.h), during an invocation: */
+/* The app of the state L belongs to. */
+const hf_app_t *hf_lua_app(lua_State *L);
+/* The binding whose context.bindings table is at idx (raises outside an invocation). */
+const hf_binding_t *hf_lua_binding(lua_State *L, int idx);
+/* Fill out->body from the value at idx: a string as it is, anything else as JSON (raises
+   "bindings.NAME:send: cannot encode ..." when it cannot be). */
+void hf_lua_output_body(lua_State *L, int idx, hf_output_t *out, const char *binding);
+
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "binding.h"
 #include "log.h"
 
 /* Editors save in several steps; wait this long after the last change before reloading. */
@@ -22,7 +23,10 @@ typedef struct hf_watch {
 } hf_watch_t;
 
 struct hf_reload {
-    hf_host_t *host;
+    hf_app_t *app;
+    struct ev_loop *loop;
+    hf_workers_t *workers;
+    int embedded;
     hf_watch_t *watches;
     size_t watches_n;
 };
@@ -47,21 +51,24 @@ static int same_str(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+/* Can binding b replace a without a restart? */
 static int same_binding(const hf_binding_t *a, const hf_binding_t *b)
 {
-    return same_str(a->name, b->name) && same_str(a->hub, b->hub) &&
-           same_str(a->connection, b->connection) &&
-           same_str(a->consumer_group, b->consumer_group) && a->cardinality == b->cardinality &&
-           a->data_type == b->data_type;
+    if (a->type != b->type || !same_str(a->name, b->name) || a->cardinality != b->cardinality ||
+        a->data_type != b->data_type)
+        return 0;
+    if (a->type->same)
+        return a->type->same(a, b);
+    return !a->type->options || hf_options_equal(a->type->options, a->cfg, b->cfg);
 }
 
 /* Re-read function.json; apply what can change between batches (entryPoint). Returns 0
    when the function can simply be reloaded, -1 when only a restart applies the change. */
 static int reread_config(hf_watch_t *w, const hf_function_t *fn)
 {
-    hf_host_t *host = w->reload->host;
+    hf_reload_t *r = w->reload;
     hf_app_t fresh;
-    hf_app_opts_t opts = {1, host->opts.embedded, fn->dir};
+    hf_app_opts_t opts = {1, r->embedded, fn->dir};
     char err[2048];
     hf_log_ctx_t ctx = HF_LOG_CTX_NONE;
     ctx.function = fn->name;
@@ -83,7 +90,7 @@ static int reread_config(hf_watch_t *w, const hf_function_t *fn)
     }
     if (!same_str(fn->entry_point, nf->entry_point)) {
         /* Workers read entryPoint only while reloading, after being signalled. */
-        hf_function_t *mfn = &host->app.functions[w->fn_index];
+        hf_function_t *mfn = &r->app->functions[w->fn_index];
         free(mfn->entry_point);
         mfn->entry_point = strdup(nf->entry_point);
     }
@@ -96,8 +103,8 @@ static void on_settled(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop;
     (void)revents;
     hf_watch_t *w = t->data;
-    hf_host_t *host = w->reload->host;
-    const hf_function_t *fn = &host->app.functions[w->fn_index];
+    hf_reload_t *r = w->reload;
+    const hf_function_t *fn = &r->app->functions[w->fn_index];
     hf_log_ctx_t ctx = HF_LOG_CTX_NONE;
     char err[2048];
     ctx.function = fn->name;
@@ -112,7 +119,7 @@ static void on_settled(struct ev_loop *loop, ev_timer *t, int revents)
         return;
     }
     hf_log_ctx(HF_LOG_INFO, &ctx, "reloading %s between batches", fn->script_path);
-    hf_workers_reload(&host->workers, w->fn_index);
+    hf_workers_reload(r->workers, w->fn_index);
 }
 
 static void on_change(struct ev_loop *loop, ev_stat *st, int revents)
@@ -126,16 +133,19 @@ static void on_change(struct ev_loop *loop, ev_stat *st, int revents)
     ev_timer_start(loop, &w->settle);
 }
 
-int hf_reload_start(hf_reload_t **out, hf_host_t *host, char *err, size_t errsz)
+int hf_reload_start(hf_reload_t **out, hf_app_t *app, struct ev_loop *loop,
+                    hf_workers_t *workers, int embedded, char *err, size_t errsz)
 {
-    hf_app_t *app = &host->app;
     hf_reload_t *r = calloc(1, sizeof(*r));
     if (!r || !(r->watches = calloc(app->functions_n ? app->functions_n : 1, sizeof(hf_watch_t)))) {
         free(r);
         snprintf(err, errsz, "out of memory");
         return -1;
     }
-    r->host = host;
+    r->app = app;
+    r->loop = loop;
+    r->workers = workers;
+    r->embedded = embedded;
     for (size_t i = 0; i < app->functions_n; i++) {
         const hf_function_t *fn = &app->functions[i];
         if (fn->disabled)
@@ -150,8 +160,8 @@ int hf_reload_start(hf_reload_t **out, hf_host_t *host, char *err, size_t errsz)
         ev_stat_init(&w->config, on_change, w->function_json, 0.5);
         ev_timer_init(&w->settle, on_settled, HF_RELOAD_SETTLE_S, 0);
         w->script.data = w->config.data = w->settle.data = w;
-        ev_stat_start(host->loop, &w->script);
-        ev_stat_start(host->loop, &w->config);
+        ev_stat_start(r->loop, &w->script);
+        ev_stat_start(r->loop, &w->config);
     }
     *out = r;
     return 0;
@@ -163,9 +173,9 @@ void hf_reload_stop(hf_reload_t *r)
         return;
     for (size_t i = 0; i < r->watches_n; i++) {
         hf_watch_t *w = &r->watches[i];
-        ev_stat_stop(r->host->loop, &w->script);
-        ev_stat_stop(r->host->loop, &w->config);
-        ev_timer_stop(r->host->loop, &w->settle);
+        ev_stat_stop(r->loop, &w->script);
+        ev_stat_stop(r->loop, &w->config);
+        ev_timer_stop(r->loop, &w->settle);
         free(w->function_json);
     }
     free(r->watches);

@@ -5,57 +5,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "binding.h"
 #include "json.h"
 #include "log.h"
 #include "lua_host.h"
 
-/* Write the JSON text of the value on top of the stack to stdout and pop it. */
-static void put_json(lua_State *L)
+/* Write one output as one JSON line, in its binding type's form (DESIGN.md: for an Event
+   Hubs output {"binding","eventHubName","partitionKey","properties","body"}). */
+static void print_output(const hf_function_t *fn, const hf_output_t *out)
 {
-    hf_buf_t buf;
-    char err[256];
-    hf_buf_init(&buf);
-    if (hf_json_encode(L, -1, &buf, err, sizeof(err)) == 0)
-        fwrite(buf.data, 1, buf.len, stdout);
-    else
-        fputs("null", stdout);
-    hf_buf_free(&buf);
-    lua_pop(L, 1);
-}
-
-/* Write one output as the JSON line DESIGN.md specifies. */
-static void print_output(hf_lua_t *lua, const hf_function_t *fn, const hf_output_t *out)
-{
-    lua_State *L = lua->L;
     const hf_binding_t *b = &fn->outputs[out->binding];
-
-    fputs("{\"binding\":", stdout);
-    lua_pushstring(L, b->name);
-    put_json(L);
-    fputs(",\"eventHubName\":", stdout);
-    lua_pushstring(L, b->hub ? b->hub : "");
-    put_json(L);
-    fputs(",\"partitionKey\":", stdout);
-    if (out->key)
-        lua_pushlstring(L, out->key, out->key_len);
-    else
-        hf_json_push_null(L);
-    put_json(L);
-    fputs(",\"properties\":", stdout);
-    lua_createtable(L, 0, (int)out->headers_n);
-    for (size_t i = 0; i < out->headers_n; i++) {
-        lua_pushlstring(L, out->headers[i].value, out->headers[i].value_len);
-        lua_setfield(L, -2, out->headers[i].name);
-    }
-    put_json(L);
-    fputs(",\"body\":", stdout);
-    if (out->body_is_json) {
-        fwrite(out->body, 1, out->body_len, stdout);
+    hf_buf_t line;
+    hf_buf_init(&line);
+    if (b->type->print) {
+        b->type->print(b, out, &line);
     } else {
-        lua_pushlstring(L, out->body, out->body_len);
-        put_json(L);
+        hf_buf_append(&line, "{\"binding\":", 11);
+        hf_json_put_string(&line, b->name, strlen(b->name));
+        hf_buf_append(&line, "}", 1);
     }
-    fputs("}\n", stdout);
+    hf_buf_append(&line, "\n", 1);
+    fwrite(line.data, 1, line.len, stdout);
+    hf_buf_free(&line);
 }
 
 /* The event file, read a block at a time: a batch's events borrow their bytes from buf,
@@ -157,7 +128,6 @@ int hf_run_main(const char *function_dir, const char *events_path)
             }
             batch->fn = fn;
             batch->fn_index = 0;
-            batch->hub = fn->trigger.hub;
         }
         char *nl = rd.pos < rd.len ? memchr(rd.buf + rd.pos, '\n', rd.len - rd.pos) : NULL;
         if (!nl && !rd.eof) {
@@ -197,7 +167,7 @@ int hf_run_main(const char *function_dir, const char *events_path)
         hf_lua_invoke(&lua, batch);
         events += batch->events_n;
         for (size_t i = 0; i < batch->outputs_n; i++)
-            print_output(&lua, fn, &batch->outputs[i]);
+            print_output(fn, &batch->outputs[i]);
         outputs += batch->outputs_n;
         fflush(stdout);
         if (batch->status != HF_BATCH_OK) {

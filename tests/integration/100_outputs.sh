@@ -86,7 +86,7 @@ topic "$in" 4 "$out" 4
 gen_events "$T/events2" $N 64
 produce "$HF_KAFKA_PLAIN" "$in" "$T/events2"
 mkroute "$T/app2" "$in" "$out"
-ROUTE_SLOW=0.02 start_bg "$T/outage.log" timeout $((180 * SLOW)) "$HUBFN" start "$T/app2" --exit-on-eof --workers 2
+ROUTE_SLOW=0.06 start_bg "$T/outage.log" timeout $((180 * SLOW)) "$HUBFN" start "$T/app2" --exit-on-eof --workers 2
 pid=$BG
 wait_for 60 grep -q "assigned partitions" "$T/outage.log"
 sleep 2

@@ -11,9 +11,12 @@
 
 #include "app.h"
 #include "conn.h"
+#include "eventhub.h"
 #include "test.h"
 
 extern char **environ;
+
+#define EH(b) hf_eventhub_cfg(b)
 
 static char root[256];      /* the temp folder of the current test */
 static char app_dir[300];   /* root/app */
@@ -150,7 +153,7 @@ TEST(defaults_everywhere)
     CHECK_INT(app.host.checkpoint_every, 1);
     CHECK_INT(app.host.prefetch, 300);
     CHECK_INT(app.host.initial_offset, HF_OFFSET_FROM_START);
-    CHECK_INT(app.host.kafka_n, 0);
+    CHECK_INT(app.host.kafka.n, 0);
     CHECK_INT(app.host.log_default, HF_LOG_INFO);
     CHECK_INT(app.host.log_levels_n, 0);
     CHECK_INT(app.functions_n, 1);
@@ -162,10 +165,10 @@ TEST(defaults_everywhere)
     CHECK(f->dir[0] == '/' && strstr(f->dir, "/app/router"));
     CHECK_STR(f->entry_point, "run");
     CHECK_STR(f->trigger.name, "events");
-    CHECK_STR(f->trigger.hub, "in-hub");
-    CHECK_STR(f->trigger.connection, "HFT_CONN");
-    CHECK(f->trigger.conn == NULL);
-    CHECK_STR(f->trigger.consumer_group, "$Default");
+    CHECK_STR(EH(&f->trigger)->hub, "in-hub");
+    CHECK_STR(EH(&f->trigger)->connection, "HFT_CONN");
+    CHECK(EH(&f->trigger)->conn == NULL);
+    CHECK_STR(EH(&f->trigger)->consumer_group, "$Default");
     CHECK_INT(f->trigger.cardinality, HF_CARD_ONE);
     CHECK_INT(f->trigger.data_type, HF_DATA_JSON);
     CHECK_INT(f->outputs_n, 0);
@@ -216,12 +219,12 @@ TEST(host_json_every_field)
     CHECK_INT(app.host.checkpoint_every, 3);
     CHECK_INT(app.host.prefetch, 0);
     CHECK_INT(app.host.initial_offset, HF_OFFSET_FROM_END);
-    CHECK_INT(app.host.kafka_n, 4);
-    CHECK_STR(app.host.kafka[0].key, "session.timeout.ms");
-    CHECK_STR(app.host.kafka[0].value, "30000");
-    CHECK_STR(app.host.kafka[1].value, "50");
-    CHECK_STR(app.host.kafka[2].value, "true");
-    CHECK_STR(app.host.kafka[3].value, "0.5");
+    CHECK_INT(app.host.kafka.n, 4);
+    CHECK_STR(app.host.kafka.keys[0], "session.timeout.ms");
+    CHECK_STR(app.host.kafka.values[0], "30000");
+    CHECK_STR(app.host.kafka.values[1], "50");
+    CHECK_STR(app.host.kafka.values[2], "true");
+    CHECK_STR(app.host.kafka.values[3], "0.5");
     CHECK_INT(app.host.log_default, HF_LOG_WARN);
     CHECK_INT(app.host.log_levels_n, 2);
     CHECK_STR(app.host.log_levels[0].key, "Function.router");
@@ -258,11 +261,11 @@ TEST(env_overrides_host_json)
     CHECK_INT(app.functions[0].log_level, HF_LOG_DEBUG);
     CHECK_INT(app.host.initial_offset, HF_OFFSET_FROM_ENQUEUED_TIME);
     CHECK_INT(app.host.initial_time_ms, 1603744260000LL);
-    CHECK_INT(app.host.kafka_n, 2);
-    CHECK_STR(app.host.kafka[0].key, "fetch.wait.max.ms");
-    CHECK_STR(app.host.kafka[0].value, "50");
-    CHECK_STR(app.host.kafka[1].key, "linger.ms");
-    CHECK_STR(app.host.kafka[1].value, "5");
+    CHECK_INT(app.host.kafka.n, 2);
+    CHECK_STR(app.host.kafka.keys[0], "fetch.wait.max.ms");
+    CHECK_STR(app.host.kafka.values[0], "50");
+    CHECK_STR(app.host.kafka.keys[1], "linger.ms");
+    CHECK_STR(app.host.kafka.values[1], "5");
 }
 
 TEST(local_settings_overrides_and_env_wins)
@@ -512,12 +515,12 @@ TEST(setting_references_resolve)
            "{\"type\":\"eventHub\",\"direction\":\"out\",\"name\":\"out\","
            "\"eventHubName\":\"b-%HFT_A%%HFT_A%\"}]");
     CHECK_INT(load(), 0);
-    CHECK_STR(app.functions[0].trigger.hub, "file-hub");
-    CHECK_STR(app.functions[0].trigger.consumer_group, "grp-env%");
-    CHECK_STR(app.functions[0].outputs[0].hub, "b-xx");
+    CHECK_STR(EH(&app.functions[0].trigger)->hub, "file-hub");
+    CHECK_STR(EH(&app.functions[0].trigger)->consumer_group, "grp-env%");
+    CHECK_STR(EH(&app.functions[0].outputs[0])->hub, "b-xx");
     setenv("HFT_HUB", "env-hub", 1);           /* the environment beats the file */
     CHECK_INT(load(), 0);
-    CHECK_STR(app.functions[0].trigger.hub, "env-hub");
+    CHECK_STR(EH(&app.functions[0].trigger)->hub, "env-hub");
 }
 
 TEST(missing_setting_message)
@@ -604,7 +607,7 @@ TEST(missing_event_hub_name)
     /* v1's "path" is accepted for eventHubName */
     router("[{\"type\":\"eventHubTrigger\",\"name\":\"events\",\"path\":\"legacy-hub\"}]");
     CHECK_INT(load(), 0);
-    CHECK_STR(app.functions[0].trigger.hub, "legacy-hub");
+    CHECK_STR(EH(&app.functions[0].trigger)->hub, "legacy-hub");
 }
 
 TEST(entity_path_overrides_event_hub_name)
@@ -615,14 +618,14 @@ TEST(entity_path_overrides_event_hub_name)
            "\"connection\":\"HFT_CONN\"},"
            "{\"type\":\"eventHub\",\"direction\":\"out\",\"name\":\"out\",\"connection\":\"HFT_CONN\"}]");
     CHECK_INT(load_opts(1, 0, NULL), 0);
-    CHECK_STR(app.functions[0].trigger.hub, "real-hub");
-    CHECK_STR(app.functions[0].outputs[0].hub, "real-hub");   /* no eventHubName needed */
+    CHECK_STR(EH(&app.functions[0].trigger)->hub, "real-hub");
+    CHECK_STR(EH(&app.functions[0].outputs[0])->hub, "real-hub");   /* no eventHubName needed */
     CHECK(app.warnings_n >= 1);
     CHECK_HAS(app.warnings[0], "\"other\" is overridden by EntityPath \"real-hub\"");
     /* without resolving connections (hubfn run) EntityPath still applies */
     CHECK_INT(load_opts(0, 0, NULL), 0);
-    CHECK_STR(app.functions[0].outputs[0].hub, "real-hub");
-    CHECK(app.functions[0].trigger.conn == NULL);
+    CHECK_STR(EH(&app.functions[0].outputs[0])->hub, "real-hub");
+    CHECK(EH(&app.functions[0].trigger)->conn == NULL);
 }
 
 TEST(connections_resolved_and_shared)
@@ -641,11 +644,11 @@ TEST(connections_resolved_and_shared)
     CHECK_INT(app.conns_n, 2);
     hf_function_t *r = &app.functions[0], *s = &app.functions[1];
     CHECK_STR(r->name, "router");
-    CHECK(r->trigger.conn && r->trigger.conn == r->outputs[0].conn);
-    CHECK(s->trigger.conn == r->trigger.conn);
-    CHECK_INT(r->trigger.conn->kind, HF_CONN_EVENTHUBS);
-    CHECK_STR(r->trigger.conn->bootstrap, "ns1.servicebus.windows.net:9093");
-    CHECK_INT(r->outputs[1].conn->kind, HF_CONN_BOOTSTRAP);
+    CHECK(EH(&r->trigger)->conn && EH(&r->trigger)->conn == EH(&r->outputs[0])->conn);
+    CHECK(EH(&s->trigger)->conn == EH(&r->trigger)->conn);
+    CHECK_INT(EH(&r->trigger)->conn->kind, HF_CONN_EVENTHUBS);
+    CHECK_STR(EH(&r->trigger)->conn->bootstrap, "ns1.servicebus.windows.net:9093");
+    CHECK_INT(EH(&r->outputs[1])->conn->kind, HF_CONN_BOOTSTRAP);
     CHECK_STR(r->outputs[1].name, "$return");
     CHECK_INT(r->trigger.cardinality, HF_CARD_MANY);
     CHECK_INT(r->outputs_n, 2);
@@ -685,14 +688,14 @@ TEST(embedded_and_unresolved_modes)
     simple_fn("other");
     CHECK_INT(load_opts(1, 1, NULL), 0);       /* HFT_CONN need not exist */
     CHECK_INT(app.conns_n, 1);
-    CHECK_INT(app.functions[0].trigger.conn->kind, HF_CONN_EMBEDDED);
-    CHECK_STR(app.functions[0].trigger.conn->setting, "HFT_CONN");
-    CHECK(app.functions[0].trigger.conn == app.functions[1].trigger.conn);
+    CHECK_INT(EH(&app.functions[0].trigger)->conn->kind, HF_CONN_EMBEDDED);
+    CHECK_STR(EH(&app.functions[0].trigger)->conn->setting, "HFT_CONN");
+    CHECK(EH(&app.functions[0].trigger)->conn == EH(&app.functions[1].trigger)->conn);
     setenv("HFT_CONN", "not a connection at all", 1);
     CHECK_INT(load_opts(1, 1, NULL), 0);       /* embedded ignores the value */
     CHECK_INT(load_opts(0, 0, NULL), 0);       /* hubfn run: not parsed, not needed */
-    CHECK(app.functions[0].trigger.conn == NULL);
-    CHECK_STR(app.functions[0].trigger.connection, "HFT_CONN");
+    CHECK(EH(&app.functions[0].trigger)->conn == NULL);
+    CHECK_STR(EH(&app.functions[0].trigger)->connection, "HFT_CONN");
     CHECK_INT(app.conns_n, 0);
 }
 
@@ -723,7 +726,7 @@ TEST(outputs_names_unique_and_valid)
     CHECK_INT(load(), 0);
     CHECK_STR(app.functions[0].trigger.name, "events");
     CHECK_STR(app.functions[0].outputs[0].name, "first");
-    CHECK_STR(app.functions[0].outputs[1].hub, "o2");
+    CHECK_STR(EH(&app.functions[0].outputs[1])->hub, "o2");
 }
 
 TEST(cardinality_and_data_type)
@@ -791,7 +794,7 @@ TEST(disabled_functions)
     setenv("HFT_CONN", "localhost:9092", 1);
     CHECK_INT(load_opts(1, 0, NULL), 0);     /* a disabled function's setting may be missing */
     CHECK_INT(app.functions[0].disabled, 1);
-    CHECK(app.functions[0].trigger.conn == NULL);
+    CHECK(EH(&app.functions[0].trigger)->conn == NULL);
     CHECK_INT(app.functions[1].disabled, 1);
     CHECK_INT(app.functions[2].disabled, 1);
     CHECK_INT(app.functions[3].disabled, 0);
@@ -944,7 +947,7 @@ TEST(memory_loader)
     hf_app_free(&app);
     CHECK_INT(hf_app_load_mem(&app, "/mem", files, 4, NULL, err, sizeof(err)), 0);
     CHECK_INT(app.host.max_batch, 3);
-    CHECK_STR(app.functions[0].trigger.hub, "mem-hub");
+    CHECK_STR(EH(&app.functions[0].trigger)->hub, "mem-hub");
     CHECK_STR(app.functions[0].script_path, "/mem/f1/handler.lua");
     hf_app_free(&app);
     CHECK_INT(hf_app_load_mem(&app, "/mem", files, 5, NULL, err, sizeof(err)), -1);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eventhub.h"
 #include "log.h"
 #include "lua_host.h"
 #include "test.h"
@@ -13,6 +14,7 @@
 static char dir[256];
 static char script[512];
 static hf_binding_t outs[2];
+static hf_eventhub_cfg_t out_cfg[2], trig_cfg;
 static hf_function_t fn;
 static hf_app_t app;
 
@@ -30,20 +32,30 @@ static void setup(const char *code, hf_cardinality_t card, long long timeout_ms)
     memset(&app, 0, sizeof(app));
     memset(&fn, 0, sizeof(fn));
     memset(outs, 0, sizeof(outs));
+    memset(out_cfg, 0, sizeof(out_cfg));
+    memset(&trig_cfg, 0, sizeof(trig_cfg));
     outs[0].name = "crm";
-    outs[0].hub = "crm-updates";
+    outs[0].type = &hf_eventhub_output_type;
+    outs[0].cfg = &out_cfg[0];
+    out_cfg[0].hub = "crm-updates";
     outs[1].name = "$return";
-    outs[1].hub = "ret";
+    outs[1].type = &hf_eventhub_output_type;
+    outs[1].cfg = &out_cfg[1];
+    out_cfg[1].hub = "ret";
     fn.name = "f";
     fn.dir = dir;
     fn.script_path = path;
     fn.entry_point = "run";
     fn.trigger.name = "events";
-    fn.trigger.hub = "in";
-    fn.trigger.consumer_group = "$Default";
+    fn.trigger.type = &hf_eventhub_trigger_type;
+    fn.trigger.cfg = &trig_cfg;
+    trig_cfg.hub = "in";
+    trig_cfg.consumer_group = "$Default";
     fn.trigger.cardinality = card;
     fn.outputs = outs;
     fn.outputs_n = 2;
+    fn.returns = 1;
+    fn.dead_letter = -1;
     fn.log_level = HF_LOG_NONE;
     app.dir = dir;
     app.functions = &fn;
