@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "datetime.h"   /* hf_duration_parse, hf_time_parse: host.json's forms */
 
 typedef enum { HF_CARD_ONE, HF_CARD_MANY } hf_cardinality_t;
 typedef enum { HF_DATA_JSON, HF_DATA_STRING, HF_DATA_BINARY } hf_datatype_t;
@@ -147,16 +148,6 @@ void hf_app_free(hf_app_t *app);
  * Returns the value (owned by the environment or the app) or NULL.
  */
 const char *hf_app_setting(const hf_app_t *app, const char *name);
-
-/* Parse an Azure duration "hh:mm:ss[.fff]" (also "d.hh:mm:ss", "-1" = none -> -1).
-   0 on success with *ms set; -1 otherwise.
-   Added detail: the .NET TimeSpan form [d.]hh:mm[:ss[.fffffff]] ("01:30" = 1h30m); a bare
-   number (.NET: days) and negative values other than -1 are refused. */
-int hf_duration_parse(const char *s, long long *ms);
-
-/* Parse an ISO 8601 UTC time ("2020-10-26T20:31Z", "...:ssZ", "...+00:00", no zone = UTC)
-   to epoch milliseconds. 0 on success, -1 otherwise. */
-int hf_time_parse(const char *s, long long *ms);
 
 /* Added: the level for a log category ("Function.router", "Function.router.User",
    "Host.Results"): the logging.logLevel entry whose key is the category or its longest

@@ -42,9 +42,7 @@ void hf_log_write(hf_log_level_t lvl, const hf_log_ctx_t *ctx, const char *msg);
 #define hf_log_info(...) hf_log(HF_LOG_INFO, __VA_ARGS__)
 #define hf_log_debug(...) hf_log(HF_LOG_DEBUG, __VA_ARGS__)
 
-/* Current UTC time as ISO 8601 with milliseconds into buf (>= 25 bytes). */
+/* epoch_ms as hf_time_format writes it ("2024-05-01T12:00:00.000Z"), cut to fit bufsz. */
 void hf_log_time_iso(int64_t epoch_ms, char *buf, size_t bufsz);
-int64_t hf_now_ms(void);
-int64_t hf_mono_us(void);
 
 #endif
