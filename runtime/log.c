@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conn.h"
 #include "datetime.h"
@@ -32,6 +33,39 @@ hf_log_level_t hf_log_get_level(void)
 hf_log_format_t hf_log_get_format(void)
 {
     return log_format;
+}
+
+static const char *const level_names[] = { "Trace", "Debug", "Information", "Warning",
+                                           "Error", "Critical", "None" };
+
+/* Canonical name of a level. */
+const char *hf_log_level_name(hf_log_level_t lvl)
+{
+    if ((int)lvl < 0 || (int)lvl > HF_LOG_NONE)
+        return "Information";
+    return level_names[lvl];
+}
+
+/* Parse a level name, case-insensitively; "Info"/"Warn" accepted too. */
+int hf_log_level_parse(const char *s, hf_log_level_t *lvl)
+{
+    if (!s)
+        return -1;
+    for (int i = 0; i <= HF_LOG_NONE; i++) {
+        if (strcasecmp(s, level_names[i]) == 0) {
+            *lvl = (hf_log_level_t)i;
+            return 0;
+        }
+    }
+    if (strcasecmp(s, "info") == 0) {
+        *lvl = HF_LOG_INFO;
+        return 0;
+    }
+    if (strcasecmp(s, "warn") == 0) {
+        *lvl = HF_LOG_WARN;
+        return 0;
+    }
+    return -1;
 }
 
 /* hf_time_format cut to bufsz bytes. */
