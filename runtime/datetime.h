@@ -10,8 +10,8 @@
 #include <stdint.h>
 
 /*
- * The ISO 8601 date-times the parsers accept (the union of what AEP writes in
- * lastQualificationTime and what host.json's initialOffsetOptions.enqueuedTimeUtc takes):
+ * The ISO 8601 date-times the parsers accept, in AEP's lastQualificationTime and in
+ * host.json's initialOffsetOptions.enqueuedTimeUtc alike:
  *
  *   DATE [SEP TIME] [ZONE]
  *
