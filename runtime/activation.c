@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datetime.h"
 #include "json.h"
 
 #define HF_ACT_STACK_SEGS 128    /* up to this many segments are kept on the Lua stack */
@@ -49,96 +50,14 @@ static inline void slot_push(act_t *a, int k)
         lua_pushvalue(a->L, a->base + k - 1);
 }
 
-/* Days from 1970-01-01 to the given proleptic Gregorian date (y/m/d valid). */
-static long long days_from_civil(long long y, int m, int d)
-{
-    y -= m <= 2;
-    long long era = (y >= 0 ? y : y - 399) / 400;
-    long long yoe = y - era * 400;                                 /* [0, 399] */
-    long long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* [0, 365] */
-    long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;          /* [0, 146096] */
-    return era * 146097 + doe - 719468;
-}
-
-/* Reads exactly n decimal digits at *p (advancing it); -1 when they are not digits. */
-static int digits(const char **p, const char *end, int n)
-{
-    int v = 0;
-    if (end - *p < n)
-        return -1;
-    for (int i = 0; i < n; i++) {
-        char c = (*p)[i];
-        if (c < '0' || c > '9')
-            return -1;
-        v = v * 10 + (c - '0');
-    }
-    *p += n;
-    return v;
-}
-
-/* Parses an ISO 8601 date-time into epoch seconds; 0, or -1 when it is not one. */
+/* Parses an ISO 8601 date-time (datetime.h's forms) into epoch seconds, the fraction
+   dropped (rounded down); 0, or -1 when it is not one. */
 int hf_activation_parse_time(const char *s, size_t len, long long *epoch)
 {
-    static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    const char *p = s, *end = s + len;
-    int y = digits(&p, end, 4);
-    if (y < 0 || p >= end || *p++ != '-')
+    int64_t ms;
+    if (hf_time_parse_exact(s, len, &ms) < 0)
         return -1;
-    int mo = digits(&p, end, 2);
-    if (mo < 1 || mo > 12 || p >= end || *p++ != '-')
-        return -1;
-    int d = digits(&p, end, 2);
-    if (d < 1 || d > mdays[mo - 1])
-        return -1;
-    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-        return -1;
-    int h = 0, mi = 0, sec = 0;
-    if (p < end && (*p == 'T' || *p == 't' || *p == ' ')) {
-        p++;
-        h = digits(&p, end, 2);
-        if (h < 0 || h > 23 || p >= end || *p++ != ':')
-            return -1;
-        mi = digits(&p, end, 2);
-        if (mi < 0 || mi > 59)
-            return -1;
-        if (p < end && *p == ':') {
-            p++;
-            sec = digits(&p, end, 2);
-            if (sec < 0 || sec > 60)             /* 60: a leap second */
-                return -1;
-            if (p < end && (*p == '.' || *p == ',')) {
-                p++;
-                if (p >= end || *p < '0' || *p > '9')
-                    return -1;
-                while (p < end && *p >= '0' && *p <= '9')
-                    p++;
-            }
-        }
-    }
-    long long off = 0;
-    if (p < end) {
-        if (*p == 'Z' || *p == 'z') {
-            p++;
-        } else if (*p == '+' || *p == '-') {
-            int sign = *p++ == '-' ? -1 : 1;
-            int oh = digits(&p, end, 2), om = 0;
-            if (oh < 0 || oh > 23)
-                return -1;
-            if (p < end && *p == ':')
-                p++;
-            if (p < end) {
-                om = digits(&p, end, 2);
-                if (om < 0 || om > 59)
-                    return -1;
-            }
-            off = sign * (oh * 3600LL + om * 60LL);
-        } else {
-            return -1;
-        }
-    }
-    if (p != end)
-        return -1;
-    *epoch = days_from_civil(y, mo, d) * 86400LL + h * 3600LL + mi * 60LL + sec - off;
+    *epoch = ms / 1000 - (ms % 1000 < 0);
     return 0;
 }
 

@@ -67,9 +67,9 @@ int hf_activation_push_text(lua_State *L, int text_idx, char *err, size_t errsz)
 
 /*
  * Parses an ISO 8601 date-time such as "2022-01-11T21:24:39Z",
- * "2019-04-15T02:41:50+0000", "2019-04-15T02:41:50.123+02:00" into seconds since the
- * epoch (fraction dropped). A missing zone means UTC. Returns 0, or -1 when s is not such
- * a timestamp.
+ * "2019-04-15T02:41:50+0000", "2019-04-15T02:41:50.123+02:00" (every form of
+ * hf_time_parse_exact, datetime.h) into seconds since the epoch (fraction dropped). A
+ * missing zone means UTC. Returns 0, or -1 when s is not such a timestamp.
  */
 int hf_activation_parse_time(const char *s, size_t len, long long *epoch);
 

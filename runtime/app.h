@@ -12,18 +12,14 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "datetime.h"   /* hf_duration_parse, hf_time_parse: host.json's forms */
+#include "log.h"        /* hf_log_level_t */
 #include "options.h"
 
 typedef enum { HF_CARD_ONE, HF_CARD_MANY } hf_cardinality_t;
 typedef enum { HF_DATA_JSON, HF_DATA_STRING, HF_DATA_BINARY } hf_datatype_t;
 typedef enum { HF_OFFSET_FROM_START, HF_OFFSET_FROM_END, HF_OFFSET_FROM_ENQUEUED_TIME } hf_offset_type_t;
 typedef enum { HF_DIR_IN, HF_DIR_OUT, HF_DIR_INOUT } hf_direction_t;
-
-/* Log levels, as host.json "logging.logLevel" names them. */
-typedef enum {
-    HF_LOG_TRACE, HF_LOG_DEBUG, HF_LOG_INFO, HF_LOG_WARN, HF_LOG_ERROR, HF_LOG_CRITICAL,
-    HF_LOG_NONE
-} hf_log_level_t;
 
 typedef struct hf_kv {
     char *key;
@@ -151,15 +147,6 @@ void hf_app_free(hf_app_t *app);
  */
 const char *hf_app_setting(const hf_app_t *app, const char *name);
 
-/* Parse an Azure duration "hh:mm:ss[.fff]" (also "d.hh:mm:ss", "-1" = none -> -1).
-   0 on success with *ms set; -1 otherwise. The .NET TimeSpan form [d.]hh:mm[:ss[.fffffff]] ("01:30" = 1h30m); a bare
-   number (.NET: days) and negative values other than -1 are refused. */
-int hf_duration_parse(const char *s, long long *ms);
-
-/* Parse an ISO 8601 UTC time ("2020-10-26T20:31Z", "...:ssZ", "...+00:00", no zone = UTC)
-   to epoch milliseconds. 0 on success, -1 otherwise. */
-int hf_time_parse(const char *s, long long *ms);
-
 /* The level for a log category ("Function.router", "Function.router.User",
    "Host.Results"): the logging.logLevel entry whose key is the category or its longest
    dot-separated prefix (case-insensitive), else logging.logLevel.default. */
@@ -168,13 +155,6 @@ hf_log_level_t hf_app_log_level(const hf_app_t *app, const char *category);
 /* Is s a valid function (folder) name: a letter, then letters, digits, '-' or '_', at most
    128 characters (Azure's rule)? 1 or 0. */
 int hf_app_valid_function_name(const char *s);
-
-/* Name for a log level, and back ("Information", "Warning", ...). */
-const char *hf_log_level_name(hf_log_level_t lvl);
-/* hf_log_level_parse accepts the names case-insensitively, plus "Info" and "Warn";
-   0 on success, -1 otherwise. */
-int hf_log_level_parse(const char *s, hf_log_level_t *lvl);
-
 
 /* The option table of host.json (docs/configuration.md's tables and `hubfn new` come from
    it). */

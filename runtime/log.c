@@ -4,9 +4,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include <strings.h>
 
 #include "conn.h"
+#include "datetime.h"
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static hf_log_format_t log_format = HF_LOG_TEXT;
@@ -34,32 +35,50 @@ hf_log_format_t hf_log_get_format(void)
     return log_format;
 }
 
-int64_t hf_now_ms(void)
+static const char *const level_names[] = { "Trace", "Debug", "Information", "Warning",
+                                           "Error", "Critical", "None" };
+
+/* Canonical name of a level. */
+const char *hf_log_level_name(hf_log_level_t lvl)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if ((int)lvl < 0 || (int)lvl > HF_LOG_NONE)
+        return "Information";
+    return level_names[lvl];
 }
 
-int64_t hf_mono_us(void)
+/* Parse a level name, case-insensitively; "Info"/"Warn" accepted too. */
+int hf_log_level_parse(const char *s, hf_log_level_t *lvl)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    if (!s)
+        return -1;
+    for (int i = 0; i <= HF_LOG_NONE; i++) {
+        if (strcasecmp(s, level_names[i]) == 0) {
+            *lvl = (hf_log_level_t)i;
+            return 0;
+        }
+    }
+    if (strcasecmp(s, "info") == 0) {
+        *lvl = HF_LOG_INFO;
+        return 0;
+    }
+    if (strcasecmp(s, "warn") == 0) {
+        *lvl = HF_LOG_WARN;
+        return 0;
+    }
+    return -1;
 }
 
+/* hf_time_format cut to bufsz bytes. */
 void hf_log_time_iso(int64_t ms, char *buf, size_t bufsz)
 {
-    time_t secs = (time_t)(ms / 1000);
-    int frac = (int)(ms % 1000);
-    struct tm tm;
-    if (frac < 0) {
-        frac += 1000;
-        secs -= 1;
-    }
-    gmtime_r(&secs, &tm);
-    snprintf(buf, bufsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    char ts[HF_TIME_FORMAT_MAX];
+    size_t n = hf_time_format(ms, ts);
+    if (bufsz == 0)
+        return;
+    if (n >= bufsz)
+        n = bufsz - 1;
+    memcpy(buf, ts, n);
+    buf[n] = '\0';
 }
 
 static const char *level_tag(hf_log_level_t lvl)
@@ -116,11 +135,11 @@ void hf_log_write(hf_log_level_t lvl, const hf_log_ctx_t *ctx, const char *msg)
 {
     static __thread char masked[16384];
     static __thread char line[40000];
-    char ts[32];
+    char ts[HF_TIME_FORMAT_MAX];
     size_t n = 0;
 
     hf_secret_mask(msg, masked, sizeof(masked));
-    hf_log_time_iso(hf_now_ms(), ts, sizeof(ts));
+    hf_time_format(hf_now_ms(), ts);
     if (log_format == HF_LOG_JSON) {
         n += (size_t)snprintf(line + n, sizeof(line) - n, "{\"time\":\"%s\",\"level\":\"%s\"",
                               ts, level_tag(lvl));

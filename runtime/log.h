@@ -6,9 +6,14 @@
 #ifndef HF_LOG_H
 #define HF_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include "app.h"
+/* Log levels, as host.json "logging.logLevel" names them. */
+typedef enum {
+    HF_LOG_TRACE, HF_LOG_DEBUG, HF_LOG_INFO, HF_LOG_WARN, HF_LOG_ERROR, HF_LOG_CRITICAL,
+    HF_LOG_NONE
+} hf_log_level_t;
 
 typedef enum { HF_LOG_TEXT, HF_LOG_JSON } hf_log_format_t;
 
@@ -42,9 +47,13 @@ void hf_log_write(hf_log_level_t lvl, const hf_log_ctx_t *ctx, const char *msg);
 #define hf_log_info(...) hf_log(HF_LOG_INFO, __VA_ARGS__)
 #define hf_log_debug(...) hf_log(HF_LOG_DEBUG, __VA_ARGS__)
 
-/* Current UTC time as ISO 8601 with milliseconds into buf (>= 25 bytes). */
+/* Name for a log level, and back ("Information", "Warning", ...). */
+const char *hf_log_level_name(hf_log_level_t lvl);
+/* hf_log_level_parse accepts the names case-insensitively, plus "Info" and "Warn";
+   0 on success, -1 otherwise. */
+int hf_log_level_parse(const char *s, hf_log_level_t *lvl);
+
+/* epoch_ms as hf_time_format writes it ("2024-05-01T12:00:00.000Z"), cut to fit bufsz. */
 void hf_log_time_iso(int64_t epoch_ms, char *buf, size_t bufsz);
-int64_t hf_now_ms(void);
-int64_t hf_mono_us(void);
 
 #endif

@@ -9,6 +9,7 @@
 #include "activation.h"
 #include "alloc.h"
 #include "binding.h"
+#include "datetime.h"
 #include "json.h"
 #include "log.h"
 
@@ -683,65 +684,6 @@ static void push_event_names(lua_State *L)
     lua_rawsetp(L, LUA_REGISTRYINDEX, &ev_names_key);
 }
 
-/* Writes ms (epoch milliseconds) as "YYYY-MM-DDTHH:MM:SS.mmmZ" into out (at least 32
-   bytes) and returns the length: hf_log_time_iso's format without gmtime and snprintf. */
-static size_t format_enqueued(int64_t ms, char *out)
-{
-    int64_t secs = ms / 1000, frac = ms % 1000;
-    if (frac < 0) {
-        frac += 1000;
-        secs--;
-    }
-    int64_t days = secs / 86400, sod = secs % 86400;
-    if (sod < 0) {
-        sod += 86400;
-        days--;
-    }
-    /* civil_from_days (H. Hinnant) */
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    y += m <= 2;
-    if (y < 0 || y > 9999) {
-        hf_log_time_iso(ms, out, 32);
-        return strlen(out);
-    }
-    int h = (int)(sod / 3600), mi = (int)(sod / 60 % 60), sec = (int)(sod % 60);
-    char *p = out;
-    *p++ = (char)('0' + y / 1000);
-    *p++ = (char)('0' + y / 100 % 10);
-    *p++ = (char)('0' + y / 10 % 10);
-    *p++ = (char)('0' + y % 10);
-    *p++ = '-';
-    *p++ = (char)('0' + m / 10);
-    *p++ = (char)('0' + m % 10);
-    *p++ = '-';
-    *p++ = (char)('0' + d / 10);
-    *p++ = (char)('0' + d % 10);
-    *p++ = 'T';
-    *p++ = (char)('0' + h / 10);
-    *p++ = (char)('0' + h % 10);
-    *p++ = ':';
-    *p++ = (char)('0' + mi / 10);
-    *p++ = (char)('0' + mi % 10);
-    *p++ = ':';
-    *p++ = (char)('0' + sec / 10);
-    *p++ = (char)('0' + sec % 10);
-    *p++ = '.';
-    *p++ = (char)('0' + frac / 100);
-    *p++ = (char)('0' + frac / 10 % 10);
-    *p++ = (char)('0' + frac % 10);
-    *p++ = 'Z';
-    *p = 0;
-    return (size_t)(p - out);
-}
-
 /* Pushes a new table of the event's headers (name = value string; a null value is
    false; with repeated names the last wins). */
 static void push_headers(lua_State *L, const hf_event_t *ev)
@@ -773,8 +715,8 @@ static int lazy_enqueued_time(lua_State *L)
 {
     if (lua_rawgetp(L, 1, &ev_enqueued_key) != LUA_TNUMBER)
         return 0;
-    char ts[32];
-    size_t n = format_enqueued((int64_t)lua_tointeger(L, -1), ts);
+    char ts[HF_TIME_FORMAT_MAX];
+    size_t n = hf_time_format((int64_t)lua_tointeger(L, -1), ts);
     lua_pushlstring(L, ts, n);
     return 1;
 }

@@ -27,12 +27,13 @@ for t in "${targets[@]}"; do
     case "$t" in
         decode)
             "$cc" "${flags[@]}" $(pkg-config --cflags lua5.4) tests/fuzz/fuzz_decode.c \
-                runtime/json.c runtime/activation.c $(pkg-config --libs lua5.4) -lm \
-                -o "$out/$t/fuzz"
+                runtime/json.c runtime/activation.c runtime/datetime.c \
+                $(pkg-config --libs lua5.4) -lm -o "$out/$t/fuzz"
             extra=(-max_len=16384 -dict=tests/fuzz/json.dict) ;;
         config)
             "$cc" "${flags[@]}" tests/fuzz/fuzz_config.c runtime/app.c runtime/conn.c \
-                runtime/config_json.c -lcjson -lm -lpthread -o "$out/$t/fuzz"
+                runtime/config_json.c runtime/datetime.c runtime/log.c -lcjson -lm -lpthread \
+                -o "$out/$t/fuzz"
             extra=(-max_len=8192 -dict=tests/fuzz/json.dict) ;;
         *) echo "unknown fuzz target $t (decode, config)" >&2; exit 2 ;;
     esac
