@@ -21,9 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
-#include "config_json.h"
+#include "app.h"
 #include "conn.h"
 #include "kafka.h"
 #include "log.h"
@@ -847,91 +845,32 @@ static int hf_send_setting_like(const char *s)
     return *s && !strchr(s, '=') && !strchr(s, ';');
 }
 
-/* Look `name` up in ./local.settings.json Values. 1 found (*value malloc'd), 0 not
-   found (*exists says whether the file exists), -1 with the problem in err. */
-static int hf_send_local_setting(const char *name, char **value, int *exists, char *err,
-                                 size_t errsz)
-{
-    const char *path = "local.settings.json";
-    FILE *f = fopen(path, "rb");
-    *value = NULL;
-    *exists = 0;
-    if (!f)
-        return 0;
-    *exists = 1;
-    char *text = NULL;
-    size_t len = 0, cap = 0, got;
-    char chunk[8192];
-    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (len + got + 1 > cap) {
-            cap = (len + got + 1) * 2;
-            char *grown = realloc(text, cap);
-            if (!grown) {
-                free(text);
-                fclose(f);
-                snprintf(err, errsz, "%s: out of memory", path);
-                return -1;
-            }
-            text = grown;
-        }
-        memcpy(text + len, chunk, got);
-        len += got;
-    }
-    fclose(f);
-    cJSON *root = hf_cfgjson_parse(text ? text : "", len, path, err, errsz);
-    free(text);
-    if (!root)
-        return -1;
-    int rc = 0;
-    cJSON *values = hf_cfgjson_get(root, "Values");
-    cJSON *enc = hf_cfgjson_get(root, "IsEncrypted");
-    if (cJSON_IsTrue(enc)) {
-        snprintf(err, errsz, "%s: IsEncrypted is true, but encrypted settings are not "
-                 "supported (set %s in the environment instead)", path, name);
-        rc = -1;
-    }
-    for (cJSON *it = cJSON_IsObject(values) ? values->child : NULL; it && rc == 0;
-         it = it->next) {
-        char num[64];
-        if (!it->string || strcmp(it->string, name) != 0)
-            continue;
-        const char *v = hf_cfgjson_scalar(it, num, sizeof(num));
-        if (!v)
-            continue;
-        free(*value);
-        *value = strdup(v);
-        rc = *value ? 1 : -1;
-        if (rc < 0)
-            snprintf(err, errsz, "%s: out of memory", path);
-    }
-    cJSON_Delete(root);
-    return rc;
-}
-
 /* Resolve CONNECTION (setting name or value) into conn. 0, or -1 after saying why. */
 static int hf_send_resolve(const char *arg, hf_conn_t *conn)
 {
     char err[1024], local_err[1024] = "";
-    char *local = NULL;
+    hf_app_t local;
     const char *value = NULL, *setting = "";
-    int exists = 0, local_rc = 0;
+    int exists = 0, local_rc = 1;
     if (hf_send_setting_like(arg)) {
-        value = getenv(arg);
-        if (value) {
-            setting = arg;
-        } else {
-            /* A broken local.settings.json matters only if arg is no connection value. */
-            local_rc = hf_send_local_setting(arg, &local, &exists, local_err, sizeof(local_err));
-            if (local_rc == 1) {
-                value = local;
-                setting = arg;
+        /* The environment, then ./local.settings.json Values, as the app reads them. A
+           broken local.settings.json matters only if arg is no connection value. */
+        value = hf_app_setting(NULL, arg);
+        if (!value) {
+            local_rc = hf_app_load_settings(&local, ".", local_err, sizeof(local_err));
+            if (local_rc == 0) {
+                exists = local.has_local_settings;
+                value = hf_app_setting(&local, arg);
             }
         }
+        if (value)
+            setting = arg;
     }
     if (!value)
         value = arg;
     int rc = hf_conn_parse(conn, setting, value, err, sizeof(err));
-    free(local);
+    if (local_rc == 0)
+        hf_app_free(&local);
     if (rc < 0) {
         if (local_rc < 0)
             hf_send_say("%s", local_err);
