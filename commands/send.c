@@ -111,40 +111,6 @@ static void hf_send_skip_ws(hf_send_scan_t *s)
     }
 }
 
-/* Length of the UTF-8 sequence at s (1..4), or 0 when it is not valid UTF-8 (overlong
-   forms, surrogates and code points over U+10FFFF included). */
-static size_t hf_send_utf8_len(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (avail < n)
-        return 0;
-    for (size_t k = 1; k < n; k++) {
-        if ((s[k] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[k] & 0x3f);
-    }
-    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return n;
-}
-
 /* Is c a hexadecimal digit? */
 static int hf_send_is_hex(char c)
 {
@@ -196,10 +162,11 @@ static int hf_send_scan_string(hf_send_scan_t *s)
         }
         if (c < 0x20)
             return hf_send_scan_fail(s, "control character in a string (escape it)");
-        size_t n = hf_send_utf8_len((const unsigned char *)s->b + s->p, s->end - s->p);
+        int n = hf_utf8_seq((const unsigned char *)s->b + s->p,
+                            (const unsigned char *)s->b + s->end);
         if (n == 0)
             return hf_send_scan_fail(s, "invalid UTF-8 in a string");
-        for (size_t k = 0; k < n; k++)
+        for (int k = 0; k < n; k++)
             hf_send_put(s, s->b[s->p++]);
     }
 }
