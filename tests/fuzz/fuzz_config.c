@@ -6,8 +6,8 @@
  * again must not change it.
  *
  *   clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -Iruntime tests/fuzz/fuzz_config.c \
- *       runtime/app.c runtime/conn.c runtime/config_json.c -lcjson -lm -lpthread \
- *       -o build/fuzz_config
+ *       runtime/app.c runtime/conn.c runtime/config_json.c runtime/jsonlex.c -lcjson -lm \
+ *       -lpthread -o build/fuzz_config
  *   build/fuzz_config -max_total_time=300 CORPUS_DIR
  *
  * Input layout: parts separated by the line "\n~~\n":

@@ -32,7 +32,8 @@ for t in "${targets[@]}"; do
             extra=(-max_len=16384 -dict=tests/fuzz/json.dict) ;;
         config)
             "$cc" "${flags[@]}" tests/fuzz/fuzz_config.c runtime/app.c runtime/conn.c \
-                runtime/config_json.c -lcjson -lm -lpthread -o "$out/$t/fuzz"
+                runtime/config_json.c runtime/jsonlex.c -lcjson -lm -lpthread \
+                -o "$out/$t/fuzz"
             extra=(-max_len=8192 -dict=tests/fuzz/json.dict) ;;
         *) echo "unknown fuzz target $t (decode, config)" >&2; exit 2 ;;
     esac
