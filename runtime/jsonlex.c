@@ -1,6 +1,6 @@
 /*
  * The JSON lexer of jsonlex.h: a recursive reader over one buffer that checks each value
- * as the dialect wants and copies what it read to the output as it goes.
+ * as the dialect wants, then writes what it read to the output.
  */
 #include "jsonlex.h"
 
@@ -115,13 +115,39 @@ const char *hf_jsonlex_message(const hf_jsonlex_t *lx, char *buf, size_t bufsz)
 /* ---------------------------------------------------------------------------------- */
 /* Output                                                                              */
 
-/* Write n bytes read at p (compact output). */
-static inline void hf_jsonlex_put(hf_jsonlex_t *lx, const char *p, size_t n)
+/* Write the value read at [from, to), which the lexer accepted, at out[o] without its
+   white space, comments and trailing commas. It runs once the value is read, so that
+   compacting in place never overwrites text an error message may still quote. */
+static void hf_jsonlex_compact(hf_jsonlex_t *lx, size_t from, size_t to)
 {
-    if (lx->out_mode == HF_JSONLEX_OUT_COMPACT) {
-        memmove(lx->out + lx->o, p, n);
-        lx->o += n;
+    const char *s = lx->s;
+    char *out = lx->out;
+    size_t o = lx->o, o0 = lx->o;
+    for (size_t i = from; i < to; i++) {
+        char c = s[i];
+        if (c == '"') {
+            size_t j = i + 1;
+            while (s[j] != '"')
+                j += s[j] == '\\' ? 2 : 1;
+            memmove(out + o, s + i, j + 1 - i);
+            o += j + 1 - i;
+            i = j;
+        } else if (c == '/') {
+            if (s[i + 1] == '/') {
+                while (i + 1 < to && s[i + 1] != '\n')
+                    i++;
+            } else {
+                for (i += 2; !(s[i] == '*' && s[i + 1] == '/'); i++)
+                    ;
+                i++;
+            }
+        } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            if ((c == '}' || c == ']') && o > o0 && out[o - 1] == ',')
+                o--;                         /* a trailing comma (configuration) */
+            out[o++] = c;
+        }
     }
+    lx->o = o;
 }
 
 /* Blank the input's bytes [from, to) in a blanked copy, newlines kept. */
@@ -209,13 +235,22 @@ int hf_jsonlex_peek(hf_jsonlex_t *lx)
     return (unsigned char)lx->s[lx->pos];
 }
 
-/* Take a structural character; see jsonlex.h. */
-int hf_jsonlex_take(hf_jsonlex_t *lx, char c)
+/* Skip white space and consume c when it is next; 1 when it was. */
+static int hf_jsonlex_eat(hf_jsonlex_t *lx, char c)
 {
     if (hf_jsonlex_peek(lx) != (unsigned char)c)
         return 0;
-    hf_jsonlex_put(lx, &c, 1);
     lx->pos++;
+    return 1;
+}
+
+/* Take a structural character; see jsonlex.h. */
+int hf_jsonlex_take(hf_jsonlex_t *lx, char c)
+{
+    if (!hf_jsonlex_eat(lx, c))
+        return 0;
+    if (lx->out_mode == HF_JSONLEX_OUT_COMPACT)
+        lx->out[lx->o++] = c;
     return 1;
 }
 
@@ -292,9 +327,7 @@ static int hf_jsonlex_string(hf_jsonlex_t *lx)
         }
         p++;
     }
-    p++;
-    hf_jsonlex_put(lx, s + start, p - start);
-    lx->pos = p;
+    lx->pos = p + 1;
     return 0;
 }
 
@@ -390,7 +423,6 @@ static int hf_jsonlex_number(hf_jsonlex_t *lx)
     if (lx->mode == HF_JSONLEX_STRICT &&
         hf_jsonlex_overflows(lx->s + start, lx->pos - start))
         return hf_jsonlex_fail(lx, start, "number out of range (beyond +-1.8e308)");
-    hf_jsonlex_put(lx, lx->s + start, lx->pos - start);
     return 0;
 }
 
@@ -408,8 +440,8 @@ static int hf_jsonlex_container(hf_jsonlex_t *lx)
         return hf_jsonlex_fail(lx, lx->pos, lx->why_buf);
     }
     lx->depth++;
-    hf_jsonlex_take(lx, open);
-    if (hf_jsonlex_take(lx, close)) {
+    hf_jsonlex_eat(lx, open);
+    if (hf_jsonlex_eat(lx, close)) {
         lx->depth--;
         return 0;
     }
@@ -419,26 +451,24 @@ static int hf_jsonlex_container(hf_jsonlex_t *lx)
                 return hf_jsonlex_expected(lx, first);
             if (hf_jsonlex_string(lx) < 0)
                 return -1;
-            if (!hf_jsonlex_take(lx, ':'))
+            if (!hf_jsonlex_eat(lx, ':'))
                 return hf_jsonlex_expected(lx, "expected ':' after a key");
             first = "expected a value";
         }
         if (hf_jsonlex_value_or(lx, first) < 0)
             return -1;
-        if (hf_jsonlex_take(lx, close)) {
+        if (hf_jsonlex_eat(lx, close)) {
             lx->depth--;
             return 0;
         }
-        if (!hf_jsonlex_take(lx, ','))
+        if (!hf_jsonlex_eat(lx, ','))
             return hf_jsonlex_expected(lx, obj ? "expected ',' or '}'"
                                                : "expected ',' or ']'");
         size_t comma = lx->pos - 1;
         if (lx->mode == HF_JSONLEX_CONFIG && hf_jsonlex_peek(lx) == (unsigned char)close) {
-            /* A trailing comma, as Json.NET allows: it leaves the output. */
+            /* A trailing comma, as Json.NET allows. */
             hf_jsonlex_blank(lx, comma, comma + 1);
-            if (lx->out_mode == HF_JSONLEX_OUT_COMPACT)
-                lx->o--;
-            hf_jsonlex_take(lx, close);
+            hf_jsonlex_eat(lx, close);
             lx->depth--;
             return 0;
         }
@@ -462,7 +492,6 @@ static int hf_jsonlex_value_or(hf_jsonlex_t *lx, const char *what)
     for (size_t k = 0; k < 3; k++) {
         size_t n = strlen(words[k]);
         if (lx->end - lx->pos >= n && memcmp(lx->s + lx->pos, words[k], n) == 0) {
-            hf_jsonlex_put(lx, words[k], n);
             lx->pos += n;
             return 0;
         }
@@ -475,7 +504,14 @@ static int hf_jsonlex_value_or(hf_jsonlex_t *lx, const char *what)
 /* One value; see jsonlex.h. */
 int hf_jsonlex_value(hf_jsonlex_t *lx)
 {
-    return hf_jsonlex_value_or(lx, "expected a value");
+    if (hf_jsonlex_ws(lx) < 0)
+        return -1;
+    size_t from = lx->pos;
+    if (hf_jsonlex_value_or(lx, "expected a value") < 0)
+        return -1;
+    if (lx->out_mode == HF_JSONLEX_OUT_COMPACT)
+        hf_jsonlex_compact(lx, from, lx->pos);
+    return 0;
 }
 
 /* A whole document; see jsonlex.h. */

@@ -39,8 +39,10 @@ typedef enum { HF_JSONLEX_STRICT, HF_JSONLEX_CONFIG } hf_jsonlex_mode_t;
 /* What the lexer writes to lx->out while it reads. */
 typedef enum {
     HF_JSONLEX_OUT_NONE,         /* nothing: check only */
-    HF_JSONLEX_OUT_COMPACT,      /* the tokens without white space, comments or trailing
-                                    commas, at out[lx->o...]; never longer than what was
+    HF_JSONLEX_OUT_COMPACT,      /* at out[lx->o...]: each value hf_jsonlex_value or
+                                    hf_jsonlex_document accepted, without white space,
+                                    comments or trailing commas, and each character
+                                    hf_jsonlex_take took; never longer than what was
                                     read, so out may be the input itself */
     HF_JSONLEX_OUT_BLANK         /* out is a copy of the input: comments and trailing
                                     commas in it are overwritten with spaces (newlines
