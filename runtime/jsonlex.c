@@ -169,6 +169,8 @@ int hf_jsonlex_bom(hf_jsonlex_t *lx)
     if (lx->end - lx->pos < 3 || memcmp(lx->s + lx->pos, "\xef\xbb\xbf", 3) != 0)
         return 0;
     hf_jsonlex_blank(lx, lx->pos, lx->pos + 3);
+    if (lx->line_start == lx->pos)
+        lx->line_start += 3;                 /* editors do not show it: no column */
     lx->pos += 3;
     return 1;
 }

@@ -79,7 +79,8 @@ void hf_jsonlex_init(hf_jsonlex_t *lx, hf_jsonlex_mode_t mode, const char *text,
    line" at end. Clears the error and the nesting, so a bad line does not stop the next. */
 void hf_jsonlex_line(hf_jsonlex_t *lx, size_t pos, size_t end, size_t line);
 
-/* Skip a UTF-8 byte order mark at the read position; 1 when there was one. */
+/* Skip a UTF-8 byte order mark at the read position; 1 when there was one. At the start
+   of a line it takes no column, as in an editor. */
 int hf_jsonlex_bom(hf_jsonlex_t *lx);
 
 /* Skip white space (and comments in the configuration dialect). 0, or -1 (an
