@@ -4,6 +4,7 @@
  */
 #include "jsonlex.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -115,6 +116,16 @@ const char *hf_jsonlex_message(const hf_jsonlex_t *lx, char *buf, size_t bufsz)
 /* ---------------------------------------------------------------------------------- */
 /* Output                                                                              */
 
+/* Is the quote at q, in a string that starts at start, escaped (an odd number of
+   backslashes before it)? */
+static inline int hf_jsonlex_escaped(const char *start, const char *q)
+{
+    size_t n = 0;
+    while (q - n - 1 > start && q[-(ptrdiff_t)n - 1] == '\\')
+        n++;
+    return n & 1;
+}
+
 /* Write the value read at [from, to), which the lexer accepted, at out[o] without its
    white space, comments and trailing commas. It runs once the value is read, so that
    compacting in place never overwrites text an error message may still quote. */
@@ -126,12 +137,15 @@ static void hf_jsonlex_compact(hf_jsonlex_t *lx, size_t from, size_t to)
     for (size_t i = from; i < to; i++) {
         char c = s[i];
         if (c == '"') {
-            size_t j = i + 1;
-            while (s[j] != '"')
-                j += s[j] == '\\' ? 2 : 1;
-            memmove(out + o, s + i, j + 1 - i);
-            o += j + 1 - i;
-            i = j;
+            /* to the closing quote: the first one not escaped */
+            const char *q = s + i;
+            do
+                q = memchr(q + 1, '"', (size_t)(s + to - q - 1));
+            while (hf_jsonlex_escaped(s + i, q));
+            size_t n = (size_t)(q - (s + i)) + 1;
+            memmove(out + o, s + i, n);
+            o += n;
+            i += n - 1;
         } else if (c == '/') {
             if (s[i + 1] == '/') {
                 while (i + 1 < to && s[i + 1] != '\n')
@@ -277,12 +291,24 @@ static long hf_jsonlex_hex4(const char *p, const char *end)
     return v;
 }
 
+/* Bytes a string holds as they are: not '"', '\\', a control character or >= 0x80. */
+static const unsigned char hf_jsonlex_plain[256] = {
+    [0x20] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,   /* 0x22 '"' */
+    [0x30] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    [0x40] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    [0x50] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,   /* 0x5c '\\' */
+    [0x60] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    [0x70] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
 /* A string, the read position on its opening quote. */
 static int hf_jsonlex_string(hf_jsonlex_t *lx)
 {
     const char *s = lx->s, *end = s + lx->end;
     size_t start = lx->pos, p = start + 1;
     for (;;) {
+        while (p < lx->end && hf_jsonlex_plain[(unsigned char)s[p]])
+            p++;
         if (p >= lx->end)
             return hf_jsonlex_fail(lx, start, "unterminated string");
         unsigned char c = (unsigned char)s[p];
