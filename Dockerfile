@@ -26,6 +26,7 @@ WORKDIR /src
 COPY Makefile ./
 COPY runtime/ runtime/
 COPY bindings/ bindings/
+COPY commands/ commands/
 RUN make -j"$(nproc)"
 
 FROM debian:bookworm-slim AS runtime

@@ -10,8 +10,9 @@ CC      ?= cc
 PKGS    := lua5.4 rdkafka libcjson
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wstrict-prototypes \
-           -Wno-missing-field-initializers -Wno-format-truncation -pthread -MMD -MP -Iruntime -Ibindings \
-           $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DHF_VERSION='"$(VERSION)"'
+           -Wno-missing-field-initializers -Wno-format-truncation -pthread -MMD -MP \
+           -Iruntime -Ibindings -Icommands $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+           -DHF_VERSION='"$(VERSION)"'
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm -lpthread
 VERSION := 0.1.0
 
@@ -29,8 +30,8 @@ else
 Q := @
 endif
 
-LIB_SRC  := $(wildcard runtime/*.c) $(wildcard bindings/*.c)
-LIB_SRC  := $(filter-out runtime/main.c,$(LIB_SRC))
+LIB_SRC  := $(wildcard runtime/*.c) $(wildcard bindings/*.c) $(wildcard commands/*.c)
+LIB_SRC  := $(filter-out commands/main.c,$(LIB_SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -49,7 +50,7 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libhubfn.a: $(LIB_OBJ)
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/hubfn: $(BUILD)/runtime/main.o $(BUILD)/libhubfn.a
+$(BUILD)/hubfn: $(BUILD)/commands/main.o $(BUILD)/libhubfn.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -104,4 +105,4 @@ test-container: deps
 clean:
 	rm -rf build build-san
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/runtime/main.d $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
+-include $(LIB_OBJ:.o=.d) $(BUILD)/commands/main.d $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

@@ -1864,3 +1864,25 @@ out:
         hf_app_free(app);
     return rc;
 }
+
+/* Read only DIR/local.settings.json; see app.h. */
+int hf_app_load_settings(hf_app_t *app, const char *dir, char *err, size_t errsz)
+{
+    ld_t ld = { .app = app, .err = err, .errsz = errsz };
+    const char *d = dir && *dir ? dir : ".";
+    int rc = -1;
+
+    memset(app, 0, sizeof(*app));
+    if (err && errsz)
+        err[0] = '\0';
+    if (!(ld.disp = make_disp(d)))
+        oom(&ld);
+    else if (!(app->dir = realpath(d, NULL)))
+        fail(&ld, "%s: %s", d, strerror(errno));
+    else
+        rc = load_local_settings(&ld) < 0 ? -1 : 0;
+    ld_free(&ld);
+    if (rc != 0)
+        hf_app_free(app);
+    return rc;
+}

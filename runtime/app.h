@@ -141,6 +141,12 @@ int hf_app_load_mem(hf_app_t *app, const char *dir, const hf_app_file_t *files, 
                     const hf_app_opts_t *opts, char *err, size_t errsz);
 void hf_app_free(hf_app_t *app);
 
+/* Read only DIR/local.settings.json (dir NULL means ".") into app->values, by the rules
+   hf_app_load follows, so that hf_app_setting works without an app (hubfn send).
+   app->has_local_settings says whether the file exists. 0, or -1 with one line in err
+   ("local.settings.json: ..."). *app is overwritten; free it with hf_app_free. */
+int hf_app_load_settings(hf_app_t *app, const char *dir, char *err, size_t errsz);
+
 /*
  * Look a setting up: the environment first, then local.settings.json Values.
  * Returns the value (owned by the environment or the app) or NULL.

@@ -3,7 +3,8 @@
  * local.settings.json): cJSON behind a small validator that accepts what the Azure
  * Functions host (Json.NET) accepts beyond RFC 8259 (// and / * * / comments, a trailing
  * comma before } or ], a UTF-8 byte-order mark) and that reports the first syntax error
- * as FILE:LINE:COLUMN with a reason, which cJSON alone cannot do.
+ * as FILE:LINE:COLUMN with a reason, which cJSON alone cannot do. Nesting is limited to
+ * HF_JSONLEX_CONFIG_DEPTH (jsonlex.h) levels.
  */
 #ifndef HF_CONFIG_JSON_H
 #define HF_CONFIG_JSON_H
@@ -11,9 +12,6 @@
 #include <stddef.h>
 
 #include <cjson/cJSON.h>
-
-/* Deepest nesting accepted (cJSON's own limit is 1000). */
-#define HF_CFGJSON_MAX_DEPTH 200
 
 /*
  * Parse `len` bytes of `text` (need not be NUL-terminated). On success returns the tree

@@ -355,40 +355,6 @@ static int dec_scratch(dec_t *d, size_t n)
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at p (2..4), or 0 when it is not valid. */
-static inline int utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0];
-    size_t avail = (size_t)(end - p);
-    if (c >= 0xc2 && c <= 0xdf) {
-        if (avail >= 2 && (p[1] & 0xc0) == 0x80)
-            return 2;
-        return 0;
-    }
-    if (c >= 0xe0 && c <= 0xef) {
-        if (avail < 3 || (p[2] & 0xc0) != 0x80)
-            return 0;
-        unsigned lo = 0x80, hi = 0xbf;
-        if (c == 0xe0)
-            lo = 0xa0;               /* overlong */
-        else if (c == 0xed)
-            hi = 0x9f;               /* surrogates */
-        return p[1] >= lo && p[1] <= hi ? 3 : 0;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-        if (avail < 4 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
-            return 0;
-        unsigned lo = 0x80, hi = 0xbf;
-        if (c == 0xf0)
-            lo = 0x90;               /* overlong */
-        else if (c == 0xf4)
-            hi = 0x8f;               /* > U+10FFFF */
-        return p[1] >= lo && p[1] <= hi ? 4 : 0;
-    }
-    return 0;
-}
-
-
 /* Reads 4 hex digits at p into *v; 0, or -1 when they are not hex digits. */
 static inline int hex4(const unsigned char *p, const unsigned char *end, unsigned *v)
 {
@@ -457,7 +423,7 @@ static const unsigned char *dec_string(dec_t *d, const unsigned char *p, int is_
             return p + 1;
         }
         if (cls == SC_UTF8) {
-            int n = utf8_seq(p, end);
+            int n = hf_utf8_seq(p, end);
             if (!n) {
                 dec_fail(d, p, "invalid UTF-8 byte 0x%02x in string", *p);
                 return NULL;
@@ -491,7 +457,7 @@ static const unsigned char *dec_string(dec_t *d, const unsigned char *p, int is_
             dec_str_done(d, d->scratch, (size_t)(o - d->scratch), is_key);
             return p + 1;
         } else if (cls == SC_UTF8) {
-            int n = utf8_seq(p, end);
+            int n = hf_utf8_seq(p, end);
             if (!n) {
                 dec_fail(d, p, "invalid UTF-8 byte 0x%02x in string", c);
                 return NULL;
@@ -1288,7 +1254,7 @@ static int put_string(hf_buf_t *b, const char *str, size_t len)
             continue;
         }
         int n = 0;
-        if (cls == SC_UTF8 && (n = utf8_seq(s, end)) > 0) {
+        if (cls == SC_UTF8 && (n = hf_utf8_seq(s, end)) > 0) {
             s += n;
             continue;
         }

@@ -5,9 +5,7 @@
  * and that no error line or description holds a registered secret: masking an error line
  * again must not change it.
  *
- *   clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -Iruntime tests/fuzz/fuzz_config.c \
- *       runtime/app.c runtime/conn.c runtime/config_json.c runtime/datetime.c runtime/log.c \
- *       -lcjson -lm -lpthread -o build/fuzz_config
+ *   tests/fuzz/run.sh SECONDS config   (builds it with clang-14 and the whole library)
  *   build/fuzz_config -max_total_time=300 CORPUS_DIR
  *
  * Input layout: parts separated by the line "\n~~\n":

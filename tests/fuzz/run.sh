@@ -20,7 +20,13 @@ if ! command -v "$cc" >/dev/null 2>&1 || ! ls /usr/lib/llvm-14/lib/clang/*/lib/l
     if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang-14 libclang-rt-14-dev >/dev/null
 fi
-flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iruntime)
+flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iruntime
+       -DHF_VERSION='"fuzz"')
+pkgs="lua5.4 rdkafka libcjson"
+lib_src=()
+for f in runtime/*.c bindings/*.c commands/*.c; do
+    [ "$f" = commands/main.c ] || lib_src+=("$f")
+done
 for t in "${targets[@]}"; do
     mkdir -p "$out/$t/corpus" "$out/$t/artifacts"
     cp -n tests/fuzz/corpus/"$t"/* "$out/$t/corpus/" 2>/dev/null || true
@@ -31,9 +37,10 @@ for t in "${targets[@]}"; do
                 $(pkg-config --libs lua5.4) -lm -o "$out/$t/fuzz"
             extra=(-max_len=16384 -dict=tests/fuzz/json.dict) ;;
         config)
-            "$cc" "${flags[@]}" tests/fuzz/fuzz_config.c runtime/app.c runtime/conn.c \
-                runtime/config_json.c runtime/datetime.c runtime/log.c -lcjson -lm -lpthread \
-                -o "$out/$t/fuzz"
+            # the loader reaches every binding type through the registry: the whole library
+            "$cc" "${flags[@]}" -Ibindings -Icommands $(pkg-config --cflags $pkgs) \
+                tests/fuzz/fuzz_config.c "${lib_src[@]}" $(pkg-config --libs $pkgs) -lev -lm \
+                -lpthread -o "$out/$t/fuzz"
             extra=(-max_len=8192 -dict=tests/fuzz/json.dict) ;;
         *) echo "unknown fuzz target $t (decode, config)" >&2; exit 2 ;;
     esac

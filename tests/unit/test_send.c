@@ -141,17 +141,50 @@ TEST(invalid_documents)
     CHECK_HAS(problems, "in:1:4: invalid JSON: control character in a string");
 }
 
+/* "[[...]]" n levels deep, or {"a":{"a":...}} with objects. */
+static const char *nested(int n, int objects)
+{
+    static char buf[8000];
+    char *p = buf;
+    for (int i = 0; i < n; i++)
+        p += sprintf(p, "%s", objects ? "{\"a\":" : "[");
+    *p++ = '1';
+    for (int i = 0; i < n; i++)
+        *p++ = objects ? '}' : ']';
+    *p = '\0';
+    return buf;
+}
+
 TEST(too_deep)
 {
-    char deep[2100];
-    memset(deep, '[', 1001);
-    memset(deep + 1001, ']', 1001);
-    deep[2002] = '\0';
-    CHECK_INT(parse(deep), 1);
+    /* An event nests as deep as hubfn's decoder allows (1000 levels), alone or as an
+       element of the top-level array. */
+    CHECK_INT(parse(nested(1000, 1)), 0);
+    CHECK_INT(in.format, HF_SEND_SINGLE);
+    CHECK_INT(parse(nested(1001, 1)), 1);
     CHECK_HAS(problems, "nested too deeply");
-    deep[1000] = ']';
-    deep[2000] = '\0';
-    CHECK_INT(parse(deep), 0);
+    CHECK_INT(parse(nested(1001, 0)), 0);
+    CHECK_INT(in.format, HF_SEND_ARRAY);
+    CHECK_INT(in.events_n, 1);
+    CHECK_INT(parse(nested(1002, 0)), 1);
+    CHECK_HAS(problems, "nested too deeply");
+}
+
+TEST(events_the_decoder_accepts)
+{
+    /* A number beyond a double is refused (the decoder would give decodeError)... */
+    CHECK_INT(parse("{\"n\":1}\n{\"n\":1e400}\n{\"n\":-1.5E+308}\n{\"n\":1e-400}\n"), 1);
+    CHECK_INT(in.problems, 1);
+    CHECK_STR(problems, "in:2:6: invalid JSON: number out of range (beyond +-1.8e308)\n");
+    /* ... a byte order mark may start any line, as it may start any body ... */
+    CHECK_INT(parse("\xef\xbb\xbf{\"a\":1}\n\xef\xbb\xbf{\"a\":2}\n {\"a\":3}\xef\xbb\xbf\n"), 1);
+    CHECK_INT(in.events_n, 2);
+    CHECK_STR(ev(1), "{\"a\":2}");
+    CHECK_STR(problems, "in:3:9: invalid JSON: unexpected byte 0xef, expected the end of "
+                        "the line (one event per line)\n");
+    /* ... and a lone surrogate escape is kept (the decoder makes it U+FFFD). */
+    CHECK_INT(parse("[\"\\ud800\", \"\\udc00x\"]"), 0);
+    CHECK_INT(in.events_n, 2);
 }
 
 TEST(rudderstack_keys)

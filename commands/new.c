@@ -1,4 +1,3 @@
-#include "app.h"
 #include "new.h"
 
 #include <ctype.h>
@@ -10,6 +9,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "app.h"
+#include "cmdline.h"
 
 /*
  * Templates. "{{NAME}}" stands for the function name everywhere. Each template must run as
@@ -207,18 +209,6 @@ typedef struct hf_new_undo {
     int n;
 } hf_new_undo_t;
 
-/* One line on stderr, "hubfn new: ...", pointing at the help; returns the exit code 2. */
-static __attribute__((format(printf, 1, 2))) int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("hubfn new: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs(" (see `hubfn help new`)\n", stderr);
-    return 2;
-}
-
 /* One line on stderr, "hubfn new: ..."; returns the exit code 2. */
 static __attribute__((format(printf, 1, 2))) int problem(const char *fmt, ...)
 {
@@ -316,48 +306,27 @@ static void undo_all(hf_new_undo_t *u)
     }
 }
 
-int hf_new_main(int argc, char **argv)
+/* Write a function from a template; see new.h. */
+int hf_new_main(const char *name, const char *tname)
 {
-    const char *name = NULL, *tname = "passthrough";
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--template") == 0) {
-            if (i + 1 >= argc)
-                return usage_error("%s needs a template: aep-activation, rudderstack or "
-                                   "passthrough", a);
-            tname = argv[++i];
-        } else if (strncmp(a, "--template=", 11) == 0) {
-            tname = a + 11;
-        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            printf("usage: %s\n\n%s", HF_NEW_USAGE, HF_NEW_DETAILS);
-            return 0;
-        } else if (a[0] == '-') {
-            return usage_error("unknown option %s", a);
-        } else if (!name) {
-            name = a;
-        } else {
-            return usage_error("unexpected argument \"%s\"", a);
-        }
-    }
-    if (!name)
-        return usage_error("missing NAME, the function (and folder) to create");
-
     const hf_new_template_t *t = NULL;
     for (size_t i = 0; i < TEMPLATES_N; i++)
         if (strcmp(templates[i].name, tname) == 0)
             t = &templates[i];
     if (!t)
-        return usage_error("unknown template \"%s\" (use aep-activation, rudderstack or "
-                           "passthrough)", tname);
+        return hf_cmdline_usage_error("new", "unknown template \"%s\" (use aep-activation, "
+                                      "rudderstack or passthrough)", tname);
     for (const char *c = name; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            return usage_error("NAME holds control characters; a function name is a letter, "
-                               "then letters, digits, '-' or '_'");
+            return hf_cmdline_usage_error("new", "NAME holds control characters; a function "
+                                          "name is a letter, then letters, digits, '-' or "
+                                          "'_'");
     if (!hf_app_valid_function_name(name))
-        return usage_error("\"%s\" is not a valid function name (a letter, then letters, "
-                           "digits, '-' or '_', at most 128)", name);
+        return hf_cmdline_usage_error("new", "\"%s\" is not a valid function name (a letter, "
+                                      "then letters, digits, '-' or '_', at most 128)", name);
     if (strcmp(name, "lib") == 0)
-        return usage_error("\"lib\" is the app's folder of shared Lua modules, not a function");
+        return hf_cmdline_usage_error("new", "\"lib\" is the app's folder of shared Lua "
+                                      "modules, not a function");
 
     /* Refuse anything in the way before writing a byte. */
     char fj[200], lua[200], other[200];

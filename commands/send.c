@@ -8,7 +8,6 @@
  * first value that sits on one line, the input is JSON lines. Events are compacted in the
  * buffer they were read into (compaction never grows text, so writing trails reading).
  */
-#include "utf8.h"
 #include "send.h"
 
 #include <errno.h>
@@ -21,10 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
-#include "config_json.h"
+#include "app.h"
 #include "conn.h"
+#include "jsonlex.h"
 #include "kafka.h"
 #include "log.h"
 
@@ -45,366 +43,7 @@ static void hf_send_say(const char *fmt, ...)
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* JSON scanning                                                                       */
-
-/* A scanner over b[p..end): checks one JSON value and, when emit is set, writes its
-   compact text at b[o..] (o <= p always holds, so the text is compacted in place). */
-typedef struct hf_send_scan {
-    char *b;
-    size_t end;          /* scan limit: the input's end, or a line's end */
-    size_t p;            /* read position */
-    size_t o;            /* write position */
-    int emit;
-    int line_mode;       /* JSON lines: the scan limit is the end of a line */
-    int depth;
-    size_t line;         /* line of b[p], 1-based */
-    size_t line_start;   /* offset of that line's first byte */
-    const char *why;     /* first error */
-    char why_buf[160];
-    size_t err_line, err_col;
-} hf_send_scan_t;
-
-/* Record an error at the read position; returns -1. */
-static int hf_send_scan_fail(hf_send_scan_t *s, const char *why)
-{
-    s->why = why;
-    s->err_line = s->line;
-    s->err_col = s->p - s->line_start + 1;
-    return -1;
-}
-
-/* Error for an unexpected byte at the read position, naming it; returns -1. */
-static int hf_send_scan_unexpected(hf_send_scan_t *s, const char *what)
-{
-    if (s->p >= s->end) {
-        snprintf(s->why_buf, sizeof(s->why_buf), "unexpected end of %s, %s",
-                 s->line_mode ? "line" : "input", what);
-    } else {
-        unsigned char c = (unsigned char)s->b[s->p];
-        if (c >= 0x20 && c < 0x7f)
-            snprintf(s->why_buf, sizeof(s->why_buf), "unexpected '%c', %s", c, what);
-        else
-            snprintf(s->why_buf, sizeof(s->why_buf), "unexpected byte 0x%02x, %s", c, what);
-    }
-    return hf_send_scan_fail(s, s->why_buf);
-}
-
-/* Emit one byte (when compacting). */
-static inline void hf_send_put(hf_send_scan_t *s, char c)
-{
-    if (s->emit)
-        s->b[s->o++] = c;
-}
-
-/* Skip white space, counting lines. */
-static void hf_send_skip_ws(hf_send_scan_t *s)
-{
-    while (s->p < s->end) {
-        char c = s->b[s->p];
-        if (c == ' ' || c == '\t' || c == '\r') {
-            s->p++;
-        } else if (c == '\n') {
-            s->p++;
-            s->line++;
-            s->line_start = s->p;
-        } else {
-            break;
-        }
-    }
-}
-
-/* Length of the UTF-8 sequence at s (1..4), or 0 when it is not valid UTF-8 (overlong
-   forms, surrogates and code points over U+10FFFF included). */
-static size_t hf_send_utf8_len(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (avail < n)
-        return 0;
-    for (size_t k = 1; k < n; k++) {
-        if ((s[k] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[k] & 0x3f);
-    }
-    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return n;
-}
-
-/* Is c a hexadecimal digit? */
-static int hf_send_is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-/* A string starting at the read position (which holds '"'). */
-static int hf_send_scan_string(hf_send_scan_t *s)
-{
-    size_t start = s->p;
-    hf_send_put(s, '"');
-    s->p++;
-    for (;;) {
-        if (s->p >= s->end) {
-            s->p = start;                    /* point at the opening quote */
-            return hf_send_scan_fail(s, "unterminated string");
-        }
-        unsigned char c = (unsigned char)s->b[s->p];
-        if (c == '"') {
-            hf_send_put(s, '"');
-            s->p++;
-            return 0;
-        }
-        if (c == '\\') {
-            if (s->p + 1 >= s->end) {
-                s->p = start;
-                return hf_send_scan_fail(s, "unterminated string");
-            }
-            char e = s->b[s->p + 1];
-            if (e == 'u') {
-                if (s->p + 6 > s->end || !hf_send_is_hex(s->b[s->p + 2]) ||
-                    !hf_send_is_hex(s->b[s->p + 3]) || !hf_send_is_hex(s->b[s->p + 4]) ||
-                    !hf_send_is_hex(s->b[s->p + 5]))
-                    return hf_send_scan_fail(s, "invalid \\u escape (expected 4 hex digits)");
-                for (int k = 0; k < 6; k++)
-                    hf_send_put(s, s->b[s->p++]);
-            } else if (strchr("\"\\/bfnrt", e) && e) {
-                hf_send_put(s, '\\');
-                hf_send_put(s, e);
-                s->p += 2;
-            } else {
-                return hf_send_scan_fail(s, "invalid escape in a string");
-            }
-            continue;
-        }
-        if (c == '\n' || c == '\r') {
-            s->p = start;
-            return hf_send_scan_fail(s, "unterminated string (a line break ends it)");
-        }
-        if (c < 0x20)
-            return hf_send_scan_fail(s, "control character in a string (escape it)");
-        size_t n = hf_send_utf8_len((const unsigned char *)s->b + s->p, s->end - s->p);
-        if (n == 0)
-            return hf_send_scan_fail(s, "invalid UTF-8 in a string");
-        for (size_t k = 0; k < n; k++)
-            hf_send_put(s, s->b[s->p++]);
-    }
-}
-
-/* Copy digits; returns how many. */
-static size_t hf_send_scan_digits(hf_send_scan_t *s)
-{
-    size_t n = 0;
-    while (s->p < s->end && s->b[s->p] >= '0' && s->b[s->p] <= '9') {
-        hf_send_put(s, s->b[s->p++]);
-        n++;
-    }
-    return n;
-}
-
-/* A number, kept exactly as written (no conversion, so no precision is lost). */
-static int hf_send_scan_number(hf_send_scan_t *s)
-{
-    if (s->b[s->p] == '-')
-        hf_send_put(s, s->b[s->p++]);
-    if (s->p < s->end && s->b[s->p] == '0')
-        hf_send_put(s, s->b[s->p++]);
-    else if (hf_send_scan_digits(s) == 0)
-        return hf_send_scan_fail(s, "invalid number");
-    if (s->p < s->end && s->b[s->p] == '.') {
-        hf_send_put(s, s->b[s->p++]);
-        if (hf_send_scan_digits(s) == 0)
-            return hf_send_scan_fail(s, "invalid number (digits must follow '.')");
-    }
-    if (s->p < s->end && (s->b[s->p] == 'e' || s->b[s->p] == 'E')) {
-        hf_send_put(s, s->b[s->p++]);
-        if (s->p < s->end && (s->b[s->p] == '+' || s->b[s->p] == '-'))
-            hf_send_put(s, s->b[s->p++]);
-        if (hf_send_scan_digits(s) == 0)
-            return hf_send_scan_fail(s, "invalid number (digits must follow the exponent)");
-    }
-    return 0;
-}
-
-/* true, false or null. */
-static int hf_send_scan_literal(hf_send_scan_t *s)
-{
-    static const char *const words[] = {"true", "false", "null"};
-    for (size_t k = 0; k < 3; k++) {
-        size_t n = strlen(words[k]);
-        if (s->end - s->p >= n && memcmp(s->b + s->p, words[k], n) == 0) {
-            for (size_t j = 0; j < n; j++)
-                hf_send_put(s, s->b[s->p++]);
-            return 0;
-        }
-    }
-    return hf_send_scan_unexpected(s, "expected a JSON value");
-}
-
-static int hf_send_scan_value(hf_send_scan_t *s);
-
-/* An object or array starting at the read position. */
-static int hf_send_scan_container(hf_send_scan_t *s)
-{
-    char open = s->b[s->p], close = open == '{' ? '}' : ']';
-    if (++s->depth > HF_SEND_MAX_DEPTH)
-        return hf_send_scan_fail(s, "nested too deeply (over 1000 levels)");
-    hf_send_put(s, open);
-    s->p++;
-    hf_send_skip_ws(s);
-    if (s->p < s->end && s->b[s->p] == close) {
-        hf_send_put(s, close);
-        s->p++;
-        s->depth--;
-        return 0;
-    }
-    for (;;) {
-        if (open == '{') {
-            if (s->p >= s->end || s->b[s->p] != '"')
-                return hf_send_scan_unexpected(s, "expected a string key");
-            if (hf_send_scan_string(s) < 0)
-                return -1;
-            hf_send_skip_ws(s);
-            if (s->p >= s->end || s->b[s->p] != ':')
-                return hf_send_scan_unexpected(s, "expected ':' after a key");
-            hf_send_put(s, ':');
-            s->p++;
-        }
-        if (hf_send_scan_value(s) < 0)
-            return -1;
-        hf_send_skip_ws(s);
-        if (s->p < s->end && s->b[s->p] == ',') {
-            hf_send_put(s, ',');
-            s->p++;
-            hf_send_skip_ws(s);
-            continue;
-        }
-        if (s->p < s->end && s->b[s->p] == close) {
-            hf_send_put(s, close);
-            s->p++;
-            s->depth--;
-            return 0;
-        }
-        return hf_send_scan_unexpected(s, open == '{' ? "expected ',' or '}'"
-                                                      : "expected ',' or ']'");
-    }
-}
-
-/* Any JSON value, after optional white space. */
-static int hf_send_scan_value(hf_send_scan_t *s)
-{
-    hf_send_skip_ws(s);
-    if (s->p >= s->end)
-        return hf_send_scan_unexpected(s, "expected a JSON value");
-    char c = s->b[s->p];
-    if (c == '{' || c == '[')
-        return hf_send_scan_container(s);
-    if (c == '"')
-        return hf_send_scan_string(s);
-    if (c == '-' || (c >= '0' && c <= '9'))
-        return hf_send_scan_number(s);
-    return hf_send_scan_literal(s);
-}
-
-/* ---------------------------------------------------------------------------------- */
 /* Keys                                                                                */
-
-/* Offset just past the compact JSON value starting at v[i] (v is valid compact JSON). */
-static size_t hf_send_skip_compact(const char *v, size_t n, size_t i)
-{
-    int depth = 0;
-    while (i < n) {
-        char c = v[i];
-        if (c == '"') {
-            for (i++; i < n && v[i] != '"'; i++)
-                if (v[i] == '\\')
-                    i++;
-            i++;
-        } else if (c == '{' || c == '[') {
-            depth++;
-            i++;
-        } else if (c == '}' || c == ']') {
-            if (depth == 0)
-                return i;
-            depth--;
-            i++;
-        } else if (c == ',' && depth == 0) {
-            return i;
-        } else {
-            i++;
-        }
-        if (depth == 0 && i < n && (v[i] == ',' || v[i] == '}' || v[i] == ']'))
-            return i;
-    }
-    return i;
-}
-
-/* The value of four hexadecimal digits (already checked). */
-static unsigned hf_send_hex4(const char *h)
-{
-    unsigned v = 0;
-    for (int k = 0; k < 4; k++) {
-        char c = h[k];
-        v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-    }
-    return v;
-}
-
-
-/* Decode the valid JSON string body s[0..n) (no quotes) into out (n bytes suffice: no
-   escape decodes longer than itself); returns the decoded length. Lone surrogates
-   become U+FFFD, as in hubfn's decoder. */
-static size_t hf_send_unescape(const char *s, size_t n, char *out)
-{
-    size_t i = 0, o = 0;
-    while (i < n) {
-        if (s[i] != '\\') {
-            out[o++] = s[i++];
-            continue;
-        }
-        char e = s[i + 1];
-        i += 2;
-        switch (e) {
-        case 'b': out[o++] = '\b'; break;
-        case 'f': out[o++] = '\f'; break;
-        case 'n': out[o++] = '\n'; break;
-        case 'r': out[o++] = '\r'; break;
-        case 't': out[o++] = '\t'; break;
-        case 'u': {
-            uint32_t cp = hf_send_hex4(s + i);
-            i += 4;
-            if (cp >= 0xd800 && cp <= 0xdbff && i + 6 <= n && s[i] == '\\' && s[i + 1] == 'u') {
-                uint32_t lo = hf_send_hex4(s + i + 2);
-                if (lo >= 0xdc00 && lo <= 0xdfff) {
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                    i += 6;
-                }
-            }
-            if (cp >= 0xd800 && cp <= 0xdfff)
-                cp = 0xfffd;
-            o += hf_utf8_put(out + o, cp);
-            break;
-        }
-        default: out[o++] = e; break;   /* \" \\ \/ */
-        }
-    }
-    return o;
-}
 
 /* Append n bytes to the key arena; -1 when out of memory. */
 static int hf_send_key_add(hf_send_input_t *in, size_t n, char **dst)
@@ -429,46 +68,40 @@ static int hf_send_find_key(hf_send_input_t *in, hf_send_event_t *ev,
                             const char *const *fields, size_t fields_n)
 {
     const char *v = in->text + ev->off;
-    size_t n = ev->len, i = 1;
     size_t vs[HF_SEND_MAX_KEYS], ve[HF_SEND_MAX_KEYS];
     char name[256];
+    hf_jsonlex_t lx;
     ev->has_key = 0;
     if (fields_n == 0)
         return 0;
-    if (n < 2 || v[0] != '{') {
+    if (ev->len < 2 || v[0] != '{') {
         in->keyless++;
         return 0;
     }
     for (size_t f = 0; f < fields_n; f++)
         vs[f] = ve[f] = 0;
-    while (i < n && v[i] == '"') {
-        size_t ks = i + 1, ke = ks, klen;
-        int escaped = 0;
-        while (ke < n && v[ke] != '"') {
-            if (v[ke] == '\\') {
-                escaped = 1;
-                ke++;
-            }
-            ke++;
-        }
+    /* The event is checked, compact JSON: walk its members. */
+    hf_jsonlex_init(&lx, HF_JSONLEX_STRICT, v, ev->len, NULL, HF_JSONLEX_OUT_NONE);
+    hf_jsonlex_take(&lx, '{');
+    while (hf_jsonlex_peek(&lx) == '"') {
+        size_t ks = lx.pos + 1;
+        hf_jsonlex_value(&lx);
         const char *key = v + ks;
-        klen = ke - ks;
-        if (escaped && klen < sizeof(name)) {
-            klen = hf_send_unescape(v + ks, klen, name);
+        size_t klen = lx.pos - 1 - ks;
+        if (memchr(key, '\\', klen) && klen < sizeof(name)) {
+            klen = hf_jsonlex_unescape(key, klen, name);
             key = name;
         }
-        i = ke + 2;                          /* past '"' and ':' */
-        size_t end = hf_send_skip_compact(v, n, i);
+        hf_jsonlex_take(&lx, ':');
+        size_t start = lx.pos;
+        hf_jsonlex_value(&lx);
         for (size_t f = 0; f < fields_n; f++) {
             if (strlen(fields[f]) == klen && memcmp(fields[f], key, klen) == 0) {
-                vs[f] = i;                   /* the last duplicate wins */
-                ve[f] = end;
+                vs[f] = start;               /* the last duplicate wins */
+                ve[f] = lx.pos;
             }
         }
-        i = end;
-        if (i < n && v[i] == ',')
-            i++;
-        else
+        if (!hf_jsonlex_take(&lx, ','))
             break;
     }
     for (size_t f = 0; f < fields_n; f++) {
@@ -482,7 +115,7 @@ static int hf_send_find_key(hf_send_input_t *in, hf_send_event_t *ev,
                 continue;                    /* "" counts as absent */
             if (hf_send_key_add(in, len - 2, &dst) < 0)
                 return -1;
-            ev->key_len = hf_send_unescape(val + 1, len - 2, dst);
+            ev->key_len = hf_jsonlex_unescape(val + 1, len - 2, dst);
         } else if (val[0] == '-' || (val[0] >= '0' && val[0] <= '9')) {
             if (hf_send_key_add(in, len, &dst) < 0)
                 return -1;
@@ -519,10 +152,21 @@ static void hf_send_problem(hf_send_input_t *in, hf_send_problem_fn fn, void *ud
         fn(ud, line);
 }
 
-/* Remember an event; -1 when out of memory. */
+/* Report the lexer's error: "NAME:LINE:COLUMN: invalid JSON: ...". */
+static void hf_send_json_problem(hf_send_input_t *in, const hf_jsonlex_t *lx,
+                                 const char *name, hf_send_problem_fn fn, void *ud)
+{
+    char why[256];
+    hf_send_problem(in, fn, ud, "%s:%zu:%zu: invalid JSON: %s", name, lx->err_line,
+                    lx->err_col, hf_jsonlex_message(lx, why, sizeof(why)));
+}
+
+/* Remember an event (nothing without `in`: a dry run); -1 when out of memory. */
 static int hf_send_add_event(hf_send_input_t *in, size_t off, size_t len, size_t line,
                              size_t index)
 {
+    if (!in)
+        return 0;
     if (in->events_n == in->events_cap) {
         size_t cap = in->events_cap ? in->events_cap * 2 : 256;
         hf_send_event_t *grown = realloc(in->events, cap * sizeof(*grown));
@@ -540,156 +184,127 @@ static int hf_send_add_event(hf_send_input_t *in, size_t off, size_t len, size_t
     return 0;
 }
 
-/* The elements of the array at the read position, each an event. -1 syntax error (in
-   s), -2 out of memory. */
-static int hf_send_scan_events(hf_send_scan_t *s, hf_send_input_t *in)
+/* The elements of the array at the read position, each an event checked as the decoder
+   checks a body (so nested from level 0). -1 syntax error (in lx), -2 out of memory. */
+static int hf_send_scan_events(hf_jsonlex_t *lx, hf_send_input_t *in)
 {
     size_t index = 0;
-    s->depth = 1;
-    hf_send_put(s, '[');
-    s->p++;
-    hf_send_skip_ws(s);
-    if (s->p < s->end && s->b[s->p] == ']') {
-        hf_send_put(s, ']');
-        s->p++;
-        s->depth = 0;
+    hf_jsonlex_take(lx, '[');
+    if (hf_jsonlex_take(lx, ']'))
         return 0;
-    }
     for (;;) {
-        hf_send_skip_ws(s);
-        size_t start = s->o, line = s->line;
-        if (hf_send_scan_value(s) < 0)
+        if (hf_jsonlex_peek(lx) < 0)
+            return hf_jsonlex_expected(lx, index ? "expected a value"
+                                                 : "expected a value or ']'");
+        size_t start = lx->o, line = lx->line;
+        if (hf_jsonlex_value(lx) < 0)
             return -1;
-        if (hf_send_add_event(in, start, s->o - start, line, index++) < 0)
+        if (hf_send_add_event(in, start, lx->o - start, line, index++) < 0)
             return -2;
-        hf_send_skip_ws(s);
-        if (s->p < s->end && s->b[s->p] == ',') {
-            hf_send_put(s, ',');
-            s->p++;
+        if (hf_jsonlex_take(lx, ','))
             continue;
-        }
-        if (s->p < s->end && s->b[s->p] == ']') {
-            hf_send_put(s, ']');
-            s->p++;
-            s->depth = 0;
+        if (hf_jsonlex_take(lx, ']'))
             return 0;
-        }
-        return hf_send_scan_unexpected(s, "expected ',' or ']'");
+        return hf_jsonlex_expected(lx, "expected ',' or ']'");
     }
 }
 
-/* The input is one JSON value starting at the read position: an array of events, an
-   object with an "events" array, or one event. -1 syntax error, -2 out of memory. */
-static int hf_send_scan_document(hf_send_scan_t *s, hf_send_input_t *in)
+/* The document at the read position: an array of events, an object with an "events"
+   array, or one event; in->format says which. Without `in` (a dry run) only checks it.
+   -1 syntax error (in lx), -2 out of memory. */
+static int hf_send_scan_document(hf_jsonlex_t *lx, hf_send_input_t *in)
 {
-    hf_send_skip_ws(s);
-    size_t start = s->o, line = s->line;
-    char c = s->b[s->p];
+    int c = hf_jsonlex_peek(lx), found = 0;
+    size_t start = lx->o, line = lx->line;
     if (c == '[') {
-        in->format = HF_SEND_ARRAY;
-        return hf_send_scan_events(s, in);
+        if (in)
+            in->format = HF_SEND_ARRAY;
+        return hf_send_scan_events(lx, in);
     }
     if (c != '{') {
-        in->format = HF_SEND_SINGLE;
-        if (hf_send_scan_value(s) < 0)
+        if (in)
+            in->format = HF_SEND_SINGLE;
+        if (hf_jsonlex_value(lx) < 0)
             return -1;
-        return hf_send_add_event(in, start, s->o - start, line, 0) < 0 ? -2 : 0;
+        return hf_send_add_event(in, start, lx->o - start, line, 0) < 0 ? -2 : 0;
     }
-    /* An object: look for "events" among its members. */
-    int found = 0;
-    s->depth = 1;
-    hf_send_put(s, '{');
-    s->p++;
-    hf_send_skip_ws(s);
-    if (s->p < s->end && s->b[s->p] == '}') {
-        hf_send_put(s, '}');
-        s->p++;
-    } else {
+    /* An object: look for "events" among its members, which sit one level down (the
+       object may be the one event). */
+    hf_jsonlex_take(lx, '{');
+    lx->depth = 1;
+    if (!hf_jsonlex_take(lx, '}')) {
+        const char *want_key = "expected a string key or '}'";
         for (;;) {
-            if (s->p >= s->end || s->b[s->p] != '"')
-                return hf_send_scan_unexpected(s, "expected a string key");
-            size_t ks = s->o;
-            if (hf_send_scan_string(s) < 0)
+            if (hf_jsonlex_peek(lx) != '"')
+                return hf_jsonlex_expected(lx, want_key);
+            /* (read before the key is compacted over) */
+            int is_events = lx->end - lx->pos >= 8 && memcmp(lx->s + lx->pos, "\"events\"",
+                                                              8) == 0;
+            if (hf_jsonlex_value(lx) < 0)
                 return -1;
-            int is_events = s->o - ks == 8 && memcmp(s->b + ks, "\"events\"", 8) == 0;
-            hf_send_skip_ws(s);
-            if (s->p >= s->end || s->b[s->p] != ':')
-                return hf_send_scan_unexpected(s, "expected ':' after a key");
-            hf_send_put(s, ':');
-            s->p++;
-            hf_send_skip_ws(s);
-            if (is_events && s->p < s->end && s->b[s->p] == '[') {
-                in->events_n = 0;            /* a repeated "events": the last one wins */
+            if (!hf_jsonlex_take(lx, ':'))
+                return hf_jsonlex_expected(lx, "expected ':' after a key");
+            if (is_events && hf_jsonlex_peek(lx) == '[') {
+                if (in)
+                    in->events_n = 0;        /* a repeated "events": the last one wins */
                 found = 1;
-                int rc = hf_send_scan_events(s, in);
+                lx->depth = 0;
+                int rc = hf_send_scan_events(lx, in);
+                lx->depth = 1;
                 if (rc < 0)
                     return rc;
-                s->depth = 1;
-            } else if (hf_send_scan_value(s) < 0) {
+            } else if (hf_jsonlex_value(lx) < 0) {
                 return -1;
             }
-            hf_send_skip_ws(s);
-            if (s->p < s->end && s->b[s->p] == ',') {
-                hf_send_put(s, ',');
-                s->p++;
-                hf_send_skip_ws(s);
-                continue;
-            }
-            if (s->p < s->end && s->b[s->p] == '}') {
-                hf_send_put(s, '}');
-                s->p++;
+            if (hf_jsonlex_take(lx, '}'))
                 break;
-            }
-            return hf_send_scan_unexpected(s, "expected ',' or '}'");
+            if (!hf_jsonlex_take(lx, ','))
+                return hf_jsonlex_expected(lx, "expected ',' or '}'");
+            want_key = "expected a string key";
         }
     }
-    s->depth = 0;
+    lx->depth = 0;
+    if (!in)
+        return 0;
     if (found) {
         in->format = HF_SEND_DOCUMENT;
         return 0;
     }
     in->format = HF_SEND_SINGLE;
     in->events_n = 0;
-    return hf_send_add_event(in, start, s->o - start, line, 0) < 0 ? -2 : 0;
+    return hf_send_add_event(in, start, lx->o - start, line, 0) < 0 ? -2 : 0;
 }
 
-/* JSON lines from the read position: every non-blank line one event. Bad lines are
-   reported and skipped. -2 when out of memory. */
-static int hf_send_scan_lines(hf_send_scan_t *s, hf_send_input_t *in, const char *name,
+/* JSON lines: every non-blank line one event, checked as the decoder checks a body (a
+   byte order mark may start it). Bad lines are reported and skipped. -2 when out of
+   memory. */
+static int hf_send_scan_lines(hf_jsonlex_t *lx, hf_send_input_t *in, const char *name,
                               hf_send_problem_fn fn, void *ud)
 {
-    size_t total = in->len;
+    size_t p = 0, line = 1;
     in->format = HF_SEND_LINES;
-    while (s->p < total) {
-        const char *nl = memchr(s->b + s->p, '\n', total - s->p);
-        size_t le = nl ? (size_t)(nl - s->b) : total;
-        s->end = le;
-        s->line_mode = 1;
-        hf_send_skip_ws(s);
-        if (s->p < le) {
-            size_t start = s->o;
-            int rc = hf_send_scan_value(s);
+    while (p < in->len) {
+        const char *nl = memchr(in->text + p, '\n', in->len - p);
+        size_t le = nl ? (size_t)(nl - in->text) : in->len;
+        hf_jsonlex_line(lx, p, le, line);
+        hf_jsonlex_bom(lx);
+        if (hf_jsonlex_peek(lx) >= 0) {
+            size_t start = lx->o;
+            int rc = hf_jsonlex_value(lx);
+            if (rc == 0 && hf_jsonlex_peek(lx) >= 0)
+                rc = hf_jsonlex_expected(lx, "expected the end of the line (one event per "
+                                             "line)");
             if (rc == 0) {
-                hf_send_skip_ws(s);
-                if (s->p < le)
-                    rc = hf_send_scan_unexpected(s, "expected the end of the line "
-                                                    "(one event per line)");
-            }
-            if (rc == 0) {
-                if (hf_send_add_event(in, start, s->o - start, s->line, 0) < 0)
+                if (hf_send_add_event(in, start, lx->o - start, line, 0) < 0)
                     return -2;
             } else {
-                hf_send_problem(in, fn, ud, "%s:%zu:%zu: invalid JSON: %s", name, s->err_line,
-                                s->err_col, s->why);
-                s->o = start;
-                s->depth = 0;
+                hf_send_json_problem(in, lx, name, fn, ud);
+                lx->o = start;
             }
         }
-        s->p = le + 1;
-        s->line++;
-        s->line_start = s->p;
+        p = le + 1;
+        line++;
     }
-    s->end = total;
     return 0;
 }
 
@@ -709,8 +324,7 @@ int hf_send_parse(hf_send_input_t *in, char *text, size_t len, const char *name,
                   const char *const *fields, size_t fields_n, size_t max_event_bytes,
                   hf_send_problem_fn problem, void *ud, char *err, size_t errsz)
 {
-    hf_send_scan_t s;
-    size_t bom = len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+    hf_jsonlex_t lx;
     memset(in, 0, sizeof(*in));
     in->text = text;
     in->len = len;
@@ -718,24 +332,19 @@ int hf_send_parse(hf_send_input_t *in, char *text, size_t len, const char *name,
         fields_n = HF_SEND_MAX_KEYS;
 
     /* A dry run over the first value decides the format. */
-    memset(&s, 0, sizeof(s));
-    s.b = text;
-    s.end = len;
-    s.p = s.line_start = bom;
-    s.line = 1;
-    hf_send_skip_ws(&s);
-    if (s.p >= len) {
+    hf_jsonlex_init(&lx, HF_JSONLEX_STRICT, text, len, NULL, HF_JSONLEX_OUT_NONE);
+    hf_jsonlex_bom(&lx);
+    if (hf_jsonlex_peek(&lx) < 0) {
         in->format = HF_SEND_EMPTY;
         return 0;
     }
-    size_t first = s.p, first_line = s.line;
-    int rc = hf_send_scan_value(&s);
+    size_t first = lx.pos, first_line = lx.line;
+    int rc = hf_send_scan_document(&lx, NULL);
     int lines;
     if (rc == 0) {
-        int one_line = memchr(text + first, '\n', s.p - first) == NULL;
-        size_t value_end_line = s.line;
-        hf_send_skip_ws(&s);
-        if (s.p >= len) {
+        int one_line = memchr(text + first, '\n', lx.pos - first) == NULL;
+        size_t value_end_line = lx.line;
+        if (hf_jsonlex_peek(&lx) < 0) {
             lines = 0;
         } else if (one_line) {
             lines = 1;
@@ -744,38 +353,34 @@ int hf_send_parse(hf_send_input_t *in, char *text, size_t len, const char *name,
                             "%s:%zu: more JSON follows the value that ends on line %zu: "
                             "expected JSON lines (one event per line), one JSON array of "
                             "events, or one {\"events\": [...]} document",
-                            name, s.line, value_end_line);
+                            name, lx.line, value_end_line);
             return 1;
         }
     } else {
         /* An error on the first value's own line: read the input as JSON lines, which
            reports every bad line; else the document itself is broken. */
-        lines = s.err_line == first_line;
+        lines = lx.err_line == first_line;
         if (!lines) {
-            hf_send_problem(in, problem, ud, "%s:%zu:%zu: invalid JSON: %s", name, s.err_line,
-                            s.err_col, s.why);
+            hf_send_json_problem(in, &lx, name, problem, ud);
             return 1;
         }
     }
 
-    memset(&s, 0, sizeof(s));
-    s.b = text;
-    s.end = len;
-    s.p = s.line_start = bom;
-    s.line = 1;
-    s.emit = 1;
-    if (lines)
-        rc = hf_send_scan_lines(&s, in, name, problem, ud);
-    else
-        rc = hf_send_scan_document(&s, in);
+    /* Check every event again and compact it where it was read. */
+    hf_jsonlex_init(&lx, HF_JSONLEX_STRICT, text, len, text, HF_JSONLEX_OUT_COMPACT);
+    if (lines) {
+        rc = hf_send_scan_lines(&lx, in, name, problem, ud);
+    } else {
+        hf_jsonlex_bom(&lx);
+        rc = hf_send_scan_document(&lx, in);
+    }
     if (rc == -2) {
         snprintf(err, errsz, "%s: out of memory", name);
         return -1;
     }
     if (rc == -1) {
         /* The dry run accepted this document, so this cannot happen; say so anyway. */
-        hf_send_problem(in, problem, ud, "%s:%zu:%zu: invalid JSON: %s", name, s.err_line,
-                        s.err_col, s.why);
+        hf_send_json_problem(in, &lx, name, problem, ud);
         return 1;
     }
 
@@ -847,91 +452,32 @@ static int hf_send_setting_like(const char *s)
     return *s && !strchr(s, '=') && !strchr(s, ';');
 }
 
-/* Look `name` up in ./local.settings.json Values. 1 found (*value malloc'd), 0 not
-   found (*exists says whether the file exists), -1 with the problem in err. */
-static int hf_send_local_setting(const char *name, char **value, int *exists, char *err,
-                                 size_t errsz)
-{
-    const char *path = "local.settings.json";
-    FILE *f = fopen(path, "rb");
-    *value = NULL;
-    *exists = 0;
-    if (!f)
-        return 0;
-    *exists = 1;
-    char *text = NULL;
-    size_t len = 0, cap = 0, got;
-    char chunk[8192];
-    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (len + got + 1 > cap) {
-            cap = (len + got + 1) * 2;
-            char *grown = realloc(text, cap);
-            if (!grown) {
-                free(text);
-                fclose(f);
-                snprintf(err, errsz, "%s: out of memory", path);
-                return -1;
-            }
-            text = grown;
-        }
-        memcpy(text + len, chunk, got);
-        len += got;
-    }
-    fclose(f);
-    cJSON *root = hf_cfgjson_parse(text ? text : "", len, path, err, errsz);
-    free(text);
-    if (!root)
-        return -1;
-    int rc = 0;
-    cJSON *values = hf_cfgjson_get(root, "Values");
-    cJSON *enc = hf_cfgjson_get(root, "IsEncrypted");
-    if (cJSON_IsTrue(enc)) {
-        snprintf(err, errsz, "%s: IsEncrypted is true, but encrypted settings are not "
-                 "supported (set %s in the environment instead)", path, name);
-        rc = -1;
-    }
-    for (cJSON *it = cJSON_IsObject(values) ? values->child : NULL; it && rc == 0;
-         it = it->next) {
-        char num[64];
-        if (!it->string || strcmp(it->string, name) != 0)
-            continue;
-        const char *v = hf_cfgjson_scalar(it, num, sizeof(num));
-        if (!v)
-            continue;
-        free(*value);
-        *value = strdup(v);
-        rc = *value ? 1 : -1;
-        if (rc < 0)
-            snprintf(err, errsz, "%s: out of memory", path);
-    }
-    cJSON_Delete(root);
-    return rc;
-}
-
 /* Resolve CONNECTION (setting name or value) into conn. 0, or -1 after saying why. */
 static int hf_send_resolve(const char *arg, hf_conn_t *conn)
 {
     char err[1024], local_err[1024] = "";
-    char *local = NULL;
+    hf_app_t local;
     const char *value = NULL, *setting = "";
-    int exists = 0, local_rc = 0;
+    int exists = 0, local_rc = 1;
     if (hf_send_setting_like(arg)) {
-        value = getenv(arg);
-        if (value) {
-            setting = arg;
-        } else {
-            /* A broken local.settings.json matters only if arg is no connection value. */
-            local_rc = hf_send_local_setting(arg, &local, &exists, local_err, sizeof(local_err));
-            if (local_rc == 1) {
-                value = local;
-                setting = arg;
+        /* The environment, then ./local.settings.json Values, as the app reads them. A
+           broken local.settings.json matters only if arg is no connection value. */
+        value = hf_app_setting(NULL, arg);
+        if (!value) {
+            local_rc = hf_app_load_settings(&local, ".", local_err, sizeof(local_err));
+            if (local_rc == 0) {
+                exists = local.has_local_settings;
+                value = hf_app_setting(&local, arg);
             }
         }
+        if (value)
+            setting = arg;
     }
     if (!value)
         value = arg;
     int rc = hf_conn_parse(conn, setting, value, err, sizeof(err));
-    free(local);
+    if (local_rc == 0)
+        hf_app_free(&local);
     if (rc < 0) {
         if (local_rc < 0)
             hf_send_say("%s", local_err);

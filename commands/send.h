@@ -19,8 +19,6 @@
 #define HF_SEND_DEFAULT_TIMEOUT 120
 /* Most --key fields. */
 #define HF_SEND_MAX_KEYS 16
-/* Deepest nesting of arrays and objects accepted in an event (as hubfn's decoder). */
-#define HF_SEND_MAX_DEPTH 1000
 
 typedef struct hf_send_opts {
     const char *connection;      /* setting name or connection value */

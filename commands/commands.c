@@ -1,0 +1,373 @@
+/*
+ * The command table: what each command takes and says in its help, and the small
+ * handler that turns a parsed command line into the call that does the work.
+ */
+#include "commands.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host.h"
+#include "http.h"
+#include "log.h"
+#include "new.h"
+#include "run.h"
+#include "send.h"
+
+/* ---------------------------------------------------------------------------------- */
+/* Shared options                                                                      */
+
+/* Is v a --log-format value? */
+static int hf_cmd_valid_log_format(const char *v)
+{
+    return strcmp(v, "text") == 0 || strcmp(v, "json") == 0;
+}
+
+/* Is v an address to listen on? */
+static int hf_cmd_valid_address(const char *v)
+{
+    return hf_http_valid_address(v);
+}
+
+/* Is v not empty? */
+static int hf_cmd_valid_nonempty(const char *v)
+{
+    return *v != '\0';
+}
+
+#define HF_OPT_LOG_FORMAT                                                               \
+    {"log-format", 0, HF_ARG_TEXT, "text|json",                                        \
+     "text or json (default: text on a terminal, json lines otherwise)",               \
+     "text or json", .valid = hf_cmd_valid_log_format}
+
+/* Switch the log format when --log-format was given (main chose one already). */
+static void hf_cmd_log_format(const hf_cmd_value_t *v)
+{
+    if (!v->set)
+        return;
+    if (strcmp(v->text, "text") == 0)
+        hf_log_setup(HF_LOG_TEXT, isatty(2));
+    else
+        hf_log_setup(HF_LOG_JSON, 0);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* start                                                                               */
+
+enum {
+    START_EMBEDDED, START_PARTITIONS, START_EXIT_ON_EOF, START_WORKERS, START_HTTP_PORT,
+    START_HTTP_ADDRESS, START_DRAIN_TIMEOUT, START_LOG_FORMAT, START_OPTS_N
+};
+
+static const hf_cmd_arg_t start_args[] = {
+    {"APP", NULL},
+    {NULL, NULL},
+};
+
+static const hf_cmd_opt_t start_opts[] = {
+    [START_EMBEDDED] = {"embedded", 0, HF_ARG_FLAG, NULL,
+                        "start an in-process Kafka-protocol broker, create every hub\n"
+                        "the app names and point every connection at it"},
+    [START_PARTITIONS] = {"partitions", 0, HF_ARG_INT, "N",
+                          "partitions per hub of the embedded broker (default 4)",
+                          "a whole number", 1, 65535, "a whole number"},
+    [START_EXIT_ON_EOF] = {"exit-on-eof", 0, HF_ARG_FLAG, NULL,
+                           "exit 0 once every assigned partition is drained and committed"},
+    [START_WORKERS] = {"workers", 0, HF_ARG_INT, "N",
+                       "Lua worker threads (default: the number of cores)",
+                       "a whole number", 1, 65535, "a whole number"},
+    [START_HTTP_PORT] = {"http-port", 0, HF_ARG_INT, "N",
+                         "serve /healthz, /readyz and /metrics (Prometheus) on port N\n"
+                         "(0: any free port; default: off, or $HUBFN_HTTP_PORT)",
+                         "a whole number", 0, 65535, "a port number"},
+    [START_HTTP_ADDRESS] = {"http-address", 0, HF_ARG_TEXT, "A",
+                            "the address to listen on (default 0.0.0.0, or\n"
+                            "$HUBFN_HTTP_ADDRESS)",
+                            "an IPv4 or IPv6 address, e.g. 0.0.0.0, 127.0.0.1 or ::",
+                            .valid = hf_cmd_valid_address},
+    [START_DRAIN_TIMEOUT] = {"drain-timeout", 0, HF_ARG_INT, "S",
+                             "how long a drain may take before hubfn exits anyway\n"
+                             "(default 25, or $HUBFN_DRAIN_TIMEOUT; keep it under\n"
+                             "Kubernetes' grace period)",
+                             "seconds (1-3600)", 1, 3600, "seconds"},
+    [START_LOG_FORMAT] = HF_OPT_LOG_FORMAT,
+    [START_OPTS_N] = {NULL},
+};
+
+/* hubfn start: the environment's settings, then the options (which win). */
+static int hf_cmd_start(const hf_cmd_args_t *a)
+{
+    const hf_cmd_value_t *o = a->opt;
+    hf_host_opts_t opts = {0};
+    long n;
+    opts.app_dir = a->arg[0] ? a->arg[0] : ".";
+    opts.http_port = -1;
+    opts.partitions = 4;
+    /* Containers set these instead of options. */
+    const char *env_port = getenv("HUBFN_HTTP_PORT");
+    if (env_port && *env_port) {
+        if (hf_cmdline_int(env_port, 0, 65535, &n) != 0)
+            return hf_cmdline_usage_error("start", "HUBFN_HTTP_PORT must be a port number "
+                                          "(0-65535), not \"%s\"", env_port);
+        opts.http_port = (int)n;
+    }
+    const char *env_addr = getenv("HUBFN_HTTP_ADDRESS");
+    if (env_addr && *env_addr) {
+        if (!hf_http_valid_address(env_addr))
+            return hf_cmdline_usage_error("start", "HUBFN_HTTP_ADDRESS must be an IPv4 or "
+                                          "IPv6 address, not \"%s\"", env_addr);
+        opts.http_address = env_addr;
+    }
+    const char *env_drain = getenv("HUBFN_DRAIN_TIMEOUT");
+    if (env_drain && *env_drain) {
+        if (hf_cmdline_int(env_drain, 1, 3600, &n) != 0)
+            return hf_cmdline_usage_error("start", "HUBFN_DRAIN_TIMEOUT must be seconds "
+                                          "(1-3600), not \"%s\"", env_drain);
+        opts.drain_timeout_s = (double)n;
+    }
+    opts.embedded = o[START_EMBEDDED].set;
+    opts.exit_on_eof = o[START_EXIT_ON_EOF].set;
+    if (o[START_WORKERS].set)
+        opts.workers = (int)o[START_WORKERS].num;
+    if (o[START_PARTITIONS].set)
+        opts.partitions = (int)o[START_PARTITIONS].num;
+    if (o[START_HTTP_PORT].set)
+        opts.http_port = (int)o[START_HTTP_PORT].num;
+    if (o[START_HTTP_ADDRESS].set)
+        opts.http_address = o[START_HTTP_ADDRESS].text;
+    if (o[START_DRAIN_TIMEOUT].set)
+        opts.drain_timeout_s = (double)o[START_DRAIN_TIMEOUT].num;
+    hf_cmd_log_format(&o[START_LOG_FORMAT]);
+    return hf_host_main(&opts);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* run                                                                                 */
+
+enum { RUN_EVENTS, RUN_LOG_FORMAT, RUN_OPTS_N };
+
+static const hf_cmd_arg_t run_args[] = {
+    {"FUNCTION_DIR", "missing FUNCTION_DIR"},
+    {NULL, NULL},
+};
+
+static const hf_cmd_opt_t run_opts[] = {
+    [RUN_EVENTS] = {"events", 0, HF_ARG_TEXT, "FILE|-",
+                    "the events, one body per line (-: standard input)",
+                    "a file, or - for standard input",
+                    .required = "missing --events FILE (or --events - for standard input)"},
+    [RUN_LOG_FORMAT] = HF_OPT_LOG_FORMAT,
+    [RUN_OPTS_N] = {NULL},
+};
+
+/* hubfn run. */
+static int hf_cmd_run(const hf_cmd_args_t *a)
+{
+    hf_cmd_log_format(&a->opt[RUN_LOG_FORMAT]);
+    return hf_run_main(a->arg[0], a->opt[RUN_EVENTS].text);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* send                                                                                */
+
+enum { SEND_KEY, SEND_MAX_EVENT_BYTES, SEND_TIMEOUT, SEND_NO_PROGRESS, SEND_OPTS_N };
+
+static const hf_cmd_arg_t send_args[] = {
+    {"CONNECTION", "missing CONNECTION (a setting name or a connection value)"},
+    {"HUB", "missing HUB"},
+    {"FILE|-", NULL},
+    {NULL, NULL},
+};
+
+static const hf_cmd_opt_t send_opts[] = {
+    [SEND_KEY] = {"key", 0, HF_ARG_TEXT, "FIELD[,FIELD...]",
+                  "partition key: the first of these top-level fields holding\n"
+                  "a non-empty string or a number (RudderStack:\n"
+                  "userId,anonymousId); events with none get no key (a random\n"
+                  "partition). Keys are hashed with murmur2, as Java clients do",
+                  "field names, e.g. --key userId,anonymousId",
+                  .valid = hf_cmd_valid_nonempty},
+    [SEND_MAX_EVENT_BYTES] = {"max-event-bytes", 0, HF_ARG_INT, "N",
+                              "the largest event, key included (default 1000000: Event\n"
+                              "Hubs' Kafka endpoint refuses requests over 1046528 bytes)",
+                              "a whole number", 1, HF_SEND_MAX_EVENT_LIMIT, "a whole number"},
+    [SEND_TIMEOUT] = {"timeout", 0, HF_ARG_INT, "S",
+                      "how long an event may take to be delivered (default 120)",
+                      "seconds (1-3600)", 1, 3600, "seconds"},
+    [SEND_NO_PROGRESS] = {"no-progress", 0, HF_ARG_FLAG, NULL,
+                          "no progress line (shown only on a terminal anyway)"},
+    [SEND_OPTS_N] = {NULL},
+};
+
+/* hubfn send. */
+static int hf_cmd_send(const hf_cmd_args_t *a)
+{
+    const hf_cmd_value_t *o = a->opt;
+    hf_send_opts_t opts = {0};
+    opts.connection = a->arg[0];
+    opts.hub = a->arg[1];
+    opts.file = a->arg[2];
+    opts.progress = o[SEND_NO_PROGRESS].set ? 0 : -1;
+    if (o[SEND_KEY].set)
+        opts.keys = o[SEND_KEY].text;
+    if (o[SEND_MAX_EVENT_BYTES].set)
+        opts.max_event_bytes = (size_t)o[SEND_MAX_EVENT_BYTES].num;
+    if (o[SEND_TIMEOUT].set)
+        opts.timeout_s = (int)o[SEND_TIMEOUT].num;
+    if (!*opts.hub)
+        return hf_cmdline_usage_error("send", "HUB is empty");
+    return hf_send_main(&opts);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* new                                                                                 */
+
+enum { NEW_TEMPLATE, NEW_OPTS_N };
+
+static const hf_cmd_arg_t new_args[] = {
+    {"NAME", "missing NAME, the function (and folder) to create"},
+    {NULL, NULL},
+};
+
+static const hf_cmd_opt_t new_opts[] = {
+    [NEW_TEMPLATE] = {"template", 0, HF_ARG_TEXT, "TEMPLATE",
+                      "passthrough (default), aep-activation or rudderstack",
+                      "a template: aep-activation, rudderstack or passthrough"},
+    [NEW_OPTS_N] = {NULL},
+};
+
+/* hubfn new. */
+static int hf_cmd_new(const hf_cmd_args_t *a)
+{
+    const hf_cmd_value_t *t = &a->opt[NEW_TEMPLATE];
+    return hf_new_main(a->arg[0], t->set ? t->text : "passthrough");
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* help                                                                                */
+
+static const hf_cmd_arg_t help_args[] = {
+    {"COMMAND", NULL},
+    {NULL, NULL},
+};
+
+static const hf_cmd_opt_t help_opts[] = {
+    {NULL},
+};
+
+/* The list of commands. */
+static void hf_cmd_overview(FILE *out)
+{
+    fprintf(out, "hubfn: a host for Lua trigger functions on Azure Event Hubs\n\ncommands:\n");
+    for (size_t i = 0; i < hf_commands_n; i++)
+        fprintf(out, "  %-8s %s\n", hf_commands[i].name, hf_commands[i].summary);
+    fprintf(out, "\nhubfn --version prints the version; hubfn help COMMAND explains one.\n");
+}
+
+/* hubfn help [COMMAND]. */
+static int hf_cmd_help(const hf_cmd_args_t *a)
+{
+    if (!a->arg[0]) {
+        hf_cmd_overview(stdout);
+        return 0;
+    }
+    const hf_cmd_t *cmd = hf_commands_find(a->arg[0]);
+    if (!cmd) {
+        fprintf(stderr, "hubfn help: unknown command \"%s\"\n", a->arg[0]);
+        return 2;
+    }
+    hf_cmdline_help(cmd, stdout);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The table                                                                           */
+
+const hf_cmd_t hf_commands[] = {
+    {"start", "host a function app on Event Hubs (or Kafka)", start_args, start_opts,
+     "Runs every function of APP (default: the current folder) until SIGINT or SIGTERM,\n"
+     "then drains: stops fetching, finishes in-flight batches, commits, leaves the group.\n",
+     "", hf_cmd_start},
+    {"run", "run one function locally on events from a file, no broker", run_args, run_opts,
+     "Runs the function in FUNCTION_DIR on the events of FILE, one event body per line\n"
+     "(a line that is not JSON is still an event). Every output message is printed on\n"
+     "stdout as one JSON line:\n"
+     "  {\"binding\":..,\"eventHubName\":..,\"partitionKey\":..,\"properties\":{..},\"body\":..}\n"
+     "Logs go to stderr.\n",
+     "Exit 0 when every invocation succeeded, 1 when one failed, 2 for usage or\n"
+     "configuration errors.\n",
+     hf_cmd_run},
+    {"send", "publish events from a file to a hub", send_args, send_opts,
+     "Publishes every event of FILE (default: standard input) to HUB and waits for each\n"
+     "delivery report. CONNECTION is an app setting name (the environment, then\n"
+     "./local.settings.json Values) or a connection value: an Event Hubs connection string,\n"
+     "the emulator's, or host:port[,host:port...]; for `hubfn start --embedded` pass the\n"
+     "address it printed.\n"
+     "FILE holds JSON lines (one event per line), one JSON array of events, or one document\n"
+     "{\"events\": [...]}. Each event is sent as its compact JSON text.\n",
+     "The whole input is checked first: if any event is not valid JSON or is too large,\n"
+     "every such event is reported by line and nothing is sent.\n"
+     "Ends with one line on stderr: \"sent N events to HUB in T s (P partitions), F failed\".\n"
+     "Exit 0 when every event was delivered, 1 when some were not (or the hub refused the\n"
+     "connection: wrong key, no Send rights, no such hub), 2 for usage, configuration or\n"
+     "input errors (nothing sent). See docs/send.md.\n",
+     hf_cmd_send},
+    {"new", "create a function from a template in the current app folder", new_args, new_opts,
+     "Writes NAME/function.json and NAME/handler.lua into the current folder (the app\n"
+     "folder). When the folder has no host.json, it also writes host.json with the\n"
+     "defaults and local.settings.json with HubConnection = embedded. An existing\n"
+     "function is never overwritten. NAME: a letter, then letters, digits, '-' or '_'\n"
+     "(at most 128); it is also the consumer group. Every template connects through the\n"
+     "setting HubConnection and runs as written:\n"
+     "  passthrough     (default) every event of hub NAME-in, unchanged (raw bytes, key\n"
+     "                  and properties), to hub NAME-out\n"
+     "  aep-activation  AEP profiles from hub aep-activations: each audience entered or\n"
+     "                  left, to hub crm-updates keyed by crmid, else email, else ecid\n"
+     "  rudderstack     RudderStack events from hub rudderstack-events to hub NAME-out,\n"
+     "                  keyed by userId, else anonymousId\n",
+     "Then: hubfn run NAME --events FILE, or hubfn start . --embedded.\n"
+     "Exit 0 when written, 2 for usage errors or when something is in the way.\n",
+     hf_cmd_new},
+    {"help", "show help for a command", help_args, help_opts,
+     "Lists the commands; with COMMAND, shows how to use that one (as\n"
+     "`hubfn COMMAND --help` does).\n",
+     "", hf_cmd_help},
+};
+
+const size_t hf_commands_n = sizeof(hf_commands) / sizeof(hf_commands[0]);
+
+/* Find a command by name. */
+const hf_cmd_t *hf_commands_find(const char *name)
+{
+    for (size_t i = 0; i < hf_commands_n; i++)
+        if (strcmp(hf_commands[i].name, name) == 0)
+            return &hf_commands[i];
+    return NULL;
+}
+
+/* Dispatch on the command name; see commands.h. */
+int hf_commands_main(int argc, char **argv)
+{
+    hf_cmd_args_t a;
+    if (argc < 2) {
+        hf_cmd_overview(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+        printf("hubfn %s\n", HF_VERSION);
+        return 0;
+    }
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+        name = "help";
+    const hf_cmd_t *cmd = hf_commands_find(name);
+    if (!cmd) {
+        fprintf(stderr, "hubfn: unknown command \"%s\" (see `hubfn help`)\n", name);
+        return 2;
+    }
+    int rc = hf_cmdline_parse(cmd, argc - 1, argv + 1, &a);
+    if (rc >= 0)
+        return rc;
+    return cmd->main(&a);
+}
