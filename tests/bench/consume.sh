@@ -27,7 +27,9 @@
 #             every value, every status under segmentMembership.ups; stops after EVENTS
 #   confluent-kafka (Python)  tests/bench/python/consumer.py (confluent-kafka 2.16.1, which
 #             bundles librdkafka 2.16): consume() batches of 100, json.loads of every value,
-#             every status under segmentMembership.ups; stops at partition EOF everywhere
+#             every status under segmentMembership.ups; stops at partition EOF everywhere;
+#             fetch.queue.backoff.ms 10 instead of librdkafka 2.4+'s 1000, which idles a
+#             consumer slower than its fetcher (hubfn's librdkafka has no such wait)
 #   franz-go (Go)  tests/bench/go/franzgo (franz-go 1.22.3): encoding/json of every value
 #             into a map[string]any, every status under segmentMembership.ups; compiled, no
 #             scripting; stops at the high watermarks listed at start
