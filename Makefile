@@ -82,8 +82,11 @@ run: deps
 	@HUBFN=$(BUILD)/hubfn tools/demo.sh
 
 # Benchmarks (not part of `make test`): tests/bench/*.sh, each comparing against a peer.
-# consume.sh: hubfn against kcat and kafkajs on the mock broker, then again (with latency)
-# on the harness's Apache Kafka broker; decode.sh: `hubfn run` against a naive decoder.
+# consume.sh: hubfn (full-body and activation handlers) against kcat, kafkajs, confluent-kafka
+# (Python), franz-go (Go) and franz-go + gopher-lua on the mock broker, then again (with
+# latency) on the harness's Apache Kafka broker; the peers install themselves into
+# ~/.cache/hubfn on first use (npm, PyPI, Go module proxy: needs node, python3 and go).
+# decode.sh: `hubfn run` against a naive decoder.
 bench: deps
 	@$(MAKE) --no-print-directory all tests
 	@HUBFN=$(BUILD)/hubfn tests/bench/consume.sh
