@@ -21,7 +21,7 @@
 #include "eventhub.h"
 #include "kafka.h"
 #include "log.h"
-#include "lua_host.h"
+#include "lua_bindings.h"
 #include "pipeline.h"
 
 typedef struct outputs outputs_t;

@@ -14,6 +14,7 @@
 
 #include "datetime.h"
 #include "json.h"
+#include "lua_lazy.h"
 
 #define HF_ACT_STACK_SEGS 128    /* up to this many segments are kept on the Lua stack */
 
@@ -120,8 +121,8 @@ static void push_names(lua_State *L)
     }
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &act_names_key);
-    hf_json_lazy_field(L, "identities", act_lazy_identities);
-    hf_json_lazy_field(L, "attributes", act_lazy_attributes);
+    hf_lazy_field(L, "identities", act_lazy_identities);
+    hf_lazy_field(L, "attributes", act_lazy_attributes);
 }
 
 /* Classifies a key of a segment entry. */
@@ -862,7 +863,7 @@ static int act_text_protected(lua_State *L)
            or encoding), as json.c's lazy tables do for ev.body */
         lua_pushvalue(L, TX_TEXT);
         lua_rawsetp(L, view, &act_text_key);
-        hf_json_set_lazy(L, view);
+        hf_lazy_set(L, view);
     }
     t->status = 1;
     return 1;

@@ -82,5 +82,6 @@ void hf_batch_free(hf_batch_t *batch)
     free(batch->event_failed);
     free(batch->events);
     free(batch->error);
+    free(batch->delivery_error);
     free(batch);
 }

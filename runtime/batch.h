@@ -76,6 +76,7 @@ typedef struct hf_batch {
     int64_t done_ms;             /* wall clock when it returned, epoch ms */
     /* filled while its outputs are delivered */
     int delivery_failed;         /* an output message could not be delivered */
+    char *delivery_error;        /* why the first one was not */
     size_t delivered;            /* output messages with a successful delivery report */
     /* the pipeline's (pipeline.c) */
     void *owner;                 /* the lane */

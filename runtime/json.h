@@ -21,9 +21,9 @@
  *   repeated keys   the last one wins
  *
  * Building events (dataType JSON), the fast way: hf_activation_push_json (activation.h)
- * gives ev.activation straight from the text and hf_json_set_lazy_body makes ev.body
- * decode on first use, so a handler that reads only ev.activation never pays for the body
- * tables; hf_json_lazy_field does the same for other fields (lua_host.c: the event
+ * gives ev.activation straight from the text and hf_lazy_set_body (lua_lazy.h) makes
+ * ev.body decode on first use, so a handler that reads only ev.activation never pays for
+ * the body tables; hf_lazy_field does the same for other fields (lua_event.c: the event
  * metadata). docs/json.md "Building events" and "Performance".
  *
  * Thread safety: no global mutable state. Every function works on the lua_State it is
@@ -137,35 +137,6 @@ int hf_json_rd_push(hf_json_rd_t *r);
 /* Pushes a string the way decoded object keys are pushed (through the string cache). */
 void hf_json_rd_push_key(hf_json_rd_t *r, const char *s, size_t n);
 
-/*
- * Lazy events. One shared metatable per state ("hubfn.event") lets a table compute some
- * of its fields on first read, so that a handler pays only for what it reads:
- *
- * hf_json_set_lazy_body makes the event table at ev_idx decode buf[0..len) (copied into a
- * Lua string) as its `body` the first time ev.body, ev.decodeError or pairs(ev) is used:
- * body is then the decoded value, or the raw string with decodeError set, exactly as an
- * eager hf_json_decode would give. Until then the payload waits in ev under a private
- * light-userdata key (visible to a raw next(ev) only; __pairs decodes and removes it
- * first). With hf_activation_push_json this lets an activation handler that never reads
- * ev.body skip building it.
- *
- * hf_json_lazy_field registers, for this state, a builder for the field `name` of every
- * table carrying the metatable: reading t.name when t has no such raw field calls
- * build(t) (one argument, one result); a non-nil result is stored in t with a raw set (so
- * it is built once) and returned. A builder returns nil for a table it does not apply to.
- * pairs(t) first decodes the body and builds every registered field t lacks, so iteration
- * sees them all. hf_json_set_lazy gives a table the metatable without a lazy body. The
- * host uses this for the event metadata (enqueuedTime, properties, systemProperties) and
- * for triggerMetadata (lua_host.c).
- *
- * Like any Lua API call these may raise a memory error; call them where the tables are
- * built (a protected call).
- */
-void hf_json_set_lazy_body(lua_State *L, int ev_idx, const char *buf, size_t len);
-void hf_json_set_lazy(lua_State *L, int idx);
-/* hf_json_set_lazy_body for text already a Lua string at text_idx (shared, not copied). */
-void hf_json_set_lazy_text(lua_State *L, int ev_idx, int text_idx);
-void hf_json_lazy_field(lua_State *L, const char *name, lua_CFunction build);
 
 /* Pushes the null sentinel (a light userdata, the same value in every state). */
 void hf_json_push_null(lua_State *L);

@@ -9,19 +9,15 @@
 #include "activation.h"
 #include "alloc.h"
 #include "binding.h"
+#include "lua_bindings.h"
+#include "lua_event.h"
 #include "datetime.h"
 #include "json.h"
+#include "lua_lazy.h"
 #include "log.h"
 
 /* Instructions between two looks at the clock while a handler runs. */
 #define HF_HOOK_COUNT 10000
-
-static void register_lazy_fields(lua_State *L);
-
-static hf_lua_t *lua_of(lua_State *L)
-{
-    return *(hf_lua_t **)lua_getextraspace(L);
-}
 
 /*
  * The allocator of a Lua state. It counts bytes, so that a memory cap can fail one
@@ -185,7 +181,7 @@ static int msghandler(lua_State *L)
 static void timeout_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
-    hf_lua_t *lua = lua_of(L);
+    hf_lua_t *lua = hf_lua_of(L);
     if (lua->timed_out || (lua->deadline_us && hf_mono_us() > lua->deadline_us)) {
         lua->timed_out = 1;
         lua_sethook(L, timeout_hook, LUA_MASKCOUNT, 1);
@@ -198,7 +194,7 @@ static void timeout_hook(lua_State *L, lua_Debug *ar)
 
 static int log_at(lua_State *L, hf_log_level_t lvl, int first)
 {
-    hf_lua_t *lua = lua_of(L);
+    hf_lua_t *lua = hf_lua_of(L);
     hf_batch_t *batch = lua->batch;
     const hf_function_t *fn = batch ? batch->fn : NULL;
     if (fn && lvl < fn->log_level)
@@ -233,95 +229,6 @@ static int l_log_debug(lua_State *L) { return log_at(L, HF_LOG_DEBUG, 1); }
 static int l_log_info(lua_State *L) { return log_at(L, HF_LOG_INFO, 1); }
 static int l_log_warn(lua_State *L) { return log_at(L, HF_LOG_WARN, 1); }
 static int l_log_error(lua_State *L) { return log_at(L, HF_LOG_ERROR, 1); }
-
-/* ---- output bindings ---- */
-
-const hf_app_t *hf_lua_app(lua_State *L)
-{
-    return lua_of(L)->app;
-}
-
-/* Encode the value at idx as an output body: tables and scalars as JSON, strings as they are. */
-void hf_lua_output_body(lua_State *L, int idx, hf_output_t *out, const char *binding)
-{
-    if (lua_type(L, idx) == LUA_TSTRING) {
-        size_t n;
-        const char *s = lua_tolstring(L, idx, &n);
-        out->body = hf_memdup(s, n);
-        out->body_len = n;
-        out->body_is_json = 0;
-        return;
-    }
-    hf_buf_t buf;
-    char err[256];
-    hf_buf_init(&buf);
-    if (hf_json_encode(L, idx, &buf, err, sizeof(err)) != 0) {
-        hf_buf_free(&buf);
-        luaL_error(L, "bindings.%s:send: cannot encode the value as JSON: %s", binding, err);
-    }
-    out->body = buf.data;
-    out->body_len = buf.len;
-    out->body_is_json = 1;
-}
-
-/* Protected part of send_one: the type fills the output from the value (arg 3) and the
-   options (arg 4, nil for none). */
-static int send_fill(lua_State *L)
-{
-    const hf_binding_t *b = lua_touserdata(L, 1);
-    hf_output_t *out = lua_touserdata(L, 2);
-    b->type->send(L, b, 3, lua_isnil(L, 4) ? 0 : 4, out);
-    return 0;
-}
-
-/* Queue one output message from value at idx with options table at opts (0 = none). What
-   the type kept in the output is freed when it raises. */
-static void send_one(lua_State *L, int binding, int idx, int opts)
-{
-    hf_lua_t *lua = lua_of(L);
-    const hf_binding_t *b = &lua->batch->fn->outputs[binding];
-    hf_output_t out = {0};
-    out.binding = binding;
-    if (lua_isnoneornil(L, idx))
-        luaL_error(L, "bindings.%s:send: nothing to send (the value is nil)", b->name);
-    if (!b->type->send)
-        luaL_error(L, "bindings.%s: a %s binding takes no messages", b->name, b->type->name);
-    idx = lua_absindex(L, idx);
-    opts = opts ? lua_absindex(L, opts) : 0;
-    lua_pushcfunction(L, send_fill);
-    lua_pushlightuserdata(L, (void *)b);
-    lua_pushlightuserdata(L, &out);
-    lua_pushvalue(L, idx);
-    if (opts)
-        lua_pushvalue(L, opts);
-    else
-        lua_pushnil(L);
-    if (lua_pcall(L, 4, 0, 0) != LUA_OK) {
-        hf_output_free(lua->batch->fn, &out);
-        lua_error(L);
-    }
-    hf_batch_add_output(lua->batch, &out);
-}
-
-const hf_binding_t *hf_lua_binding(lua_State *L, int idx)
-{
-    luaL_checktype(L, idx, LUA_TTABLE);
-    lua_getfield(L, idx, "_index");
-    int binding = (int)lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    hf_lua_t *lua = lua_of(L);
-    if (!lua->batch || binding < 0 || (size_t)binding >= lua->batch->fn->outputs_n)
-        luaL_error(L, "called outside of an invocation");
-    return &lua->batch->fn->outputs[binding];
-}
-
-/* binding:send(value [, options]) */
-static int l_binding_send(lua_State *L)
-{
-    const hf_binding_t *b = hf_lua_binding(L, 1);
-    send_one(L, (int)(b - lua_of(L)->batch->fn->outputs), 2, lua_gettop(L) >= 3 ? 3 : 0);
-    return 0;
-}
 
 /* ---- the hubfn module ---- */
 
@@ -425,7 +332,7 @@ static void sandbox(lua_State *L)
    it is retried or dead-lettered. The invocation itself goes on. */
 static int l_context_fail(lua_State *L)
 {
-    hf_lua_t *lua = lua_of(L);
+    hf_lua_t *lua = hf_lua_of(L);
     hf_batch_t *batch = lua->batch;
     if (!batch)
         return luaL_error(L, "context.fail: called outside of an invocation");
@@ -482,29 +389,7 @@ static void build_context_parts(lua_State *L, const hf_function_t *fn)
     lua_setfield(L, -2, "log");
     lua_pushcfunction(L, l_context_fail);
     lua_setfield(L, -2, "fail");
-    /* bindings: one table each, whose metatable's methods come from the binding's type */
-    lua_createtable(L, 0, (int)fn->outputs_n);
-    for (size_t i = 0; i < fn->outputs_n; i++) {
-        const hf_binding_t *b = &fn->outputs[i];
-        lua_createtable(L, 0, 3);
-        lua_pushinteger(L, (lua_Integer)i);
-        lua_setfield(L, -2, "_index");
-        lua_pushstring(L, b->name);
-        lua_setfield(L, -2, "name");
-        if (b->type->lua_fields)
-            b->type->lua_fields(L, b);
-        lua_createtable(L, 0, 1);             /* metatable */
-        lua_createtable(L, 0, 2);             /* methods */
-        if (b->type->send) {
-            lua_pushcfunction(L, l_binding_send);
-            lua_setfield(L, -2, "send");
-        }
-        if (b->type->lua_methods)
-            luaL_setfuncs(L, b->type->lua_methods, 0);
-        lua_setfield(L, -2, "__index");
-        lua_setmetatable(L, -2);
-        lua_setfield(L, -2, b->name);
-    }
+    hf_lua_push_bindings(L, fn);
     lua_setfield(L, -2, "bindings");
     /* partitionContext template values: the trigger's (eventHubName, consumerGroup) */
     lua_createtable(L, 0, 2);
@@ -581,7 +466,7 @@ int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
     luaL_openlibs(L);
     if (!app->host.lua_unsafe)
         sandbox(L);
-    register_lazy_fields(L);
+    hf_lua_event_register(L);
     lua->handlers = malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
     lua->contexts = malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
     for (size_t i = 0; i < app->functions_n; i++)
@@ -644,236 +529,6 @@ static void new_invocation_id(hf_lua_t *lua, char *out)
              b[13], b[14], b[15]);
 }
 
-/*
- * Event tables. What every handler reads is set when the event is built: partition,
- * offset, sequenceNumber, partitionKey, activation, and properties when the message has
- * headers. The rest is built on first read through json.c's lazy metatable: body (and
- * decodeError) from the payload, enqueuedTime from the private enqueued-time key,
- * properties ({} for a message without headers), systemProperties from the event's own
- * fields. pairs(ev) builds them all first. triggerMetadata works the same way: its
- * ...Array fields (cardinality many) and enqueuedTimeUtc/properties/systemProperties (one)
- * are built on first read from the events of the invocation.
- */
-
-/* Private keys (light-userdata addresses) of host tables. */
-static const char ev_enqueued_key = 0;   /* event: enqueued time in epoch ms, or false */
-static const char tm_event_key = 0;      /* triggerMetadata (one): the event */
-static const char tm_events_key = 0;     /* triggerMetadata (many): the events, in order */
-static const char ev_names_key = 0;      /* registry: the field names below as strings */
-
-enum { N_PARTITION = 1, N_OFFSET, N_SEQUENCE, N_PARTITION_KEY, N_ACTIVATION, N_BODY,
-       N_PROPERTIES, N_COUNT };
-static const char *const ev_names[N_COUNT] = {
-    NULL, "partition", "offset", "sequenceNumber", "partitionKey", "activation", "body",
-    "properties",
-};
-
-/* Pushes the table of event field names (index = the enum above), made once per state:
-   setting a field by a pre-made string skips hashing the C string on every event. */
-static void push_event_names(lua_State *L)
-{
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ev_names_key) == LUA_TTABLE)
-        return;
-    lua_pop(L, 1);
-    lua_createtable(L, N_COUNT, 0);
-    for (int i = 1; i < N_COUNT; i++) {
-        lua_pushstring(L, ev_names[i]);
-        lua_rawseti(L, -2, i);
-    }
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &ev_names_key);
-}
-
-/* Pushes a new table of the event's headers (name = value string; a null value is
-   false; with repeated names the last wins). */
-static void push_headers(lua_State *L, const hf_event_t *ev)
-{
-    lua_createtable(L, 0, (int)ev->headers_n);
-    for (size_t i = 0; i < ev->headers_n; i++) {
-        if (ev->headers[i].value)
-            lua_pushlstring(L, ev->headers[i].value, ev->headers[i].value_len);
-        else
-            lua_pushboolean(L, 0);
-        lua_setfield(L, -2, ev->headers[i].name);
-    }
-}
-
-/* Lazy field builders (json.c's hf_json_lazy_field): arg 1 the table, one result, nil
-   when the field does not apply to it. */
-
-/* The event of a cardinality-one triggerMetadata at idx pushed, or 0 (nothing pushed). */
-static int tm_event(lua_State *L, int idx)
-{
-    if (lua_rawgetp(L, idx, &tm_event_key) == LUA_TTABLE)
-        return 1;
-    lua_pop(L, 1);
-    return 0;
-}
-
-/* ev.enqueuedTime */
-static int lazy_enqueued_time(lua_State *L)
-{
-    if (lua_rawgetp(L, 1, &ev_enqueued_key) != LUA_TNUMBER)
-        return 0;
-    char ts[HF_TIME_FORMAT_MAX];
-    size_t n = hf_time_format((int64_t)lua_tointeger(L, -1), ts);
-    lua_pushlstring(L, ts, n);
-    return 1;
-}
-
-/* ev.properties (an event without headers: {}) and triggerMetadata.properties (one) */
-static int lazy_properties(lua_State *L)
-{
-    if (lua_rawgetp(L, 1, &ev_enqueued_key) != LUA_TNIL) {
-        lua_newtable(L);
-        return 1;
-    }
-    if (tm_event(L, 1)) {
-        lua_getfield(L, -1, "properties");
-        return 1;
-    }
-    return 0;
-}
-
-/* ev.systemProperties, from the event's own fields; triggerMetadata.systemProperties */
-static int lazy_system_properties(lua_State *L)
-{
-    if (lua_rawgetp(L, 1, &ev_enqueued_key) == LUA_TNIL) {
-        if (tm_event(L, 1)) {
-            lua_getfield(L, -1, "systemProperties");
-            return 1;
-        }
-        return 0;
-    }
-    lua_createtable(L, 0, 5);
-    lua_getfield(L, 1, "sequenceNumber");
-    lua_setfield(L, -2, "x-opt-sequence-number");
-    lua_getfield(L, 1, "offset");
-    lua_setfield(L, -2, "x-opt-offset");
-    lua_getfield(L, 1, "enqueuedTime");
-    lua_setfield(L, -2, "x-opt-enqueued-time");
-    lua_getfield(L, 1, "partitionKey");
-    lua_setfield(L, -2, "x-opt-partition-key");
-    lua_getfield(L, 1, "partition");
-    lua_setfield(L, -2, "partitionId");
-    return 1;
-}
-
-/* triggerMetadata.enqueuedTimeUtc (one) */
-static int lazy_enqueued_time_utc(lua_State *L)
-{
-    if (!tm_event(L, 1))
-        return 0;
-    lua_getfield(L, -1, "enqueuedTime");
-    return 1;
-}
-
-/* Pushes triggerMetadata.<array> (many): field of every event, missing ones as `missing`
-   (false for partitionKeyArray as Azure's nulls, nil elsewhere). */
-static int tm_array(lua_State *L, const char *field, int missing_false)
-{
-    if (lua_rawgetp(L, 1, &tm_events_key) != LUA_TTABLE)
-        return 0;
-    int evs = lua_gettop(L);
-    lua_Integer n = (lua_Integer)lua_rawlen(L, evs);
-    lua_createtable(L, (int)n, 0);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, evs, i);
-        lua_getfield(L, -1, field);
-        if (missing_false && lua_isnil(L, -1)) {
-            lua_pop(L, 1);
-            lua_pushboolean(L, 0);
-        }
-        lua_rawseti(L, -3, i);
-        lua_pop(L, 1);
-    }
-    return 1;
-}
-
-static int lazy_pk_array(lua_State *L) { return tm_array(L, "partitionKey", 1); }
-static int lazy_offset_array(lua_State *L) { return tm_array(L, "offset", 0); }
-static int lazy_seq_array(lua_State *L) { return tm_array(L, "sequenceNumber", 0); }
-static int lazy_enq_array(lua_State *L) { return tm_array(L, "enqueuedTime", 0); }
-static int lazy_props_array(lua_State *L) { return tm_array(L, "properties", 0); }
-static int lazy_sysprops_array(lua_State *L) { return tm_array(L, "systemProperties", 0); }
-
-/* Registers the lazy fields of events and triggerMetadata in this state. */
-static void register_lazy_fields(lua_State *L)
-{
-    static const luaL_Reg fields[] = {
-        {"enqueuedTime", lazy_enqueued_time},
-        {"properties", lazy_properties},
-        {"systemProperties", lazy_system_properties},
-        {"enqueuedTimeUtc", lazy_enqueued_time_utc},
-        {"partitionKeyArray", lazy_pk_array},
-        {"offsetArray", lazy_offset_array},
-        {"sequenceNumberArray", lazy_seq_array},
-        {"enqueuedTimeUtcArray", lazy_enq_array},
-        {"propertiesArray", lazy_props_array},
-        {"systemPropertiesArray", lazy_sysprops_array},
-        {NULL, NULL}};
-    for (const luaL_Reg *f = fields; f->name; f++)
-        hf_json_lazy_field(L, f->name, f->func);
-}
-
-/* Sets field k (from the names table at `names`) of the table at t to integer v. */
-static inline void set_int(lua_State *L, int t, int names, int k, lua_Integer v)
-{
-    lua_rawgeti(L, names, k);
-    lua_pushinteger(L, v);
-    lua_rawset(L, t);
-}
-
-/* Pushes the event table for ev; names is the stack index of the event names table. */
-static void push_event(hf_lua_t *lua, const hf_event_t *ev, int names)
-{
-    lua_State *L = lua->L;
-    char err[256];
-    lua_createtable(L, 0, 8);
-    int t = lua_gettop(L);
-    set_int(L, t, names, N_PARTITION, ev->partition);
-    set_int(L, t, names, N_OFFSET, ev->offset);
-    set_int(L, t, names, N_SEQUENCE, ev->offset);
-    if (ev->key) {
-        lua_rawgeti(L, names, N_PARTITION_KEY);
-        lua_pushlstring(L, ev->key, ev->key_len);
-        lua_rawset(L, t);
-    }
-    if (ev->enqueued_ms >= 0)
-        lua_pushinteger(L, ev->enqueued_ms);
-    else
-        lua_pushboolean(L, 0);
-    lua_rawsetp(L, t, &ev_enqueued_key);
-    if (ev->headers_n) {
-        lua_rawgeti(L, names, N_PROPERTIES);
-        push_headers(L, ev);
-        lua_rawset(L, t);
-    }
-    const char *payload = ev->payload ? ev->payload : "";
-    switch (lua->batch->fn->trigger.data_type) {
-    case HF_DATA_JSON:
-        /* The activation view comes straight from the text; the body (and the view's
-           identities and attributes) are decoded on first use from the same string, so a
-           handler that reads only the segments never pays for the rest. */
-        lua_pushlstring(L, payload, ev->len);
-        if (hf_activation_push_text(L, -1, err, sizeof(err)) == 1) {
-            lua_rawgeti(L, names, N_ACTIVATION);
-            lua_insert(L, -2);
-            lua_rawset(L, t);
-        }
-        hf_json_set_lazy_text(L, t, -1);
-        lua_pop(L, 1);
-        break;
-    case HF_DATA_STRING:
-    case HF_DATA_BINARY:
-        lua_rawgeti(L, names, N_BODY);
-        lua_pushlstring(L, payload, ev->len);
-        lua_rawset(L, t);
-        hf_json_set_lazy(L, t);
-        break;
-    }
-}
-
 /* Push the context of one invocation over events [first, first+n); evs is the stack
    index of the events array (many) or of the event (one). */
 static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, int many,
@@ -904,70 +559,9 @@ static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, in
     lua_setfield(L, -2, "maxRetryCount");
     lua_setfield(L, c, "retryContext");
 
-    /* triggerMetadata: partitionContext now, the per-event fields on first read */
-    lua_createtable(L, 0, many ? 2 : 8);
-    int tm = lua_gettop(L);
-    lua_createtable(L, 0, 3);
-    lua_getfield(L, parts, "partitionContext");
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, -5);
-    }
-    lua_pop(L, 1);
-    lua_pushfstring(L, "%d", (int)batch->partition);
-    lua_setfield(L, -2, "partitionId");
-    lua_setfield(L, tm, "partitionContext");
-    if (many) {
-        /* a copy, so that a handler reordering its events array leaves these alone */
-        lua_createtable(L, (int)n, 0);
-        for (size_t i = 1; i <= n; i++) {
-            lua_rawgeti(L, evs, (lua_Integer)i);
-            lua_rawseti(L, -2, (lua_Integer)i);
-        }
-        lua_rawsetp(L, tm, &tm_events_key);
-    } else {
-        const hf_event_t *ev = &batch->events[first];
-        lua_pushvalue(L, evs);
-        lua_rawsetp(L, tm, &tm_event_key);
-        if (ev->key) {
-            lua_pushlstring(L, ev->key, ev->key_len);
-            lua_setfield(L, tm, "partitionKey");
-        }
-        lua_pushinteger(L, ev->offset);
-        lua_setfield(L, tm, "offset");
-        lua_pushinteger(L, ev->offset);
-        lua_setfield(L, tm, "sequenceNumber");
-    }
-    hf_json_set_lazy(L, tm);
+    hf_lua_push_trigger_metadata(L, batch, first, n, many, evs, parts);
     lua_setfield(L, c, "triggerMetadata");
     lua_settop(L, c);
-}
-
-/* Send the handler's return value through the $return binding, if the function has one. */
-static void send_return(lua_State *L, int idx)
-{
-    hf_lua_t *lua = lua_of(L);
-    int binding = lua->batch->fn->returns;
-    if (binding < 0 || lua_isnil(L, idx))
-        return;
-    if (lua_type(L, idx) == LUA_TTABLE && lua_rawlen(L, idx) > 0) {
-        lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
-        for (lua_Integer i = 1; i <= n; i++) {
-            lua_rawgeti(L, idx, i);
-            send_one(L, binding, lua_gettop(L), 0);
-            lua_pop(L, 1);
-        }
-    } else {
-        send_one(L, binding, idx, 0);
-    }
-}
-
-static int l_send_return(lua_State *L)
-{
-    send_return(L, 1);
-    return 0;
 }
 
 /* One protected call of the handler on events [first, first+n). 0 ok, -1 failed. */
@@ -999,16 +593,16 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
     if (!lua_checkstack(L, 8)) {
         rc = LUA_ERRMEM;
     } else {
-        push_event_names(L);
+        hf_lua_push_event_names(L);
         int names = lua_gettop(L);
         if (many) {
             lua_createtable(L, (int)n, 0);
             for (size_t i = 0; i < n; i++) {
-                push_event(lua, &batch->events[first + i], names);
+                hf_lua_push_event(L, &batch->events[first + i], batch->fn->trigger.data_type, names);
                 lua_rawseti(L, -2, (lua_Integer)i + 1);
             }
         } else {
-            push_event(lua, &batch->events[first], names);
+            hf_lua_push_event(L, &batch->events[first], batch->fn->trigger.data_type, names);
         }
         lua_remove(L, names);
         lua_pushvalue(L, -1);
@@ -1019,7 +613,7 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
         rc = lua_pcall(L, 2, 1, base);
         if (rc == LUA_OK) {
             /* Route the return value through $return, itself protected. */
-            lua_pushcfunction(L, l_send_return);
+            lua_pushcfunction(L, hf_lua_l_send_return);
             lua_insert(L, -2);
             rc = lua_pcall(L, 1, 0, base);
         }

@@ -1,8 +1,7 @@
 /*
  * A Lua state with every function of the app loaded, and the call of one handler on one
- * batch: event tables (the activation view at once; body and metadata on first read, see
- * docs/json.md "Building events"), the context, output bindings, a traceback on error,
- * a count hook that enforces functionTimeout.
+ * batch: its events (lua_event.c), the context with context.bindings (lua_bindings.c), a
+ * traceback on error, a count hook that enforces functionTimeout, a capped allocator.
  *
  * Thread: an hf_lua_t belongs to one thread (a worker, or the main thread of hubfn run).
  */
@@ -41,13 +40,10 @@ void hf_lua_close(hf_lua_t *lua);
 /* Run the batch's function on its events; fills status, error, outputs, counters. */
 void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch);
 
-/* For binding types' Lua side (bindings/binding.h), during an invocation: */
-/* The app of the state L belongs to. */
-const hf_app_t *hf_lua_app(lua_State *L);
-/* The binding whose context.bindings table is at idx (raises outside an invocation). */
-const hf_binding_t *hf_lua_binding(lua_State *L, int idx);
-/* Fill out->body from the value at idx: a string as it is, anything else as JSON (raises
-   "bindings.NAME:send: cannot encode ..." when it cannot be). */
-void hf_lua_output_body(lua_State *L, int idx, hf_output_t *out, const char *binding);
+/* The hf_lua_t a state belongs to. */
+static inline hf_lua_t *hf_lua_of(lua_State *L)
+{
+    return *(hf_lua_t **)lua_getextraspace(L);
+}
 
 #endif

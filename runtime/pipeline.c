@@ -23,7 +23,7 @@ enum {
                                     them again */
 };
 
-/* Seconds before a refused dead-letter delivery is offered again. */
+/* Seconds before a refused dead-letter delivery is offered again, unless the host says. */
 #define DEAD_LETTER_BACKOFF_S 5.0
 
 /* One event pushed into a lane and not resolved yet. */
@@ -151,6 +151,8 @@ hf_pipeline_t *hf_pipeline_new(const hf_pipeline_env_t *env)
     hf_pipeline_t *pl = hf_calloc(1, sizeof(*pl));
     size_t nf = env->app->functions_n ? env->app->functions_n : 1;
     pl->env = *env;
+    if (pl->env.dead_letter_backoff_s <= 0)
+        pl->env.dead_letter_backoff_s = DEAD_LETTER_BACKOFF_S;
     if (pl->env.runner.workers < 1)
         pl->env.runner.workers = 1;
     pl->lanes = hf_calloc(nf, sizeof(*pl->lanes));
@@ -552,12 +554,14 @@ void hf_delivery_report(hf_delivery_t *d, size_t i, int ok, const char *why)
         batch->delivered++;
     } else {
         batch->delivery_failed = 1;
-        if (!batch->error) {
+        if (!batch->delivery_error) {
             char what[300], msg[1024];
             snprintf(msg, sizeof(msg), "an output to %s was not delivered: %s",
                      hf_binding_describe(&batch->fn->outputs[b], what, sizeof(what)),
                      why ? why : "unknown error");
-            batch->error = hf_strdup(msg);
+            batch->delivery_error = hf_strdup(msg);
+            if (!batch->error)
+                batch->error = hf_strdup(msg);
         }
     }
     delivery_release(d);
@@ -573,6 +577,8 @@ static void deliver(hf_pipeline_t *pl, hf_batch_t *batch)
     d->reported = hf_calloc(batch->outputs_n ? batch->outputs_n : 1, 1);
     batch->delivered = 0;
     batch->delivery_failed = 0;
+    free(batch->delivery_error);
+    batch->delivery_error = NULL;
     pl->delivering += batch->outputs_n;
     for (size_t i = 0; i < batch->outputs_n; i++) {
         const hf_binding_t *b = &batch->fn->outputs[batch->outputs[i].binding];
@@ -736,8 +742,9 @@ static void schedule_retry(hf_lane_t *lane, hf_batch_t *batch)
     else
         snprintf(of, sizeof(of), "%d", policy->max_retry_count);
     hf_log_ctx(HF_LOG_WARN, &ctx, "invocation failed on hub %s partition %d offsets %lld-%lld "
-               "(%zu events); retry %d of %s in %.1f s: %s", lane->src.hub, (int)lane->partition,
+               "(%zu event%s); retry %d of %s in %.1f s: %s", lane->src.hub, (int)lane->partition,
                (long long)ctx.first_offset, (long long)ctx.last_offset, rb->events_n,
+               rb->events_n == 1 ? "" : "s",
                rb->retry_count, of, delay, batch->error ? batch->error : "unknown error");
     pl->stats.retries++;
     hf_series_add(pl->fm[lane->fn_index].retries, 1);
@@ -806,18 +813,20 @@ static void finalize(hf_pipeline_t *pl, hf_batch_t *batch)
     if (fn->dead_letter >= 0) {
         char what[300];
         hf_log_ctx(HF_LOG_ERROR, &ctx,
-                   "invocation failed on hub %s partition %d offsets %lld-%lld (%zu events)%s;"
-                   " sending them to dead-letter %s: %s", lane->src.hub, (int)lane->partition,
-                   (long long)ctx.first_offset, (long long)ctx.last_offset, n, tries,
+                   "invocation failed on hub %s partition %d offsets %lld-%lld (%zu event%s)%s;"
+                   " sending %s to dead-letter %s: %s", lane->src.hub, (int)lane->partition,
+                   (long long)ctx.first_offset, (long long)ctx.last_offset, n, n == 1 ? "" : "s",
+                   tries, n == 1 ? "it" : "them",
                    hf_binding_describe(&fn->outputs[fn->dead_letter], what, sizeof(what)),
                    batch->error ? batch->error : "unknown error");
         dead_letter(lane, batch);
         return;
     }
     hf_log_ctx(HF_LOG_ERROR, &ctx,
-               "invocation failed on hub %s partition %d offsets %lld-%lld (%zu events)%s; "
+               "invocation failed on hub %s partition %d offsets %lld-%lld (%zu event%s)%s; "
                "the checkpoint moves past it: %s", lane->src.hub, (int)lane->partition,
-               (long long)ctx.first_offset, (long long)ctx.last_offset, n, tries,
+               (long long)ctx.first_offset, (long long)ctx.last_offset, n, n == 1 ? "" : "s",
+               tries,
                batch->error ? batch->error : "unknown error");
     release(lane, batch, 1);
 }
@@ -920,20 +929,23 @@ static void dead_lettered(hf_pipeline_t *pl, hf_batch_t *batch)
             return;
         }
         /* Nothing is dropped: the partition waits and the events are offered again. */
-        const char *why = batch->error ? strstr(batch->error, " was not delivered: ") : NULL;
-        hf_log_ctx(HF_LOG_ERROR, &ctx, "dead-letter %s did not take %zu events; trying again "
-                   "in %.0f s: %s", what, batch->outputs_n - batch->delivered,
-                   DEAD_LETTER_BACKOFF_S, why ? why + 20 : "unknown error");
+        const char *why = batch->delivery_error ? strstr(batch->delivery_error,
+                                                         " was not delivered: ") : NULL;
+        hf_log_ctx(HF_LOG_ERROR, &ctx, "dead-letter %s did not take %zu event%s; trying again "
+                   "in %g s: %s", what, batch->outputs_n - batch->delivered,
+                   batch->outputs_n - batch->delivered == 1 ? "" : "s",
+                   pl->env.dead_letter_backoff_s, why ? why + 20 : "unknown error");
         batch->stage = ST_DEAD_LETTER_WAITING;
-        ev_timer_init(&batch->timer, on_dead_letter_timer, DEAD_LETTER_BACKOFF_S, 0);
+        ev_timer_init(&batch->timer, on_dead_letter_timer, pl->env.dead_letter_backoff_s, 0);
         batch->timer.data = batch;
         ev_timer_start(pl->env.loop, &batch->timer);
         return;
     }
     pl->stats.dead_lettered += batch->outputs_n;
     hf_series_add(pl->fm[lane->fn_index].dead_lettered, (double)batch->outputs_n);
-    hf_log_ctx(HF_LOG_WARN, &ctx, "%zu events of hub %s partition %d offsets %lld-%lld sent to "
-               "dead-letter %s after %d attempt%s", batch->outputs_n, lane->src.hub,
+    hf_log_ctx(HF_LOG_WARN, &ctx, "%zu event%s of hub %s partition %d offsets %lld-%lld sent "
+               "to dead-letter %s after %d attempt%s", batch->outputs_n,
+               batch->outputs_n == 1 ? "" : "s", lane->src.hub,
                (int)lane->partition, (long long)ctx.first_offset, (long long)ctx.last_offset,
                what, batch->retry_count + 1, batch->retry_count ? "s" : "");
     release(lane, batch, 1);

@@ -61,6 +61,8 @@ typedef struct hf_pipeline_env {
     /* A batch was resolved or discarded: whatever waits for lanes to empty may look again. */
     void (*progress)(void *ud);
     void *ud;
+    /* Seconds before events a dead-letter binding refused are offered again (0: 5). */
+    double dead_letter_backoff_s;
 } hf_pipeline_env_t;
 
 /* How a lane reaches back to its trigger. */

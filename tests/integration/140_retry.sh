@@ -48,7 +48,7 @@ check retry-context "$(awk '$2 == 13' "$T/rec.out" | tr '\n' ';')" \
     [ "$(awk '$2 == 13 { printf "%s/%s ", $3, $4 }' "$T/rec.out")" = "0/2 1/2 2/2 " ]
 check retries-logged "$(grep -m1 'retry 1 of 2' "$T/run.log")" grep -q "retry 1 of 2 in" "$T/run.log"
 check final-failure-logged "$(grep 'after 2 retries' "$T/run.log")" \
-    grep -q "offsets .* (1 events) after 2 retries; the checkpoint moves past it: .*poison event 13" "$T/run.log"
+    grep -q "offsets .* (1 event) after 2 retries; the checkpoint moves past it: .*poison event 13" "$T/run.log"
 # The other partition (even ids) finished while the poison event's partition waited.
 p_poison=$(awk '$2 == 13 { print $1; exit }' "$T/rec.out")
 last_other=$(awk -v p="$p_poison" '$1 != p { n = NR } END { print n }' "$T/rec.out")

@@ -63,7 +63,7 @@ first_retry=$(awk '$2 == 13 && $3 == 1 { print NR; exit }' "$T/rec.out")
 check other-partitions-flow "other partition's last event at line $last_other, first retry at $first_retry" \
     [ "${last_other:-99}" -lt "${first_retry:-0}" ]
 check dead-letter-logged "$(grep -m1 'dead-letter' "$T/run.log")" \
-    grep -q "1 events of hub $hub partition 1 offsets $offset13-$offset13 sent to dead-letter hub $dlq after 3 attempts" "$T/run.log"
+    grep -q "1 event of hub $hub partition 1 offsets $offset13-$offset13 sent to dead-letter hub $dlq after 3 attempts" "$T/run.log"
 rm -f "$T/rec.out"
 timeout $((60 * SLOW)) "$HUBFN" start "$app" --exit-on-eof 2>"$T/run2.log"
 check checkpoint-moved-after-dead-letter "second run saw $(lines "$T/rec.out") events" [ "$(lines "$T/rec.out")" = 0 ]

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "json.h"
+#include "lua_lazy.h"
 #include "test.h"
 
 static char err[512];
@@ -570,10 +571,10 @@ TEST(lazy_body)
     lua_State *L = newL();
     const char *good = "{\"type\":\"track\",\"n\":[1,2]}";
     lua_newtable(L);
-    hf_json_set_lazy_body(L, -1, good, strlen(good));
+    hf_lazy_set_body(L, -1, good, strlen(good));
     lua_setglobal(L, "ev");
     lua_newtable(L);
-    hf_json_set_lazy_body(L, -1, "{oops", 5);
+    hf_lazy_set_body(L, -1, "{oops", 5);
     lua_setglobal(L, "bad");
     CHECK_STR(run_lua(L, "assert(rawget(ev, 'body') == nil) "
                          "assert(ev.decodeError == nil) "
@@ -582,14 +583,14 @@ TEST(lazy_body)
     CHECK_STR(run_lua(L, "return bad.body .. ' | ' .. bad.decodeError"),
               "{oops | invalid JSON at byte 1: expected a string key, found 'o'");
     lua_newtable(L);
-    hf_json_set_lazy_body(L, -1, "[]", 2);
+    hf_lazy_set_body(L, -1, "[]", 2);
     lua_setglobal(L, "e3");
     CHECK_STR(run_lua(L, "local keys = {} for k in pairs(e3) do keys[#keys + 1] = "
                          "tostring(k) end return table.concat(keys, ',')"), "body");
     CHECK_STR(run_lua(L, "return tostring(ev.partition)"), "nil");
     /* a body the handler assigns first is kept */
     lua_newtable(L);
-    hf_json_set_lazy_body(L, -1, "[1]", 3);
+    hf_lazy_set_body(L, -1, "[1]", 3);
     lua_setglobal(L, "e4");
     CHECK_STR(run_lua(L, "e4.body = 'mine' for _ in pairs(e4) do end return e4.body"), "mine");
     lua_close(L);
@@ -611,16 +612,16 @@ TEST(lazy_fields_builders_pairs_and_encode)
     lua_State *L = newL();
     hf_json_open(L);
     lua_setglobal(L, "json");
-    hf_json_lazy_field(L, "answer", build_answer);
+    hf_lazy_field(L, "answer", build_answer);
     lua_newtable(L);                                 /* an event: lazy body + a field */
     lua_pushinteger(L, 7);
     lua_setfield(L, -2, "q");
     lua_pushinteger(L, 99);
     lua_rawsetp(L, -2, &private_key);               /* a private key, as the host's */
-    hf_json_set_lazy_body(L, -1, "{\"b\":[1,2]}", 11);
+    hf_lazy_set_body(L, -1, "{\"b\":[1,2]}", 11);
     lua_setglobal(L, "ev");
     lua_newtable(L);                                 /* no q: the builder gives nil */
-    hf_json_set_lazy(L, -1);
+    hf_lazy_set(L, -1);
     lua_setglobal(L, "other");
     CHECK_STR(run_lua(L, "assert(rawget(ev, 'answer') == nil) "
                          "local a = ev.answer assert(rawget(ev, 'answer') == 42) "
@@ -632,7 +633,7 @@ TEST(lazy_fields_builders_pairs_and_encode)
     lua_setfield(L, -2, "q");
     lua_pushinteger(L, 99);
     lua_rawsetp(L, -2, &private_key);
-    hf_json_set_lazy_body(L, -1, "[]", 2);
+    hf_lazy_set_body(L, -1, "[]", 2);
     lua_setglobal(L, "e2");
     CHECK_STR(run_lua(L, "local k = {} for name, v in pairs(e2) do k[#k + 1] = "
                          "type(name) .. ':' .. tostring(name) end table.sort(k) "
@@ -644,12 +645,12 @@ TEST(lazy_fields_builders_pairs_and_encode)
     lua_setfield(L, -2, "q");
     lua_pushinteger(L, 99);
     lua_rawsetp(L, -2, &private_key);
-    hf_json_set_lazy_body(L, -1, "{\"x\":null}", 10);
+    hf_lazy_set_body(L, -1, "{\"x\":null}", 10);
     lua_setglobal(L, "e3");
     CHECK_STR(run_lua(L, "return json.encode({ ev = e3, other = other })"),
               "{\"ev\":{\"answer\":42,\"body\":{\"x\":null},\"q\":3},\"other\":{}}");
     lua_newtable(L);
-    hf_json_set_lazy_body(L, -1, "{oops", 5);
+    hf_lazy_set_body(L, -1, "{oops", 5);
     lua_setglobal(L, "e4");
     CHECK_STR(run_lua(L, "return json.encode(e4)"),
               "{\"body\":\"{oops\",\"decodeError\":\"invalid JSON at byte 1: expected a "

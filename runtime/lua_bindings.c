@@ -1,0 +1,158 @@
+/*
+ * context.bindings: one table per binding of the function, made from its binding type
+ * (bindings/binding.h), and what binding types' Lua code may use. See lua_bindings.h.
+ *
+ * Thread: the worker that owns the state.
+ */
+#include "lua_bindings.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "binding.h"
+#include "json.h"
+#include "lua_host.h"
+
+
+const hf_app_t *hf_lua_app(lua_State *L)
+{
+    return hf_lua_of(L)->app;
+}
+
+/* Encode the value at idx as an output body: tables and scalars as JSON, strings as they are. */
+void hf_lua_output_body(lua_State *L, int idx, hf_output_t *out, const char *binding)
+{
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        out->body = hf_memdup(s, n);
+        out->body_len = n;
+        out->body_is_json = 0;
+        return;
+    }
+    hf_buf_t buf;
+    char err[256];
+    hf_buf_init(&buf);
+    if (hf_json_encode(L, idx, &buf, err, sizeof(err)) != 0) {
+        hf_buf_free(&buf);
+        luaL_error(L, "bindings.%s:send: cannot encode the value as JSON: %s", binding, err);
+    }
+    out->body = buf.data;
+    out->body_len = buf.len;
+    out->body_is_json = 1;
+}
+
+/* Protected part of send_one: the type fills the output from the value (arg 3) and the
+   options (arg 4, nil for none). */
+static int send_fill(lua_State *L)
+{
+    const hf_binding_t *b = lua_touserdata(L, 1);
+    hf_output_t *out = lua_touserdata(L, 2);
+    b->type->send(L, b, 3, lua_isnil(L, 4) ? 0 : 4, out);
+    return 0;
+}
+
+/* Queue one output message from value at idx with options table at opts (0 = none). What
+   the type kept in the output is freed when it raises. */
+void hf_lua_send(lua_State *L, int binding, int idx, int opts)
+{
+    hf_lua_t *lua = hf_lua_of(L);
+    const hf_binding_t *b = &lua->batch->fn->outputs[binding];
+    hf_output_t out = {0};
+    out.binding = binding;
+    if (lua_isnoneornil(L, idx))
+        luaL_error(L, "bindings.%s:send: nothing to send (the value is nil)", b->name);
+    if (!b->type->send)
+        luaL_error(L, "bindings.%s: a %s binding takes no messages", b->name, b->type->name);
+    idx = lua_absindex(L, idx);
+    opts = opts ? lua_absindex(L, opts) : 0;
+    lua_pushcfunction(L, send_fill);
+    lua_pushlightuserdata(L, (void *)b);
+    lua_pushlightuserdata(L, &out);
+    lua_pushvalue(L, idx);
+    if (opts)
+        lua_pushvalue(L, opts);
+    else
+        lua_pushnil(L);
+    if (lua_pcall(L, 4, 0, 0) != LUA_OK) {
+        hf_output_free(lua->batch->fn, &out);
+        lua_error(L);
+    }
+    hf_batch_add_output(lua->batch, &out);
+}
+
+const hf_binding_t *hf_lua_binding(lua_State *L, int idx)
+{
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_getfield(L, idx, "_index");
+    int binding = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    hf_lua_t *lua = hf_lua_of(L);
+    if (!lua->batch || binding < 0 || (size_t)binding >= lua->batch->fn->outputs_n)
+        luaL_error(L, "called outside of an invocation");
+    return &lua->batch->fn->outputs[binding];
+}
+
+/* binding:send(value [, options]) */
+static int l_binding_send(lua_State *L)
+{
+    const hf_binding_t *b = hf_lua_binding(L, 1);
+    hf_lua_send(L, (int)(b - hf_lua_of(L)->batch->fn->outputs), 2, lua_gettop(L) >= 3 ? 3 : 0);
+    return 0;
+}
+
+/* Send the handler's return value through the $return binding, if the function has one. */
+static void send_return(lua_State *L, int idx)
+{
+    hf_lua_t *lua = hf_lua_of(L);
+    int binding = lua->batch->fn->returns;
+    if (binding < 0 || lua_isnil(L, idx))
+        return;
+    if (lua_type(L, idx) == LUA_TTABLE && lua_rawlen(L, idx) > 0) {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, idx, i);
+            hf_lua_send(L, binding, lua_gettop(L), 0);
+            lua_pop(L, 1);
+        }
+    } else {
+        hf_lua_send(L, binding, idx, 0);
+    }
+}
+
+
+int hf_lua_l_send_return(lua_State *L)
+{
+    send_return(L, 1);
+    return 0;
+}
+
+/* Pushes context.bindings of fn: one table per binding but the trigger, whose metatable's
+   methods come from the binding's type (send for outputs, and the type's own). */
+void hf_lua_push_bindings(lua_State *L, const hf_function_t *fn)
+{
+    lua_createtable(L, 0, (int)fn->outputs_n);
+    for (size_t i = 0; i < fn->outputs_n; i++) {
+        const hf_binding_t *b = &fn->outputs[i];
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, (lua_Integer)i);
+        lua_setfield(L, -2, "_index");
+        lua_pushstring(L, b->name);
+        lua_setfield(L, -2, "name");
+        if (b->type->lua_fields)
+            b->type->lua_fields(L, b);
+        lua_createtable(L, 0, 1);             /* metatable */
+        lua_createtable(L, 0, 2);             /* methods */
+        if (b->type->send) {
+            lua_pushcfunction(L, l_binding_send);
+            lua_setfield(L, -2, "send");
+        }
+        if (b->type->lua_methods)
+            luaL_setfuncs(L, b->type->lua_methods, 0);
+        lua_setfield(L, -2, "__index");
+        lua_setmetatable(L, -2);
+        lua_setfield(L, -2, b->name);
+    }
+}

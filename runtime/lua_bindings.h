@@ -1,0 +1,33 @@
+/*
+ * context.bindings: the tables a handler sends through, made from each binding's type
+ * (bindings/binding.h), and the calls binding types' Lua code uses during an invocation.
+ *
+ * Thread: the thread that owns the state (a worker, or hubfn run's).
+ */
+#ifndef HF_LUA_BINDINGS_H
+#define HF_LUA_BINDINGS_H
+
+#include <lua.h>
+
+#include "app.h"
+#include "batch.h"
+
+/* For binding types: */
+/* The app of the state L belongs to. */
+const hf_app_t *hf_lua_app(lua_State *L);
+/* The binding whose context.bindings table is at idx (raises outside an invocation). */
+const hf_binding_t *hf_lua_binding(lua_State *L, int idx);
+/* Fill out->body from the value at idx: a string as it is, anything else as JSON (raises
+   "bindings.NAME:send: cannot encode ..." when it cannot be). */
+void hf_lua_output_body(lua_State *L, int idx, hf_output_t *out, const char *binding);
+
+/* For the Lua host: */
+/* Push context.bindings of fn. */
+void hf_lua_push_bindings(lua_State *L, const hf_function_t *fn);
+/* Queue one message of output binding `binding` (index in fn->outputs) from the value at
+   idx with the options table at opts (0: none); raises on a bad value. */
+void hf_lua_send(lua_State *L, int binding, int idx, int opts);
+/* lua_CFunction: send arg 1 (the handler's return value) through $return, if any. */
+int hf_lua_l_send_return(lua_State *L);
+
+#endif
