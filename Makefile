@@ -39,7 +39,7 @@ TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .SECONDARY:
-.PHONY: all deps run test test-unit test-integration clean fuzz bench
+.PHONY: all deps run test test-unit test-integration clean fuzz bench tests
 all: $(BUILD)/hubfn
 
 $(BUILD)/%.o: %.c

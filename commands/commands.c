@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app.h"
+#include "binding.h"
 #include "host.h"
 #include "http.h"
 #include "log.h"
@@ -248,7 +250,7 @@ static int hf_cmd_new(const hf_cmd_args_t *a)
 /* help                                                                                */
 
 static const hf_cmd_arg_t help_args[] = {
-    {"COMMAND", NULL},
+    {"COMMAND|TOPIC", NULL},
     {NULL, NULL},
 };
 
@@ -262,7 +264,9 @@ static void hf_cmd_overview(FILE *out)
     fprintf(out, "hubfn: a host for Lua trigger functions on Azure Event Hubs\n\ncommands:\n");
     for (size_t i = 0; i < hf_commands_n; i++)
         fprintf(out, "  %-8s %s\n", hf_commands[i].name, hf_commands[i].summary);
-    fprintf(out, "\nhubfn --version prints the version; hubfn help COMMAND explains one.\n");
+    fprintf(out, "\nhubfn --version prints the version; hubfn help COMMAND explains one.\n"
+                 "hubfn help host.json, function.json, bindings, triggers or a binding type\n"
+                 "(eventHubTrigger, eventHub, ...) lists its settings.\n");
 }
 
 /* hubfn help [COMMAND]. */
@@ -273,8 +277,13 @@ static int hf_cmd_help(const hf_cmd_args_t *a)
         return 0;
     }
     const hf_cmd_t *cmd = hf_commands_find(a->arg[0]);
+    if (!cmd && hf_app_settings_doc(a->arg[0], stdout) == 0)
+        return 0;
     if (!cmd) {
-        fprintf(stderr, "hubfn help: unknown command \"%s\"\n", a->arg[0]);
+        char types[512];
+        fprintf(stderr, "hubfn help: unknown command or topic \"%s\" (commands: start, run, "
+                "send, new, help; topics: host.json, function.json, bindings, triggers, or a "
+                "binding type: %s)\n", a->arg[0], hf_binding_types_list(types, sizeof(types)));
         return 2;
     }
     hf_cmdline_help(cmd, stdout);
@@ -331,7 +340,9 @@ const hf_cmd_t hf_commands[] = {
      hf_cmd_new},
     {"help", "show help for a command", help_args, help_opts,
      "Lists the commands; with COMMAND, shows how to use that one (as\n"
-     "`hubfn COMMAND --help` does).\n",
+     "`hubfn COMMAND --help` does). With a settings topic (host.json, function.json,\n"
+     "bindings, triggers, or a binding type such as eventHub), lists its keys: default,\n"
+     "accepted values and meaning, as docs/configuration.md does.\n",
      "", hf_cmd_help},
 };
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -156,21 +157,6 @@ static const char rudderstack_handler_lua[] =
     "    end\n"
     "  end\n"
     "end\n";
-
-static const char host_json[] =
-    "{\n"
-    "  \"version\": \"2.0\",\n"
-    "  \"functionTimeout\": \"00:05:00\",\n"
-    "  \"extensions\": {\n"
-    "    \"eventHubs\": {\n"
-    "      \"maxEventBatchSize\": 100,\n"
-    "      \"batchCheckpointFrequency\": 1,\n"
-    "      \"prefetchCount\": 300,\n"
-    "      \"initialOffsetOptions\": { \"type\": \"fromStart\" }\n"
-    "    }\n"
-    "  },\n"
-    "  \"logging\": { \"logLevel\": { \"default\": \"Information\" } }\n"
-    "}\n";
 
 static const char local_settings_json[] =
     "{\n"
@@ -350,7 +336,14 @@ int hf_new_main(const char *name, const char *tname)
     int new_settings = new_app && !exists("local.settings.json", NULL);
     const char *failed = NULL;
     if (new_app) {
-        if (write_new("host.json", host_json, name) != 0)
+        char *host_json = NULL;
+        size_t host_json_len = 0;
+        FILE *mem = open_memstream(&host_json, &host_json_len);
+        hf_options_template(hf_app_host_options(), mem);
+        fclose(mem);
+        int bad = write_new("host.json", host_json, name) != 0;
+        free(host_json);
+        if (bad)
             failed = "host.json";
         else
             undo_add(&undo, "host.json", 0);

@@ -736,21 +736,22 @@ static const char *const offset_types[] = {"fromStart", "fromEnd", "fromEnqueued
 static const hf_option_t host_options[] = {
     {"", HF_OPT_SECTION},
     {"version", HF_OPT_CUSTOM, .def = "\"2.0\"", .flags = HF_OPT_REQUIRED | HF_OPT_TEMPLATE,
-     .help = "the host.json schema: `\"2.0\"`"},
+     .use = "`\"2.0\"`", .help = "the host.json schema hubfn runs"},
     {"functionTimeout", HF_OPT_DURATION, H(function_timeout_ms), "\"00:05:00\"", 1, 0, NULL,
      HF_OPT_UNBOUNDED | HF_OPT_TEMPLATE, .use = "00:05:00",
      .help = "how long one invocation may run before it fails"},
-    {"functions", HF_OPT_CUSTOM, .help = "an array of function names (any case): load only those"},
+    {"functions", HF_OPT_CUSTOM, .use = "an array of function names (any case)",
+     .help = "load only these functions; a name that is no function folder is an error"},
     {"extensions", HF_OPT_SECTION},
     {"extensions.eventHubs", HF_OPT_SECTION, .flags = HF_OPT_WARN},
     {"extensions.eventHubs.maxEventBatchSize", HF_OPT_INT, H(max_batch), "100", 1, INT_MAX,
      NULL, HF_OPT_TEMPLATE, "extensions.eventHubs.eventProcessorOptions.maxBatchSize",
      .help = "the most events in one batch (one invocation with cardinality `many`)"},
     {"extensions.eventHubs.minEventBatchSize", HF_OPT_INT, H(min_batch), "1", 1, INT_MAX,
-     NULL, HF_OPT_TEMPLATE,
+     NULL, 0,
      .help = "the fewest events a batch waits for, up to maxWaitTime; at most maxEventBatchSize"},
     {"extensions.eventHubs.maxWaitTime", HF_OPT_DURATION, H(max_wait_ms), "\"00:01:00\"", 0,
-     600000, NULL, HF_OPT_TEMPLATE, .use = "00:01:00",
+     600000, NULL, 0, .use = "00:01:00",
      .help = "how long a batch waits for minEventBatchSize events"},
     {"extensions.eventHubs.batchCheckpointFrequency", HF_OPT_INT, H(checkpoint_every), "1", 1,
      INT_MAX, NULL, HF_OPT_TEMPLATE, .help = "batches of a partition between two checkpoints"},
@@ -770,7 +771,7 @@ static const hf_option_t host_options[] = {
      HF_OPT_IGNORED, .flags = HF_OPT_WARN, .help = AMQP_ONLY},
     {"extensions.eventHubs.initialOffsetOptions", HF_OPT_SECTION, .flags = HF_OPT_WARN},
     {"extensions.eventHubs.initialOffsetOptions.type", HF_OPT_ENUM, H(initial_offset),
-     "\"fromStart\"", 0, 0, offset_types, 0, .noun = "an offset type",
+     "\"fromStart\"", 0, 0, offset_types, HF_OPT_TEMPLATE, .noun = "an offset type",
      .use = "use fromStart, fromEnd or fromEnqueuedTime",
      .help = "where a partition without a checkpoint starts"},
     {"extensions.eventHubs.initialOffsetOptions.enqueuedTimeUtc", HF_OPT_TIME,
@@ -803,8 +804,9 @@ static const hf_option_t host_options[] = {
      HF_OPT_HUBFN,
      .help = "give handlers os.execute, io.popen, native modules and the whole debug library"},
     {"logging", HF_OPT_SECTION},
-    {"logging.logLevel", HF_OPT_CUSTOM,
-     .help = "log levels by category: `default`, `Function.NAME`"},
+    {"logging.logLevel", HF_OPT_CUSTOM, .def = "{ \"default\": \"Information\" }",
+     .flags = HF_OPT_TEMPLATE, .use = "category → `Trace`, `Debug`, `Information`, `Warning`, `Error`, `Critical`, `None`",
+     .help = "log levels by category: `default`, `Function.NAME` (default Information)"},
     {NULL}
 };
 
@@ -960,11 +962,13 @@ static const char *const cardinalities[] = {"one", "many", NULL};
 
 /* Keys every binding has, whatever its type. */
 static const hf_option_t binding_options[] = {
-    {"type", HF_OPT_CUSTOM, .flags = HF_OPT_REQUIRED,
-     .help = "the binding type: eventHubTrigger, eventHub, ..."},
-    {"direction", HF_OPT_CUSTOM, .help = "`in` (a trigger) or `out`; when omitted, the type's"},
+    {"type", HF_OPT_CUSTOM, .flags = HF_OPT_REQUIRED, .use = "a binding type (any case)",
+     .help = "eventHubTrigger, eventHub, ... (the tables below)"},
+    {"direction", HF_OPT_CUSTOM, .use = "`in`, `out` or `inout`",
+     .help = "must fit the type; when omitted, the type's"},
     {"name", HF_OPT_CUSTOM, .flags = HF_OPT_REQUIRED,
-     .help = "the name in Lua (`context.bindings.NAME`), or `$return`, or `$deadLetter`"},
+     .use = "a letter or `_`, then letters, digits or `_`; or `$return`, `$deadLetter`",
+     .help = "the name in Lua (`context.bindings.NAME`); unique in the function (any case)"},
     {NULL}
 };
 
@@ -973,21 +977,25 @@ static const hf_option_t trigger_options[] = {
     {"cardinality", HF_OPT_ENUM, offsetof(hf_binding_t, cardinality), "\"one\"", 0, 0,
      cardinalities, HF_OPT_SHAPES, .noun = "a cardinality", .use = "use \"one\" or \"many\"",
      .help = "`one`: the handler gets one event; `many`: an array of them"},
-    {"dataType", HF_OPT_CUSTOM, .flags = HF_OPT_SHAPES,
-     .help = "`string` or `binary`: the body as raw bytes; omitted: decoded JSON"},
+    {"dataType", HF_OPT_CUSTOM, .flags = HF_OPT_SHAPES, .use = "`string` or `binary`",
+     .help = "the body as raw bytes, never decoded; omitted: decoded JSON"},
     {NULL}
 };
 
 /* function.json's own keys. */
 static const hf_option_t function_options[] = {
     {"scriptFile", HF_OPT_CUSTOM, .def = "\"handler.lua\"",
-     .help = "the script, relative to the function folder"},
-    {"entryPoint", HF_OPT_CUSTOM, .def = "\"run\"",
+     .use = "a path, relative to the function folder or absolute",
+     .help = "the script; it must exist"},
+    {"entryPoint", HF_OPT_CUSTOM, .def = "\"run\"", .use = "a name, not empty",
      .help = "the handler's name when the script returns a table or defines a global"},
-    {"disabled", HF_OPT_CUSTOM, .def = "false", .help = "`true`: the function is not run"},
-    {"retry", HF_OPT_CUSTOM, .help = "the function's retry policy: fixedDelay or exponentialBackoff"},
-    {"bindings", HF_OPT_CUSTOM, .flags = HF_OPT_REQUIRED,
-     .help = "one trigger and any number of other bindings"},
+    {"disabled", HF_OPT_CUSTOM, .def = "false",
+     .use = "`true`, `false`, `\"true\"`, `\"false\"`, `\"1\"`, `\"0\"`",
+     .help = "the function is loaded and checked but not run"},
+    {"retry", HF_OPT_CUSTOM, .use = "an object (below)",
+     .help = "the function's retry policy: fixedDelay or exponentialBackoff"},
+    {"bindings", HF_OPT_CUSTOM, .flags = HF_OPT_REQUIRED, .use = "an array of objects",
+     .help = "exactly one trigger (direction `in`) and any number of other bindings"},
     {"generatedBy", HF_OPT_IGNORED},
     {"configurationSource", HF_OPT_IGNORED},
     {"excluded", HF_OPT_IGNORED},
@@ -1885,4 +1893,36 @@ int hf_app_load_settings(hf_app_t *app, const char *dir, char *err, size_t errsz
     if (rc != 0)
         hf_app_free(app);
     return rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Settings reference                                                                  */
+
+int hf_app_settings_doc(const char *topic, FILE *out)
+{
+    static const char *const dirs[] = {"in", "out", "inout"};
+    if (strcasecmp(topic, "host.json") == 0) {
+        hf_options_markdown(host_options, out);
+        return 0;
+    }
+    if (strcasecmp(topic, "function.json") == 0) {
+        hf_options_markdown(function_options, out);
+        return 0;
+    }
+    if (strcasecmp(topic, "bindings") == 0) {
+        hf_options_markdown(binding_options, out);
+        return 0;
+    }
+    if (strcasecmp(topic, "triggers") == 0) {
+        hf_options_markdown(trigger_options, out);
+        return 0;
+    }
+    const hf_binding_type_t *type = hf_binding_type_find(topic);
+    if (!type)
+        return -1;
+    fprintf(out, "`\"type\": \"%s\"`, direction `%s`: %s.\n\n", type->name,
+            dirs[type->direction], type->summary ? type->summary : "");
+    if (type->options)
+        hf_options_markdown(type->options, out);
+    return 0;
 }

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "conn.h"
 #include "datetime.h"   /* hf_duration_parse, hf_time_parse: host.json's forms */
@@ -172,6 +173,11 @@ const hf_option_t *hf_app_trigger_options(void);
 /* The option table of function.json's own keys (scriptFile, entryPoint, disabled, retry,
    bindings). */
 const hf_option_t *hf_app_function_options(void);
+/* The reference of a settings topic as Markdown (docs/configuration.md holds the same
+   tables; tests/unit/test_options.c checks they agree): "host.json", "function.json",
+   "bindings" (keys of every binding), "triggers" (keys of every trigger) or a binding type
+   ("eventHub"). -1 for an unknown topic. */
+int hf_app_settings_doc(const char *topic, FILE *out);
 /* A binding's description for messages ("hub crm-updates"), from its type. */
 const char *hf_binding_describe(const hf_binding_t *b, char *buf, size_t bufsz);
 

@@ -657,7 +657,7 @@ const char *hf_options_accepted(const hf_option_t *o, char *buf, size_t bufsz)
         snprintf(buf, bufsz, "ignored");
         break;
     default:
-        snprintf(buf, bufsz, "see below");
+        snprintf(buf, bufsz, "%s", o->use ? o->use : "see below");
     }
     return buf;
 }
