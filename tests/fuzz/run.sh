@@ -34,6 +34,7 @@ for t in "${targets[@]}"; do
         decode)
             "$cc" "${flags[@]}" $(pkg-config --cflags lua5.4) tests/fuzz/fuzz_decode.c \
                 runtime/json.c runtime/lua_lazy.c runtime/activation.c runtime/datetime.c \
+                runtime/alloc.c \
                 $(pkg-config --libs lua5.4) -lm -o "$out/$t/fuzz"
             extra=(-max_len=16384 -dict=tests/fuzz/json.dict) ;;
         config)
