@@ -401,9 +401,7 @@ int hf_host_main(const hf_host_opts_t *opts)
         }
     }
 
-    if (hf_reload_start(&reload, &core->app, core->loop, &core->workers, opts->embedded, err,
-                        sizeof(err)) != 0)
-        hf_log_warn("hot reload is off: %s", err);
+    reload = hf_reload_start(&core->app, core->loop, &core->workers, opts->embedded);
 
     ev_signal_init(&core->sigint, on_signal, SIGINT);
     ev_signal_init(&core->sigterm, on_signal, SIGTERM);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "binding.h"
 #include "log.h"
 
@@ -92,7 +93,7 @@ static int reread_config(hf_watch_t *w, const hf_function_t *fn)
         /* Workers read entryPoint only while reloading, after being signalled. */
         hf_function_t *mfn = &r->app->functions[w->fn_index];
         free(mfn->entry_point);
-        mfn->entry_point = strdup(nf->entry_point);
+        mfn->entry_point = hf_strdup(nf->entry_point);
     }
     hf_app_free(&fresh);
     return 0;
@@ -133,15 +134,11 @@ static void on_change(struct ev_loop *loop, ev_stat *st, int revents)
     ev_timer_start(loop, &w->settle);
 }
 
-int hf_reload_start(hf_reload_t **out, hf_app_t *app, struct ev_loop *loop,
-                    hf_workers_t *workers, int embedded, char *err, size_t errsz)
+hf_reload_t *hf_reload_start(hf_app_t *app, struct ev_loop *loop, hf_workers_t *workers,
+                             int embedded)
 {
-    hf_reload_t *r = calloc(1, sizeof(*r));
-    if (!r || !(r->watches = calloc(app->functions_n ? app->functions_n : 1, sizeof(hf_watch_t)))) {
-        free(r);
-        snprintf(err, errsz, "out of memory");
-        return -1;
-    }
+    hf_reload_t *r = hf_calloc(1, sizeof(*r));
+    r->watches = hf_calloc(app->functions_n ? app->functions_n : 1, sizeof(hf_watch_t));
     r->app = app;
     r->loop = loop;
     r->workers = workers;
@@ -154,7 +151,7 @@ int hf_reload_start(hf_reload_t **out, hf_app_t *app, struct ev_loop *loop,
         size_t n = strlen(fn->dir) + sizeof("/function.json");
         w->reload = r;
         w->fn_index = (int)i;
-        w->function_json = malloc(n);
+        w->function_json = hf_malloc(n);
         snprintf(w->function_json, n, "%s/function.json", fn->dir);
         ev_stat_init(&w->script, on_change, fn->script_path, 0.5);
         ev_stat_init(&w->config, on_change, w->function_json, 0.5);
@@ -163,8 +160,7 @@ int hf_reload_start(hf_reload_t **out, hf_app_t *app, struct ev_loop *loop,
         ev_stat_start(r->loop, &w->script);
         ev_stat_start(r->loop, &w->config);
     }
-    *out = r;
-    return 0;
+    return r;
 }
 
 void hf_reload_stop(hf_reload_t *r)

@@ -18,10 +18,9 @@
 typedef struct hf_reload hf_reload_t;
 
 /* Watch every enabled function's files of app (whose entryPoint a reload may change) on
-   loop; reloads go to the workers. `embedded`: the app was loaded for --embedded. -1 with
-   err. */
-int hf_reload_start(hf_reload_t **out, hf_app_t *app, struct ev_loop *loop,
-                    hf_workers_t *workers, int embedded, char *err, size_t errsz);
+   loop; reloads go to the workers. `embedded`: the app was loaded for --embedded. */
+hf_reload_t *hf_reload_start(hf_app_t *app, struct ev_loop *loop, hf_workers_t *workers,
+                             int embedded);
 void hf_reload_stop(hf_reload_t *reload);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "log.h"
 
 /* Thread: worker, holding w->lock (released while loading). Reload what was asked for. */
@@ -93,16 +94,12 @@ int hf_workers_start(hf_workers_t *pool, const hf_app_t *app, int n, struct ev_l
     pool->done_async = done_async;
     pthread_mutex_init(&pool->done_lock, NULL);
     pthread_cond_init(&pool->done_cond, NULL);
-    pool->w = calloc((size_t)n, sizeof(hf_worker_t));
-    if (!pool->w) {
-        snprintf(err, errsz, "out of memory starting workers");
-        return -1;
-    }
+    pool->w = hf_calloc((size_t)n, sizeof(hf_worker_t));
     for (int i = 0; i < n; i++) {
         hf_worker_t *w = &pool->w[i];
         w->pool = pool;
         w->index = i;
-        w->reload = calloc(app->functions_n ? app->functions_n : 1, 1);
+        w->reload = hf_calloc(app->functions_n ? app->functions_n : 1, 1);
         pthread_mutex_init(&w->lock, NULL);
         pthread_cond_init(&w->cond, NULL);
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
