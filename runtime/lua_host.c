@@ -359,18 +359,17 @@ static int l_context_fail(lua_State *L)
     if (idx == (size_t)-1 || idx >= batch->events_n)
         return luaL_error(L, "context.fail: the first argument must be an event of this "
                           "invocation");
-    if (!batch->event_failed && !(batch->event_failed = calloc(batch->events_n, 1)))
-        return luaL_error(L, "context.fail: out of memory");
+    if (!batch->event_failed)
+        batch->event_failed = hf_calloc(batch->events_n, 1);
     if (!batch->event_failed[idx]) {
         batch->event_failed[idx] = 1;
         batch->failed_marked++;
     }
     if (!batch->error) {
         size_t len = strlen(reason) + 64;
-        batch->error = malloc(len);
-        if (batch->error)
-            snprintf(batch->error, len, "event at offset %lld: %s",
-                     (long long)batch->events[idx].offset, reason);
+        batch->error = hf_malloc(len);
+        snprintf(batch->error, len, "event at offset %lld: %s",
+                 (long long)batch->events[idx].offset, reason);
     }
     return 0;
 }
@@ -457,7 +456,7 @@ int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
     lua->sends_ref = LUA_NOREF;
     lua->rng = (uint64_t)hf_mono_us() ^ ((uint64_t)(uintptr_t)lua << 17) ^ 0x9e3779b97f4a7c15ULL;
     if (HF_POOL_MAX > 0)
-        lua->pool = calloc(1, sizeof(hf_pool_t));
+        lua->pool = hf_calloc(1, sizeof(hf_pool_t));
     lua->L = lua_newstate(lua_alloc, lua);
     if (!lua->L) {
         pool_destroy(lua->pool);
@@ -471,8 +470,8 @@ int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
     if (!app->host.lua_unsafe)
         sandbox(L);
     hf_lua_event_register(L);
-    lua->handlers = malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
-    lua->contexts = malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
+    lua->handlers = hf_malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
+    lua->contexts = hf_malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
     for (size_t i = 0; i < app->functions_n; i++)
         lua->handlers[i] = lua->contexts[i] = LUA_NOREF;
 
@@ -644,21 +643,18 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
                      lua->mem_limit);
         else
             head[0] = 0;
-        size_t len = strlen(head) + (msg ? strlen(msg) : 0) + 4;
-        char *e = malloc(len);
-        if (e)
-            snprintf(e, len, "%s%s%s", head, *head && msg ? ": " : "", msg ? msg : "");
-        if (batch->error)
-            free(e);
-        else
-            batch->error = e;
+        if (!batch->error) {
+            size_t len = strlen(head) + (msg ? strlen(msg) : 0) + 4;
+            batch->error = hf_malloc(len);
+            snprintf(batch->error, len, "%s%s%s", head, *head && msg ? ": " : "",
+                     msg ? msg : "");
+        }
         batch->failed_invocations++;
         /* Every event of a failed invocation failed, whatever context.fail said. */
         if (!many || batch->event_failed) {
             if (!batch->event_failed)
-                batch->event_failed = calloc(batch->events_n, 1);
-            if (batch->event_failed)
-                memset(batch->event_failed + first, 1, n);
+                batch->event_failed = hf_calloc(batch->events_n, 1);
+            memset(batch->event_failed + first, 1, n);
         }
         /* Outputs of a failed invocation are not sent. */
         hf_batch_drop_outputs(batch, outputs_before);
@@ -679,7 +675,7 @@ void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch)
     lua->batch = batch;
     batch->status = HF_BATCH_OK;
     if (lua->handlers[fn_index] == LUA_NOREF) {
-        batch->error = strdup("the function is not loaded");
+        batch->error = hf_strdup("the function is not loaded");
         batch->status = HF_BATCH_FAILED;
         lua->batch = NULL;
         return;
