@@ -800,7 +800,7 @@ static void hf_send_produce_all(hf_send_run_t *r)
             rd_kafka_resp_err_t err = rd_kafka_producev(
                 r->rk, RD_KAFKA_V_TOPIC(r->opts->hub),
                 RD_KAFKA_V_VALUE(r->in.text + ev->off, ev->len),
-                RD_KAFKA_V_KEY(ev->has_key ? r->in.keys + ev->key_off : NULL,
+                RD_KAFKA_V_KEY((ev->has_key ? r->in.keys + ev->key_off : NULL),
                                ev->has_key ? ev->key_len : 0),
                 RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(ev), RD_KAFKA_V_END);
             if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
