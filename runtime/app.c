@@ -1505,7 +1505,8 @@ static int load_app(ld_t *ld, char **names, size_t n)
 
     if (load_local_settings(ld) < 0 || load_host(ld, &allow) < 0)
         return -1;
-    qsort(names, n, sizeof(*names), cmp_names);
+    if (n > 1)
+        qsort(names, n, sizeof(*names), cmp_names);     /* names is NULL when n is 0 */
     sel = hf_malloc(n * sizeof(*sel));
     if (allow && !ld->opts.only_function) {
         /* host.json "functions": load only those listed; a name that is no function is an
