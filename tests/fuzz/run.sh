@@ -22,7 +22,7 @@ if ! command -v "$cc" >/dev/null 2>&1 || ! ls /usr/lib/llvm-14/lib/clang/*/lib/l
 fi
 flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iruntime
        -DHF_VERSION='"fuzz"')
-pkgs="lua5.4 rdkafka libcjson"
+pkgs="lua5.4 rdkafka libcjson libcurl"
 lib_src=()
 for f in runtime/*.c bindings/*.c commands/*.c; do
     [ "$f" = commands/main.c ] || lib_src+=("$f")
