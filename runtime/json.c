@@ -13,8 +13,8 @@
  *
  * Encoder: iterative as well; object keys are sorted so output is deterministic.
  *
- * Lazy events: one metatable whose __index decodes the body on first use and builds the
- * fields the host registered (hf_json_lazy_field) on first read.
+ * Lazy tables (lua_lazy.c, events and the activation view) are written with every field,
+ * as pairs() sees them.
  *
  * Decoding and encoding run inside lua_pcall so that a memory error inside the Lua API
  * cannot escape to a caller that is not protected, and the C memory they hold is freed
