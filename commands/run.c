@@ -112,7 +112,7 @@ int hf_run_main(const char *function_dir, const char *events_path, int live)
     hf_batch_t *batch = NULL;
     size_t *starts = hf_malloc(max * sizeof(*starts));   /* where each event's line starts */
     int64_t line = 0, now = hf_now_ms();
-    size_t events = 0, failed = 0, outputs = 0;
+    size_t events = 0, failed = 0, failed_events = 0, outputs = 0;
     for (;;) {
         if (!batch) {
             batch = hf_batch_new(max);
@@ -181,8 +181,18 @@ int hf_run_main(const char *function_dir, const char *events_path, int live)
                 snprintf(where, sizeof(where), "event on line %lld", l0);
             else
                 snprintf(where, sizeof(where), "events on lines %lld-%lld", l0, l1);
-            hf_log_ctx(HF_LOG_ERROR, &ctx, "invocation failed (%s): %s", where,
-                       batch->error ? batch->error : "unknown error");
+            size_t n = 0;
+            for (size_t i = 0; i < batch->events_n; i++)
+                n += !batch->event_failed || batch->event_failed[i];
+            failed_events += n;
+            if (batch->failed_invocations)
+                hf_log_ctx(HF_LOG_ERROR, &ctx, "invocation failed (%s): %s", where,
+                           batch->error ? batch->error : "unknown error");
+            else
+                /* the handler returned, but failed single events with context.fail */
+                hf_log_ctx(HF_LOG_ERROR, &ctx, "%zu event%s failed through context.fail (%s): "
+                           "%s", n, n == 1 ? "" : "s", where,
+                           batch->error ? batch->error : "unknown error");
             rc = 1;
         }
         hf_batch_free(batch);
@@ -197,7 +207,9 @@ int hf_run_main(const char *function_dir, const char *events_path, int live)
     }
     if (f != stdin)
         fclose(f);
-    hf_log_info("%zu events, %zu outputs, %zu failed invocations", events, outputs, failed);
+    hf_log_info("%zu events, %zu outputs, %zu failed invocation%s, %zu failed event%s", events,
+                outputs, failed, failed == 1 ? "" : "s", failed_events,
+                failed_events == 1 ? "" : "s");
     hf_lua_close(&lua);
     hf_app_free(&app);
     return rc;

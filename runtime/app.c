@@ -11,6 +11,7 @@
 
 #include "alloc.h"
 #include "binding.h"
+#include "kafka.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -841,6 +842,14 @@ static int load_host(ld_t *ld, cJSON **allow)
     if (hf_options_read(host_options, root, h, &ctx) < 0 ||
         hf_options_check_keys((const hf_option_t *const[]){host_options, NULL}, root, &ctx) < 0)
         goto bad;
+    /* librdkafka's own checks of extensions.kafka, now rather than when a client starts */
+    const char *bad;
+    char why[512], path[400];
+    if (hf_kafka_check_props(&h->kafka, &bad, why, sizeof(why)) < 0) {
+        snprintf(path, sizeof(path), "extensions.kafka.%s", bad);
+        host_fail(ld, path, "librdkafka refuses it: %s", why);
+        goto bad;
+    }
     if (h->min_batch > h->max_batch) {
         host_fail(ld, "extensions.eventHubs.minEventBatchSize",
                   "%d is larger than maxEventBatchSize (%d)", h->min_batch, h->max_batch);
@@ -976,7 +985,7 @@ int hf_app_valid_function_name(const char *s)
 static int valid_binding_name(const char *s)
 {
     size_t n = strlen(s);
-    if (strcmp(s, "$return") == 0 || strcmp(s, "$deadLetter") == 0)
+    if (strcasecmp(s, "$return") == 0 || strcasecmp(s, "$deadLetter") == 0)
         return 1;
     if (n == 0 || n > 128 || (!isalpha((unsigned char)s[0]) && s[0] != '_'))
         return 0;
@@ -1156,6 +1165,12 @@ static int load_binding(ld_t *ld, const char *file, hf_function_t *fn, const cJS
         return fail(ld, "%s: %sname: \"%s\" is not a valid binding name (a letter or '_', "
                     "then letters, digits or '_'%s)", file, pre, name,
                     trigger ? "" : "; or $return, or $deadLetter");
+    /* binding names compare in any case, as Azure compares them: the two special ones get
+       their one spelling */
+    if (strcasecmp(name, "$return") == 0)
+        name = "$return";
+    else if (strcasecmp(name, "$deadLetter") == 0)
+        name = "$deadLetter";
     out->name = hf_strdup(name);
 
     hf_opt_ctx_t octx = opt_ctx(ld, file, pre);

@@ -12,6 +12,7 @@
 #include "lua_bindings.h"
 #include "lua_event.h"
 #include "lua_http.h"
+#include "lua_modules.h"
 #include "datetime.h"
 #include "json.h"
 #include "lua_lazy.h"
@@ -400,7 +401,19 @@ static void build_context_parts(lua_State *L, const hf_function_t *fn)
     lua_setfield(L, -2, "partitionContext");
 }
 
+static int load_function(hf_lua_t *lua, int fn_index, char *err, size_t errsz);
+
 int hf_lua_load_function(hf_lua_t *lua, int fn_index, char *err, size_t errsz)
+{
+    int rc, previous = lua->current_fn;
+    lua->current_fn = fn_index;
+    rc = load_function(lua, fn_index, err, errsz);
+    lua->current_fn = previous;
+    return rc;
+}
+
+/* hf_lua_load_function's work, with current_fn set. */
+static int load_function(hf_lua_t *lua, int fn_index, char *err, size_t errsz)
 {
     lua_State *L = lua->L;
     const hf_function_t *fn = &lua->app->functions[fn_index];
@@ -454,6 +467,7 @@ int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
     memset(lua, 0, sizeof(*lua));
     lua->app = app;
     lua->sends_ref = LUA_NOREF;
+    lua->current_fn = -1;
     lua->rng = (uint64_t)hf_mono_us() ^ ((uint64_t)(uintptr_t)lua << 17) ^ 0x9e3779b97f4a7c15ULL;
     if (HF_POOL_MAX > 0)
         lua->pool = hf_calloc(1, sizeof(hf_pool_t));
@@ -470,6 +484,7 @@ int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
     if (!app->host.lua_unsafe)
         sandbox(L);
     hf_lua_event_register(L);
+    hf_lua_modules_init(L);
     lua->handlers = hf_malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
     lua->contexts = hf_malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
     for (size_t i = 0; i < app->functions_n; i++)
@@ -673,11 +688,13 @@ void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch)
     int64_t t0 = hf_mono_us();
     batch->started_ms = hf_now_ms();
     lua->batch = batch;
+    lua->current_fn = fn_index;
     batch->status = HF_BATCH_OK;
     if (lua->handlers[fn_index] == LUA_NOREF) {
         batch->error = hf_strdup("the function is not loaded");
         batch->status = HF_BATCH_FAILED;
         lua->batch = NULL;
+        lua->current_fn = -1;
         return;
     }
     if (batch->fn->trigger.cardinality == HF_CARD_MANY) {
@@ -691,6 +708,7 @@ void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch)
     if (batch->failed_marked)
         batch->status = HF_BATCH_FAILED;   /* some events failed through context.fail */
     lua->batch = NULL;
+    lua->current_fn = -1;
     /* A small GC step between batches keeps pauses short (Redis does the same). */
     lua_gc(L, LUA_GCSTEP, 0);
     batch->run_us = hf_mono_us() - t0;

@@ -859,6 +859,32 @@ static void on_dead_letter_timer(struct ev_loop *loop, ev_timer *w, int revents)
     dead_letter(batch->owner, batch);
 }
 
+/* A dead-letter message must fit the largest event a hub takes (host.json maxEventBytes,
+   Event Hubs' 1 MB): an event that does not is sent with its body cut to fit and headers
+   saying so, rather than refused again and again; the whole event stays in the input hub
+   at its offset for as long as the hub keeps it. */
+static void fit_dead_letter(hf_lane_t *lane, hf_output_t *out)
+{
+    size_t limit = (size_t)lane->pl->env.app->host.max_event_bytes, over = out->key_len;
+    for (size_t h = 0; h < out->headers_n; h++)
+        over += strlen(out->headers[h].name) + out->headers[h].value_len + 8;
+    over += 128;                 /* the headers added below, and record overhead */
+    if (!limit || out->body_len + over <= limit)
+        return;
+    size_t keep = limit > over ? limit - over : 0;
+    char num[32];
+    snprintf(num, sizeof(num), "%zu", out->body_len);
+    hf_output_add_header(out, "hubfn-truncated", "true", 4);
+    hf_output_add_header(out, "hubfn-original-bytes", num, strlen(num));
+    hf_log_ctx_t ctx;
+    log_ctx_for(lane, &ctx);
+    hf_log_ctx(HF_LOG_WARN, &ctx, "an event of %s bytes is larger than a dead-letter message "
+               "may be (maxEventBytes %zu): its first %zu bytes are sent, with "
+               "hubfn-truncated: true; the whole event stays in hub %s", num, limit, keep,
+               lane->src.hub ? lane->src.hub : "?");
+    out->body_len = keep;
+}
+
 /* Send the batch's failed events, unchanged, to the function's $deadLetter binding with
    their coordinates and the error in headers; they are resolved once it has them. */
 static void dead_letter(hf_lane_t *lane, hf_batch_t *batch)
@@ -932,6 +958,7 @@ static void dead_letter(hf_lane_t *lane, hf_batch_t *batch)
                 hf_output_add_header(&out, "hubfn-response", fail_response,
                                      strlen(fail_response));
         }
+        fit_dead_letter(lane, &out);
         hf_batch_add_output(batch, &out);
     }
     free(batch->error);
