@@ -231,6 +231,13 @@ const char *hf_app_setting(const hf_app_t *app, const char *name)
     return NULL;
 }
 
+void hf_app_export_values(const hf_app_t *app)
+{
+    for (size_t i = 0; i < app->values_n; i++)
+        if (app->values[i].key[0] && !strchr(app->values[i].key, '='))
+            setenv(app->values[i].key, app->values[i].value, 0);
+}
+
 /* Where a missing setting was looked for. */
 static const char *looked_in(const ld_t *ld)
 {

@@ -164,6 +164,10 @@ int hf_app_load_settings(hf_app_t *app, const char *dir, char *err, size_t errsz
  * Returns the value (owned by the environment or the app) or NULL.
  */
 const char *hf_app_setting(const hf_app_t *app, const char *name);
+/* Put local.settings.json Values into the environment where the environment does not
+   already set them, as the Functions host does locally, so that a handler's os.getenv
+   sees every app setting. Call before threads start. */
+void hf_app_export_values(const hf_app_t *app);
 
 /* The level for a log category ("Function.router", "Function.router.User",
    "Host.Results"): the logging.logLevel entry whose key is the category or its longest
