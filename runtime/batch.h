@@ -88,6 +88,12 @@ typedef struct hf_batch {
     int stage;                   /* where the batch is on its way */
     int dead_lettering;          /* the outputs are the failed events, for $deadLetter */
     int keyed;                   /* its events hold their ordering keys in the lane */
+    /* bisectOnError: the batch's handler raised, and it runs again on parts of it */
+    size_t range_first, range_n; /* the events the next run covers; range_n 0: all */
+    size_t *bisect;              /* parts still to run: (first, n) pairs, last runs next */
+    size_t bisect_n, bisect_cap;
+    int bisected;                /* every part ran: event_failed says which events failed */
+    char *bisect_error;          /* the error of the first event that failed alone */
     ev_timer timer;              /* a retry's delay, a dead-letter hub's back-off */
     struct hf_batch *lane_next;  /* the lane's unresolved batches */
     struct hf_batch *next;       /* in worker queues and lists of finished batches */

@@ -861,8 +861,8 @@ static void record_run(hf_pipeline_t *pl, const hf_batch_t *batch)
     /* cardinality one: the batch's invocations share its time evenly */
     if (done > 0)
         hf_series_observe_n(m->duration, (double)batch->run_us / 1e6 / done, (uint64_t)done);
-    if (batch->started_ms <= 0 || batch->done_ms <= 0)
-        return;
+    if (batch->started_ms <= 0 || batch->done_ms <= 0 || batch->range_n || batch->bisect_n)
+        return;                  /* a part of a bisected batch: its events were counted */
     for (size_t i = 0; i < batch->events_n; i++) {
         int64_t enq = batch->events[i].enqueued_ms;
         if (enq < 0)
@@ -873,6 +873,89 @@ static void record_run(hf_pipeline_t *pl, const hf_batch_t *batch)
         hf_series_observe(m->to_done,
                           batch->done_ms > enq ? (double)(batch->done_ms - enq) / 1e3 : 0);
     }
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* bisectOnError                                                                       */
+
+static void bisect_push(hf_batch_t *batch, size_t first, size_t n)
+{
+    if (batch->bisect_n + 2 > batch->bisect_cap) {
+        batch->bisect_cap = batch->bisect_cap ? batch->bisect_cap * 2 : 16;
+        batch->bisect = hf_realloc(batch->bisect, batch->bisect_cap * sizeof(size_t));
+    }
+    batch->bisect[batch->bisect_n++] = first;
+    batch->bisect[batch->bisect_n++] = n;
+}
+
+/* Split the range in halves, the first half to run next. */
+static void bisect_split(hf_batch_t *batch, size_t first, size_t n)
+{
+    size_t half = n / 2;
+    bisect_push(batch, first + half, n - half);
+    bisect_push(batch, first, half);
+}
+
+/* With bisectOnError and cardinality many, a run whose handler raised on more than one
+   event is split in halves run one after the other (keeping their order), and so on until
+   the events that fail stand alone; events in parts that succeed are done, their outputs
+   kept. 1 when the batch went back to the runner, 0 when it goes on to its outputs and
+   finalize (event_failed then marks the events that failed alone). */
+static int bisect_step(hf_pipeline_t *pl, hf_lane_t *lane, hf_batch_t *batch)
+{
+    if (!pl->env.app->host.bisect_on_error || batch->fn->trigger.cardinality != HF_CARD_MANY ||
+        batch->bisected || lane->draining)
+        return 0;
+    size_t first = batch->range_n ? batch->range_first : 0;
+    size_t n = batch->range_n ? batch->range_n : batch->events_n;
+    int raised = batch->failed_invocations > 0;
+    if (!batch->range_n && !batch->bisect_n) {
+        /* the whole batch ran */
+        if (!raised || n < 2)
+            return 0;
+        free(batch->event_failed);
+        batch->event_failed = hf_calloc(batch->events_n, 1);
+        hf_log_ctx_t ctx;
+        log_ctx_for(lane, &ctx);
+        ctx.first_offset = batch->events[0].offset;
+        ctx.last_offset = batch->events[n - 1].offset;
+        hf_log_ctx(HF_LOG_WARN, &ctx, "invocation failed on hub %s partition %d offsets "
+                   "%lld-%lld (%zu events); bisecting to find the events that fail: %s",
+                   lane->src.hub, (int)lane->partition, (long long)ctx.first_offset,
+                   (long long)ctx.last_offset, n, batch->error ? batch->error : "unknown error");
+        bisect_split(batch, 0, n);
+    } else if (raised && n > 1) {
+        memset(batch->event_failed + first, 0, n);
+        bisect_split(batch, first, n);
+    } else if (raised && !batch->bisect_error && batch->error) {
+        batch->bisect_error = hf_strdup(batch->error);   /* an event failed alone */
+    }
+    if (!batch->bisect_n) {
+        /* every part ran */
+        batch->bisected = 1;
+        batch->range_first = batch->range_n = 0;
+        int any = 0;
+        for (size_t i = 0; i < batch->events_n; i++)
+            any |= batch->event_failed[i];
+        batch->status = any ? HF_BATCH_FAILED : HF_BATCH_OK;
+        if (batch->bisect_error) {
+            free(batch->error);
+            batch->error = batch->bisect_error;
+            batch->bisect_error = NULL;
+        }
+        return 0;
+    }
+    batch->range_n = batch->bisect[--batch->bisect_n];
+    batch->range_first = batch->bisect[--batch->bisect_n];
+    /* a fresh run of that part */
+    batch->status = HF_BATCH_OK;
+    free(batch->error);
+    batch->error = NULL;
+    batch->invocations = batch->failed_invocations = 0;
+    batch->failed_marked = 0;
+    batch->stage = ST_RUNNING;
+    pl->env.runner.submit(pl->env.runner.ud, lane->worker, batch);
+    return 1;
 }
 
 void hf_pipeline_complete(hf_pipeline_t *pl, hf_batch_t *batch)
@@ -889,6 +972,8 @@ void hf_pipeline_complete(hf_pipeline_t *pl, hf_batch_t *batch)
             pl->env.progress(pl->env.ud);
         return;
     }
+    if (bisect_step(pl, lane, batch))
+        return;
     if (batch->outputs_n > 0) {
         batch->stage = ST_DELIVERING;
         deliver(pl, batch);

@@ -792,4 +792,102 @@ TEST(revocation_frees_the_keys)
     CHECK_INT(acked, 1);
 }
 
+/* ---- bisectOnError ---- */
+
+/* Play a cardinality-many handler that raises when its events (the batch's current part)
+   include an offset whose bit is set in poison. */
+static void run_poison(hf_batch_t *b, unsigned long poison)
+{
+    size_t first = b->range_n ? b->range_first : 0, n = b->range_n ? b->range_n : b->events_n;
+    b->invocations = 1;
+    for (size_t i = first; i < first + n; i++) {
+        if (poison & (1UL << b->events[i].offset)) {
+            b->status = HF_BATCH_FAILED;
+            b->failed_invocations = 1;
+            char msg[64];
+            snprintf(msg, sizeof(msg), "poison at %lld", (long long)b->events[i].offset);
+            b->error = hf_strdup(msg);
+            if (b->event_failed)
+                memset(b->event_failed + first, 1, n);
+            break;
+        }
+    }
+    if (!b->failed_invocations) {
+        hf_output_t o = {0};             /* one output per event of a part that succeeds */
+        for (size_t i = first; i < first + n; i++) {
+            o.binding = 0;
+            o.body = hf_strdup("x");
+            o.body_len = 1;
+            hf_batch_add_output(b, &o);
+        }
+    }
+    hf_pipeline_complete(pl, b);
+}
+
+TEST(bisect_leaves_only_the_failing_events_for_the_dead_letter_hub)
+{
+    setup(16, 1, -1, 1);
+    fn.trigger.cardinality = HF_CARD_MANY;
+    app.host.bisect_on_error = 1;
+    hf_lane_t *lane = open_lane(0);
+    push(lane, 0, 16);
+    unsigned long poison = (1UL << 3) | (1UL << 4) | (1UL << 13);
+    int runs = 0;
+    hf_batch_t *b;
+    while ((b = take_submitted()) && runs < 100) {
+        runs++;
+        run_poison(b, poison);
+    }
+    CHECK_INT(runs, 19);                       /* the halves visited: 3 events of 16 */
+    CHECK_INT(out_state.delivered, 13 + 3);    /* 13 good events' outputs, 3 dead letters */
+    hf_host_stats_t st = {0};
+    hf_pipeline_stats(pl, &st);
+    CHECK_INT(st.dead_lettered, 3);
+    CHECK_INT(st.failed_events, 3);
+    CHECK(strstr(out_state.last_headers, "hubfn-source-offset=13;") != NULL);
+    CHECK(strstr(out_state.last_headers, "hubfn-error=poison at 3;") != NULL);
+    CHECK_INT(acked, 16);
+    CHECK(hf_lane_idle(lane));
+}
+
+TEST(bisect_then_retry_policy_sees_only_the_failing_event)
+{
+    setup(8, 1, 1, 1);
+    fn.trigger.cardinality = HF_CARD_MANY;
+    app.host.bisect_on_error = 1;
+    hf_lane_t *lane = open_lane(0);
+    push(lane, 0, 8);
+    hf_batch_t *b;
+    int runs = 0;
+    size_t retried = 0;
+    while (runs < 100) {
+        WAIT_FOR(submitted_n > 0 || hf_lane_idle(lane));
+        if (!(b = take_submitted()))
+            break;
+        runs++;
+        if (b->retry_count > 0)
+            retried = b->events_n;
+        run_poison(b, 1UL << 6);
+    }
+    CHECK_INT(retried, 1);                     /* the retry ran offset 6 alone */
+    hf_host_stats_t st = {0};
+    hf_pipeline_stats(pl, &st);
+    CHECK_INT(st.dead_lettered, 1);
+    CHECK_INT(acked, 8);
+}
+
+TEST(without_bisect_the_whole_batch_fails)
+{
+    setup(8, 1, -1, 1);
+    fn.trigger.cardinality = HF_CARD_MANY;
+    hf_lane_t *lane = open_lane(0);
+    push(lane, 0, 8);
+    run_poison(take_submitted(), 1UL << 6);
+    CHECK_INT(submitted_n, 0);
+    hf_host_stats_t st = {0};
+    hf_pipeline_stats(pl, &st);
+    CHECK_INT(st.dead_lettered, 8);
+    CHECK(hf_lane_idle(lane));
+}
+
 TEST_MAIN()
