@@ -7,7 +7,7 @@
 #   make V=1        show full command lines
 
 CC      ?= cc
-PKGS    := lua5.4 rdkafka libcjson
+PKGS    := lua5.4 rdkafka libcjson libcurl
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wstrict-prototypes \
            -Wno-missing-field-initializers -Wno-format-truncation -pthread -MMD -MP \
@@ -64,7 +64,7 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(BUILD)/libhubfn.a
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Debian packages the build, the tests and `make run` need.
-DEB_PKGS := gcc make pkg-config liblua5.4-dev librdkafka-dev libcjson-dev libev-dev kcat \
+DEB_PKGS := gcc make pkg-config liblua5.4-dev librdkafka-dev libcjson-dev libev-dev libcurl4-openssl-dev kcat \
             openssl maven default-jre-headless python3 procps default-jdk-headless curl \
             nghttp2-proxy
 deps:

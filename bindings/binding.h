@@ -99,6 +99,9 @@ struct hf_binding_type {
     void (*print)(const hf_binding_t *b, const hf_output_t *out, hf_buf_t *line);
     /* Free what `send` put in out->ext. */
     void (*free_ext)(void *ext);
+    /* hubfn run --live: deliver one message now, blocking, with the type's own retries.
+       0, or -1 with why. NULL: the type's messages are only printed. */
+    int (*deliver_now)(const hf_binding_t *b, const hf_output_t *out, char *why, size_t whysz);
 
     /* ---- host (loop thread) ---- */
     /* Start serving every binding of this type in the app (called only when the app has

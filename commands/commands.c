@@ -147,7 +147,7 @@ static int hf_cmd_start(const hf_cmd_args_t *a)
 /* ---------------------------------------------------------------------------------- */
 /* run                                                                                 */
 
-enum { RUN_EVENTS, RUN_LOG_FORMAT, RUN_OPTS_N };
+enum { RUN_EVENTS, RUN_LIVE, RUN_LOG_FORMAT, RUN_OPTS_N };
 
 static const hf_cmd_arg_t run_args[] = {
     {"FUNCTION_DIR", "missing FUNCTION_DIR"},
@@ -159,6 +159,9 @@ static const hf_cmd_opt_t run_opts[] = {
                     "the events, one body per line (-: standard input)",
                     "a file, or - for standard input",
                     .required = "missing --events FILE (or --events - for standard input)"},
+    [RUN_LIVE] = {"live", 0, HF_ARG_FLAG, NULL,
+                  "also deliver what http output bindings send (other outputs\n"
+                  "are only printed)"},
     [RUN_LOG_FORMAT] = HF_OPT_LOG_FORMAT,
     [RUN_OPTS_N] = {NULL},
 };
@@ -167,7 +170,7 @@ static const hf_cmd_opt_t run_opts[] = {
 static int hf_cmd_run(const hf_cmd_args_t *a)
 {
     hf_cmd_log_format(&a->opt[RUN_LOG_FORMAT]);
-    return hf_run_main(a->arg[0], a->opt[RUN_EVENTS].text);
+    return hf_run_main(a->arg[0], a->opt[RUN_EVENTS].text, a->opt[RUN_LIVE].set);
 }
 
 /* ---------------------------------------------------------------------------------- */

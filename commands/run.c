@@ -74,7 +74,7 @@ static size_t reader_fill(reader_t *r, size_t keep)
     return keep;
 }
 
-int hf_run_main(const char *function_dir, const char *events_path)
+int hf_run_main(const char *function_dir, const char *events_path, int live)
 {
     hf_app_t app;
     hf_app_opts_t aopts = {0, 0, function_dir};
@@ -166,8 +166,18 @@ int hf_run_main(const char *function_dir, const char *events_path)
             batch->events[i].payload = rd.buf + starts[i];
         hf_lua_invoke(&lua, batch);
         events += batch->events_n;
-        for (size_t i = 0; i < batch->outputs_n; i++)
-            print_output(fn, &batch->outputs[i]);
+        for (size_t i = 0; i < batch->outputs_n; i++) {
+            const hf_output_t *out = &batch->outputs[i];
+            const hf_binding_t *b = &fn->outputs[out->binding];
+            char why[1024];
+            print_output(fn, out);
+            if (live && b->type->deliver_now && b->type->deliver_now(b, out, why, sizeof(why))) {
+                hf_log_ctx_t ctx = HF_LOG_CTX_NONE;
+                ctx.function = fn->name;
+                hf_log_ctx(HF_LOG_ERROR, &ctx, "output %s not delivered: %s", b->name, why);
+                rc = 1;
+            }
+        }
         outputs += batch->outputs_n;
         fflush(stdout);
         if (batch->status != HF_BATCH_OK) {

@@ -5,7 +5,8 @@
 #ifndef HF_RUN_H
 #define HF_RUN_H
 
-/* Returns the exit code: 0 all invocations succeeded, 1 one failed, 2 usage/config. */
-int hf_run_main(const char *function_dir, const char *events_path);
+/* Returns the exit code: 0 all invocations succeeded, 1 one failed, 2 usage/config.
+   `live`: besides printing them, deliver the outputs of binding types that can (http). */
+int hf_run_main(const char *function_dir, const char *events_path, int live);
 
 #endif

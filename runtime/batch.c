@@ -9,6 +9,7 @@
 hf_batch_t *hf_batch_new(size_t events_cap)
 {
     hf_batch_t *batch = hf_calloc(1, sizeof(*batch));
+    batch->fail_binding = -1;
     batch->events = hf_calloc(events_cap ? events_cap : 1, sizeof(hf_event_t));
     return batch;
 }
@@ -83,5 +84,6 @@ void hf_batch_free(hf_batch_t *batch)
     free(batch->events);
     free(batch->error);
     free(batch->delivery_error);
+    free(batch->fail_response);
     free(batch);
 }

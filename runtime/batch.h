@@ -77,6 +77,9 @@ typedef struct hf_batch {
     /* filled while its outputs are delivered */
     int delivery_failed;         /* an output message could not be delivered */
     char *delivery_error;        /* why the first one was not */
+    int fail_binding;            /* the binding of that message (index in fn->outputs), -1 */
+    int fail_status;             /* its HTTP status, when it had one, else 0 */
+    char *fail_response;         /* the first bytes of the answer, when there was one */
     size_t delivered;            /* output messages with a successful delivery report */
     /* the pipeline's (pipeline.c) */
     void *owner;                 /* the lane */

@@ -156,3 +156,29 @@ void hf_lua_push_bindings(lua_State *L, const hf_function_t *fn)
         lua_setfield(L, -2, b->name);
     }
 }
+
+void hf_lua_invocation(lua_State *L, size_t *first, size_t *n)
+{
+    hf_lua_t *lua = hf_lua_of(L);
+    *first = lua->inv_first;
+    *n = lua->inv_n;
+}
+
+uint64_t hf_lua_send_ordinal(lua_State *L, const hf_binding_t *b, int64_t offset)
+{
+    hf_lua_t *lua = hf_lua_of(L);
+    if (lua->sends_ref == LUA_NOREF) {
+        lua_newtable(L);
+        lua->sends_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lua->sends_ref);
+    lua_pushfstring(L, "%s\n%I", b->name, (lua_Integer)offset);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    lua_Integer n = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_pushinteger(L, n + 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    return (uint64_t)n;
+}

@@ -8,6 +8,7 @@
 #define HF_LUA_BINDINGS_H
 
 #include <lua.h>
+#include <stdint.h>
 
 #include "app.h"
 #include "batch.h"
@@ -20,6 +21,13 @@ const hf_binding_t *hf_lua_binding(lua_State *L, int idx);
 /* Fill out->body from the value at idx: a string as it is, anything else as JSON (raises
    "bindings.NAME:send: cannot encode ..." when it cannot be). */
 void hf_lua_output_body(lua_State *L, int idx, hf_output_t *out, const char *binding);
+
+/* The current invocation's events: [*first, *first + *n) of the batch. */
+void hf_lua_invocation(lua_State *L, size_t *first, size_t *n);
+/* How many messages binding b sent before this one in the current invocation for the
+   event at `offset` (counting from 0): with the event's coordinates, a request's place
+   that is the same each time the invocation runs. */
+uint64_t hf_lua_send_ordinal(lua_State *L, const hf_binding_t *b, int64_t offset);
 
 /* For the Lua host: */
 /* Push context.bindings of fn. */

@@ -11,6 +11,7 @@
 #include "binding.h"
 #include "lua_bindings.h"
 #include "lua_event.h"
+#include "lua_http.h"
 #include "datetime.h"
 #include "json.h"
 #include "lua_lazy.h"
@@ -241,6 +242,8 @@ static int open_hubfn(lua_State *L)
     lua_setfield(L, -2, "json");
     lua_pushstring(L, HF_VERSION);
     lua_setfield(L, -2, "version");
+    hf_lua_http_open(L);
+    lua_setfield(L, -2, "http");
     return 1;
 }
 
@@ -451,6 +454,7 @@ int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
 {
     memset(lua, 0, sizeof(*lua));
     lua->app = app;
+    lua->sends_ref = LUA_NOREF;
     lua->rng = (uint64_t)hf_mono_us() ^ ((uint64_t)(uintptr_t)lua << 17) ^ 0x9e3779b97f4a7c15ULL;
     if (HF_POOL_MAX > 0)
         lua->pool = calloc(1, sizeof(hf_pool_t));
@@ -567,6 +571,12 @@ static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, in
 /* One protected call of the handler on events [first, first+n). 0 ok, -1 failed. */
 static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int many)
 {
+    lua->inv_first = first;
+    lua->inv_n = n;
+    if (lua->sends_ref != LUA_NOREF) {
+        luaL_unref(lua->L, LUA_REGISTRYINDEX, lua->sends_ref);
+        lua->sends_ref = LUA_NOREF;
+    }
     lua_State *L = lua->L;
     hf_batch_t *batch = lua->batch;
     const hf_function_t *fn = batch->fn;

@@ -538,6 +538,23 @@ static void delivery_release(hf_delivery_t *d)
         finalize(pl, batch);
 }
 
+/* The first bytes of a response kept for the dead-letter headers. */
+#define FAIL_RESPONSE_MAX 256
+
+void hf_delivery_fail(hf_delivery_t *d, size_t i, const char *why, int status,
+                      const char *response, size_t response_len)
+{
+    hf_batch_t *batch = d->batch;
+    if (i < batch->outputs_n && !d->reported[i] && batch->fail_binding < 0) {
+        batch->fail_binding = batch->outputs[i].binding;
+        batch->fail_status = status;
+        if (response && response_len)
+            batch->fail_response = hf_memdup(response, response_len < FAIL_RESPONSE_MAX
+                                                           ? response_len : FAIL_RESPONSE_MAX);
+    }
+    hf_delivery_report(d, i, 0, why);
+}
+
 void hf_delivery_report(hf_delivery_t *d, size_t i, int ok, const char *why)
 {
     hf_pipeline_t *pl = d->pl;
@@ -849,6 +866,11 @@ static void dead_letter(hf_lane_t *lane, hf_batch_t *batch)
     hf_pipeline_t *pl = lane->pl;
     const hf_function_t *fn = lane->fn;
     char num[64], *error = batch->error ? hf_strdup(batch->error) : NULL;
+    /* what a refused output answered (the dead-letter delivery itself must not change it) */
+    int fail_binding = batch->fail_binding, fail_status = batch->fail_status;
+    char *fail_response = batch->fail_response;
+    batch->fail_response = NULL;
+    batch->fail_binding = -1;
     hf_batch_clear_outputs(batch);
     /* Keep only the events being dead-lettered, so a later attempt sends the same ones; the
        others are done. */
@@ -898,10 +920,26 @@ static void dead_letter(hf_lane_t *lane, hf_batch_t *batch)
         const char *e = error ? error : "unknown error";
         const char *nl = strchr(e, '\n');   /* the first line; the traceback stays in the log */
         hf_output_add_header(&out, "hubfn-error", e, nl ? (size_t)(nl - e) : strlen(e));
+        if (fail_binding >= 0) {
+            /* an output the other end refused: which one, and what it answered */
+            const char *bn = fn->outputs[fail_binding].name;
+            hf_output_add_header(&out, "hubfn-failed-binding", bn, strlen(bn));
+            if (fail_status > 0) {
+                snprintf(num, sizeof(num), "%d", fail_status);
+                hf_output_add_header(&out, "hubfn-http-status", num, strlen(num));
+            }
+            if (fail_response)
+                hf_output_add_header(&out, "hubfn-response", fail_response,
+                                     strlen(fail_response));
+        }
         hf_batch_add_output(batch, &out);
     }
     free(batch->error);
     batch->error = error;
+    /* kept for a later attempt's headers */
+    batch->fail_binding = fail_binding;
+    batch->fail_status = fail_status;
+    batch->fail_response = fail_response;
     batch->stage = ST_DEAD_LETTERING;
     deliver(pl, batch);
 }

@@ -561,8 +561,8 @@ TEST(unknown_binding_type)
     router("[{\"type\":\"httpTrigger\",\"direction\":\"in\",\"name\":\"req\",\"x\":\"%NOPE%\"}]");
     CHECK_INT(load(), -1);
     CHECK_HAS(err, "router/function.json: bindings[0].type: unknown binding type "
-                   "\"httpTrigger\" (hubfn supports eventHubTrigger (direction in) and "
-                   "eventHub (direction out))");
+                   "\"httpTrigger\" (hubfn supports eventHubTrigger (direction in), "
+                   "eventHub (direction out)");
     router("[{\"type\":\"eventHubTrigger\",\"name\":\"e\",\"eventHubName\":\"h\"},"
            "{\"type\":\"queue\",\"direction\":\"out\",\"name\":\"q\"}]");
     CHECK_INT(load(), -1);
