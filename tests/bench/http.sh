@@ -56,8 +56,9 @@
 #
 # Each side runs ROUNDS (3) times in rotating order, each run with a fresh consumer group. For
 # each: CPU time per event (user+sys of the whole process from wait4: startup, group join,
-# every thread), events/s from its first event to its exit (so the last requests and the last
-# commit count), peak RSS (ru_maxrss); medians of the rounds, with ratios to hubfn (a).
+# every thread) and its system part (the kernel's, mostly loopback TCP, which every client
+# pays per request), events/s from its first event to its exit (so the last requests and the
+# last commit count), peak RSS (ru_maxrss); medians of the rounds, with ratios to hubfn (a).
 # Peers are installed on first use from npm into ~/.cache/hubfn/bench-http-node (see
 # tests/bench/http-node/install.sh), never into the repository.
 set -eu
@@ -392,7 +393,7 @@ def run(runner, r):
     if queued != want:
         sys.exit(f"{LABELS[runner]} made {queued} requests, the data calls for {want}")
     served, put_len = check_log(LABELS[runner]) if count else (want, 0)
-    return {"cpu": ru.ru_utime + ru.ru_stime, "rss": ru.ru_maxrss / 1024,
+    return {"cpu": ru.ru_utime + ru.ru_stime, "sys": ru.ru_stime, "rss": ru.ru_maxrss / 1024,
             "rate": n / (end - first), "join": first - t0, "nginx": ncpu / want,
             "served": served, "put_len": put_len}
 
@@ -418,24 +419,28 @@ for r in range(rounds):
         res[runner].append(x)
         served = (f"nginx served {x['served']} requests, each once, all 2xx "
                   f"(PUT bodies {x['put_len']:.0f} bytes)" if count else "not counted")
-        print(f"round {r + 1}: {LABELS[runner]}: {x['cpu'] / n * 1e6:.2f} us/event, "
+        print(f"round {r + 1}: {LABELS[runner]}: {x['cpu'] / n * 1e6:.2f} us/event "
+              f"({x['sys'] / n * 1e6:.2f} sys), "
               f"{x['rate']:,.0f} events/s, {x['rss']:.0f} MB, join {x['join']:.1f} s; "
               f"{served}; nginx {x['nginx'] * 1e6:.2f} us/request", flush=True)
-med = {p: {k: statistics.median(x[k] for x in res[p]) for k in ("cpu", "rss", "rate", "nginx")}
+med = {p: {k: statistics.median(x[k] for x in res[p])
+           for k in ("cpu", "sys", "rss", "rate", "nginx")}
        for p in runners}
 base = med.get("hubfn-body")
 def vs(p, k):
     return f" ({med[p][k] / base[k]:.2f}x)" if base and p != "hubfn-body" else ""
 print()
-print("| forwarder | CPU per event | events/s | peak RSS | nginx CPU per request |")
-print("|---|---|---|---|---|")
+print("| forwarder | CPU per event | of which sys | events/s | peak RSS | nginx CPU per request |")
+print("|---|---|---|---|---|---|")
 for p in runners:
     m = med[p]
     name = f"**{LABELS[p]}**" if p == "hubfn-body" else LABELS[p]
-    print(f"| {name} | {m['cpu'] / n * 1e6:.2f} us{vs(p, 'cpu')} | {m['rate']:,.0f}"
+    print(f"| {name} | {m['cpu'] / n * 1e6:.2f} us{vs(p, 'cpu')} | {m['sys'] / n * 1e6:.2f} us "
+          f"| {m['rate']:,.0f}"
           f"{vs(p, 'rate')} | {m['rss']:.0f} MB{vs(p, 'rss')} | {m['nginx'] * 1e6:.2f} us |")
 print(f"\n(x): the figure divided by hubfn (a)'s. CPU is user+sys of the whole process over "
-      f"{n} events ({want} requests); events/s from the first event to the exit. "
+      f"{n} events ({want} requests), sys the kernel's part of it (mostly loopback TCP); events/s "
+      f"from the first event to the exit. "
       + (f"nginx's access log held exactly the {want} requests the data calls for, in every "
          "run." if count else "Requests not counted (--no-count)."), flush=True)
 if base:
