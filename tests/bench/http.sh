@@ -60,8 +60,8 @@
 # request), events/s from its first event to its exit (so the last requests and the last
 # commit count), peak RSS (ru_maxrss); medians of the rounds, with ratios to hubfn (a). CPU
 # per event is also shown from the first event on (the process's CPU time read from /proc at
-# its first output line, subtracted), which leaves out startup and the group join: Node's are
-# about a second and a half of CPU, a large part of its figure at 50000 events. The
+# its first output line, subtracted), which leaves out startup and the group join (Node's
+# JIT warm-up comes later and stays in). The
 # figures come from wait4 in tests/bench/rusage.c, a small launcher that starts each side:
 # a child of the harness itself would report at least the harness's RSS as its peak.
 # Peers are installed on first use from npm into ~/.cache/hubfn/bench-http-node (see
