@@ -436,14 +436,12 @@ static void part_assign(consumer_t *c, int32_t id)
     hf_lane_open(part->lane, &src, &lane_ops, part);
 }
 
-static void part_revoke(consumer_t *c, int32_t id, int lost)
+static void part_revoke(consumer_t *c, int32_t id)
 {
     part_t *part = id < c->parts_cap ? c->parts[id] : NULL;
     if (!part || !part->assigned)
         return;
     hf_lane_close(part->lane);
-    if (!lost)
-        commit_part(part, 1);
     part_queue_close(part);
     part->assigned = 0;
     part->revoking = 0;
@@ -552,8 +550,28 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (!lost)
             hf_pipeline_settle(hf_core_pipeline(c->core), lanes, nl, 10000);
         free(lanes);
+        /* one synchronous commit for every revoked partition (bounded), so that a revoke of
+           many partitions holds the loop no longer than one */
+        rd_kafka_topic_partition_list_t *done = rd_kafka_topic_partition_list_new(parts->cnt);
+        for (int i = 0; i < parts->cnt && !lost; i++) {
+            part_t *part = parts->elems[i].partition < c->parts_cap
+                               ? c->parts[parts->elems[i].partition] : NULL;
+            if (part && part->assigned && part->acked_offset >= 0 &&
+                part->acked_offset != part->committed_offset)
+                rd_kafka_topic_partition_list_add(done, c->cfg->hub, part->id)->offset =
+                    part->acked_offset;
+        }
+        if (done->cnt) {
+            rd_kafka_resp_err_t cerr = commit_bounded(c, done, 5000);
+            hf_series_add(cerr ? c->m.commit_failures : c->m.commits, done->cnt);
+            if (cerr)
+                hf_log_warn("function %s: checkpoint of revoked partitions [%s] failed: %s; the "
+                            "next owner repeats what they finished since their last one",
+                            c->fn->name, list, rd_kafka_err2str(cerr));
+        }
+        rd_kafka_topic_partition_list_destroy(done);
         for (int i = 0; i < parts->cnt; i++)
-            part_revoke(c, parts->elems[i].partition, lost);
+            part_revoke(c, parts->elems[i].partition);
         if (cooperative) {
             rd_kafka_error_t *error = rd_kafka_incremental_unassign(rk, parts);
             if (error)
@@ -661,9 +679,9 @@ static rd_kafka_resp_err_t commit_bounded(consumer_t *c, rd_kafka_topic_partitio
 /* The last checkpoints decide what the next run repeats: commit every partition's
    acknowledged offset synchronously (async commits may still be in flight or have failed
    unseen), and try for a while if the coordinator is busy. */
-static void commit_all_sync(consumer_t *c)
+static void commit_all_sync(consumer_t *c, int attempts)
 {
-    for (int attempt = 0; attempt < 4; attempt++) {
+    for (int attempt = 0; attempt < attempts; attempt++) {
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
         for (int32_t i = 0; i < c->parts_cap; i++) {
             part_t *part = c->parts[i];
@@ -679,7 +697,7 @@ static void commit_all_sync(consumer_t *c)
         if (!err || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
             return;
         hf_log_warn("function %s: final checkpoint failed: %s%s", c->fn->name,
-                    rd_kafka_err2str(err), attempt < 3 ? "; trying again" : "");
+                    rd_kafka_err2str(err), attempt + 1 < attempts ? "; trying again" : "");
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 500);
         if (rkm)
             rd_kafka_message_destroy(rkm);
@@ -697,7 +715,8 @@ static void consumer_close(consumer_t *c, int abandon)
     ev_io_stop(loop, &c->io);
     ev_timer_stop(loop, &c->tick);
     if (c->rk) {
-        commit_all_sync(c);
+        /* a drain that ran out of time leaves at once: one attempt */
+        commit_all_sync(c, abandon ? 1 : 4);
         c->stopping = 1;
         for (int32_t i = 0; i < c->parts_cap; i++)
             if (c->parts[i] && c->parts[i]->assigned)

@@ -103,7 +103,15 @@ static int hf_cmd_start(const hf_cmd_args_t *a)
     const hf_cmd_value_t *o = a->opt;
     hf_host_opts_t opts = {0};
     long n;
-    opts.app_dir = a->arg[0] ? a->arg[0] : ".";
+    /* The app folder: APP, else $AzureWebJobsScriptRoot (Azure's setting, which the image
+       sets to /home/site/wwwroot), else the current folder. */
+    const char *script_root = getenv("AzureWebJobsScriptRoot");
+    if (a->arg[0])
+        opts.app_dir = a->arg[0];
+    else if (script_root && *script_root)
+        opts.app_dir = script_root;
+    else
+        opts.app_dir = ".";
     opts.http_port = -1;
     opts.partitions = 4;
     /* Containers set these instead of options. */
@@ -298,8 +306,10 @@ static int hf_cmd_help(const hf_cmd_args_t *a)
 
 const hf_cmd_t hf_commands[] = {
     {"start", "host a function app on Event Hubs (or Kafka)", start_args, start_opts,
-     "Runs every function of APP (default: the current folder) until SIGINT or SIGTERM,\n"
-     "then drains: stops fetching, finishes in-flight batches, commits, leaves the group.\n",
+     "Runs every function of APP until SIGINT or SIGTERM, then drains: stops fetching,\n"
+     "finishes in-flight batches, commits, leaves the group. Without APP: the folder\n"
+     "$AzureWebJobsScriptRoot names (as in Azure and the container image), else the\n"
+     "current folder.\n",
      "", hf_cmd_start},
     {"run", "run one function locally on events from a file, no broker", run_args, run_opts,
      "Runs the function in FUNCTION_DIR on the events of FILE, one event body per line\n"

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "app.h"
 #include "cmdline.h"
 
@@ -339,8 +340,12 @@ int hf_new_main(const char *name, const char *tname)
         char *host_json = NULL;
         size_t host_json_len = 0;
         FILE *mem = open_memstream(&host_json, &host_json_len);
+        if (!mem)
+            hf_oom_at(0, __FILE__, __LINE__);
         hf_options_template(hf_app_host_options(), mem);
-        fclose(mem);
+        /* a memory stream fails only for want of memory */
+        if (ferror(mem) || fclose(mem) != 0)
+            hf_oom_at(host_json_len, __FILE__, __LINE__);
         int bad = write_new("host.json", host_json, name) != 0;
         free(host_json);
         if (bad)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "binding.h"
 #include "json.h"
 #include "log.h"
@@ -38,7 +39,7 @@ typedef struct reader {
     size_t cap, len;     /* bytes held */
     size_t pos;          /* start of the next line */
     int eof;
-    int failed;          /* 1 out of memory, 2 a read error (errno in err) */
+    int failed;          /* a read error (errno in err) */
     int err;
 } reader_t;
 
@@ -52,22 +53,15 @@ static size_t reader_fill(reader_t *r, size_t keep)
         r->pos -= keep;
     }
     if (r->len == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : (size_t)1 << 20;
-        char *grown = realloc(r->buf, cap);
-        if (!grown) {
-            r->failed = 1;
-            r->eof = 1;
-            return keep;
-        }
-        r->buf = grown;
-        r->cap = cap;
+        r->cap = r->cap ? r->cap * 2 : (size_t)1 << 20;
+        r->buf = hf_realloc(r->buf, r->cap);
     }
     size_t got = fread(r->buf + r->len, 1, r->cap - r->len, r->f);
     r->len += got;
     if (got == 0) {
         r->eof = 1;
         if (ferror(r->f)) {
-            r->failed = 2;
+            r->failed = 1;
             r->err = errno;
         }
     }
@@ -116,16 +110,12 @@ int hf_run_main(const char *function_dir, const char *events_path, int live)
     if (max < 1)
         max = 1;
     hf_batch_t *batch = NULL;
-    size_t *starts = malloc(max * sizeof(*starts));   /* where each event's line starts */
+    size_t *starts = hf_malloc(max * sizeof(*starts));   /* where each event's line starts */
     int64_t line = 0, now = hf_now_ms();
-    size_t events = 0, failed = 0, outputs = 0;
+    size_t events = 0, failed = 0, failed_events = 0, outputs = 0;
     for (;;) {
         if (!batch) {
             batch = hf_batch_new(max);
-            if (!batch || !starts) {
-                rd.failed = 1;
-                break;
-            }
             batch->fn = fn;
             batch->fn_index = 0;
         }
@@ -191,8 +181,18 @@ int hf_run_main(const char *function_dir, const char *events_path, int live)
                 snprintf(where, sizeof(where), "event on line %lld", l0);
             else
                 snprintf(where, sizeof(where), "events on lines %lld-%lld", l0, l1);
-            hf_log_ctx(HF_LOG_ERROR, &ctx, "invocation failed (%s): %s", where,
-                       batch->error ? batch->error : "unknown error");
+            size_t n = 0;
+            for (size_t i = 0; i < batch->events_n; i++)
+                n += !batch->event_failed || batch->event_failed[i];
+            failed_events += n;
+            if (batch->failed_invocations)
+                hf_log_ctx(HF_LOG_ERROR, &ctx, "invocation failed (%s): %s", where,
+                           batch->error ? batch->error : "unknown error");
+            else
+                /* the handler returned, but failed single events with context.fail */
+                hf_log_ctx(HF_LOG_ERROR, &ctx, "%zu event%s failed through context.fail (%s): "
+                           "%s", n, n == 1 ? "" : "s", where,
+                           batch->error ? batch->error : "unknown error");
             rc = 1;
         }
         hf_batch_free(batch);
@@ -202,13 +202,14 @@ int hf_run_main(const char *function_dir, const char *events_path, int live)
     free(starts);
     free(rd.buf);
     if (rd.failed) {
-        hf_log_error("--events %s: %s", events_path,
-                     rd.failed == 2 ? strerror(rd.err) : "out of memory");
+        hf_log_error("--events %s: %s", events_path, strerror(rd.err));
         rc = 2;
     }
     if (f != stdin)
         fclose(f);
-    hf_log_info("%zu events, %zu outputs, %zu failed invocations", events, outputs, failed);
+    hf_log_info("%zu events, %zu outputs, %zu failed invocation%s, %zu failed event%s", events,
+                outputs, failed, failed == 1 ? "" : "s", failed_events,
+                failed_events == 1 ? "" : "s");
     hf_lua_close(&lua);
     hf_app_free(&app);
     return rc;

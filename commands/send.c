@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "app.h"
 #include "conn.h"
 #include "jsonlex.h"
@@ -45,27 +46,23 @@ static void hf_send_say(const char *fmt, ...)
 /* ---------------------------------------------------------------------------------- */
 /* Keys                                                                                */
 
-/* Append n bytes to the key arena; -1 when out of memory. */
-static int hf_send_key_add(hf_send_input_t *in, size_t n, char **dst)
+/* Room for n more bytes at the end of the key arena: where they go. */
+static char *hf_send_key_add(hf_send_input_t *in, size_t n)
 {
     if (in->keys_len + n > in->keys_cap) {
         size_t cap = in->keys_cap ? in->keys_cap : 4096;
         while (cap < in->keys_len + n)
             cap *= 2;
-        char *grown = realloc(in->keys, cap);
-        if (!grown)
-            return -1;
-        in->keys = grown;
+        in->keys = hf_realloc(in->keys, cap);
         in->keys_cap = cap;
     }
-    *dst = in->keys + in->keys_len;
-    return 0;
+    return in->keys + in->keys_len;
 }
 
 /* Find the event's key: the first of `fields` (top-level members of an object event)
-   holding a non-empty string (decoded) or a number (as written). -1 when out of memory. */
-static int hf_send_find_key(hf_send_input_t *in, hf_send_event_t *ev,
-                            const char *const *fields, size_t fields_n)
+   holding a non-empty string (decoded) or a number (as written). */
+static void hf_send_find_key(hf_send_input_t *in, hf_send_event_t *ev,
+                             const char *const *fields, size_t fields_n)
 {
     const char *v = in->text + ev->off;
     size_t vs[HF_SEND_MAX_KEYS], ve[HF_SEND_MAX_KEYS];
@@ -73,10 +70,10 @@ static int hf_send_find_key(hf_send_input_t *in, hf_send_event_t *ev,
     hf_jsonlex_t lx;
     ev->has_key = 0;
     if (fields_n == 0)
-        return 0;
+        return;
     if (ev->len < 2 || v[0] != '{') {
         in->keyless++;
-        return 0;
+        return;
     }
     for (size_t f = 0; f < fields_n; f++)
         vs[f] = ve[f] = 0;
@@ -113,12 +110,10 @@ static int hf_send_find_key(hf_send_input_t *in, hf_send_event_t *ev,
         if (val[0] == '"') {
             if (len <= 2)
                 continue;                    /* "" counts as absent */
-            if (hf_send_key_add(in, len - 2, &dst) < 0)
-                return -1;
+            dst = hf_send_key_add(in, len - 2);
             ev->key_len = hf_jsonlex_unescape(val + 1, len - 2, dst);
         } else if (val[0] == '-' || (val[0] >= '0' && val[0] <= '9')) {
-            if (hf_send_key_add(in, len, &dst) < 0)
-                return -1;
+            dst = hf_send_key_add(in, len);
             memcpy(dst, val, len);
             ev->key_len = len;
         } else {
@@ -127,10 +122,9 @@ static int hf_send_find_key(hf_send_input_t *in, hf_send_event_t *ev,
         ev->key_off = in->keys_len;
         in->keys_len += ev->key_len;
         ev->has_key = 1;
-        return 0;
+        return;
     }
     in->keyless++;
-    return 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -161,19 +155,15 @@ static void hf_send_json_problem(hf_send_input_t *in, const hf_jsonlex_t *lx,
                     lx->err_col, hf_jsonlex_message(lx, why, sizeof(why)));
 }
 
-/* Remember an event (nothing without `in`: a dry run); -1 when out of memory. */
-static int hf_send_add_event(hf_send_input_t *in, size_t off, size_t len, size_t line,
-                             size_t index)
+/* Remember an event (nothing without `in`: a dry run). */
+static void hf_send_add_event(hf_send_input_t *in, size_t off, size_t len, size_t line,
+                              size_t index)
 {
     if (!in)
-        return 0;
+        return;
     if (in->events_n == in->events_cap) {
-        size_t cap = in->events_cap ? in->events_cap * 2 : 256;
-        hf_send_event_t *grown = realloc(in->events, cap * sizeof(*grown));
-        if (!grown)
-            return -1;
-        in->events = grown;
-        in->events_cap = cap;
+        in->events_cap = in->events_cap ? in->events_cap * 2 : 256;
+        in->events = hf_realloc(in->events, in->events_cap * sizeof(*in->events));
     }
     hf_send_event_t *ev = &in->events[in->events_n++];
     memset(ev, 0, sizeof(*ev));
@@ -181,11 +171,10 @@ static int hf_send_add_event(hf_send_input_t *in, size_t off, size_t len, size_t
     ev->len = len;
     ev->line = line;
     ev->index = index;
-    return 0;
 }
 
 /* The elements of the array at the read position, each an event checked as the decoder
-   checks a body (so nested from level 0). -1 syntax error (in lx), -2 out of memory. */
+   checks a body (so nested from level 0). -1 on a syntax error (in lx). */
 static int hf_send_scan_events(hf_jsonlex_t *lx, hf_send_input_t *in)
 {
     size_t index = 0;
@@ -199,8 +188,7 @@ static int hf_send_scan_events(hf_jsonlex_t *lx, hf_send_input_t *in)
         size_t start = lx->o, line = lx->line;
         if (hf_jsonlex_value(lx) < 0)
             return -1;
-        if (hf_send_add_event(in, start, lx->o - start, line, index++) < 0)
-            return -2;
+        hf_send_add_event(in, start, lx->o - start, line, index++);
         if (hf_jsonlex_take(lx, ','))
             continue;
         if (hf_jsonlex_take(lx, ']'))
@@ -211,7 +199,7 @@ static int hf_send_scan_events(hf_jsonlex_t *lx, hf_send_input_t *in)
 
 /* The document at the read position: an array of events, an object with an "events"
    array, or one event; in->format says which. Without `in` (a dry run) only checks it.
-   -1 syntax error (in lx), -2 out of memory. */
+   -1 on a syntax error (in lx). */
 static int hf_send_scan_document(hf_jsonlex_t *lx, hf_send_input_t *in)
 {
     int c = hf_jsonlex_peek(lx), found = 0;
@@ -226,7 +214,8 @@ static int hf_send_scan_document(hf_jsonlex_t *lx, hf_send_input_t *in)
             in->format = HF_SEND_SINGLE;
         if (hf_jsonlex_value(lx) < 0)
             return -1;
-        return hf_send_add_event(in, start, lx->o - start, line, 0) < 0 ? -2 : 0;
+        hf_send_add_event(in, start, lx->o - start, line, 0);
+        return 0;
     }
     /* An object: look for "events" among its members, which sit one level down (the
        object may be the one event). */
@@ -272,14 +261,14 @@ static int hf_send_scan_document(hf_jsonlex_t *lx, hf_send_input_t *in)
     }
     in->format = HF_SEND_SINGLE;
     in->events_n = 0;
-    return hf_send_add_event(in, start, lx->o - start, line, 0) < 0 ? -2 : 0;
+    hf_send_add_event(in, start, lx->o - start, line, 0);
+    return 0;
 }
 
 /* JSON lines: every non-blank line one event, checked as the decoder checks a body (a
-   byte order mark may start it). Bad lines are reported and skipped. -2 when out of
-   memory. */
-static int hf_send_scan_lines(hf_jsonlex_t *lx, hf_send_input_t *in, const char *name,
-                              hf_send_problem_fn fn, void *ud)
+   byte order mark may start it). Bad lines are reported and skipped. */
+static void hf_send_scan_lines(hf_jsonlex_t *lx, hf_send_input_t *in, const char *name,
+                               hf_send_problem_fn fn, void *ud)
 {
     size_t p = 0, line = 1;
     in->format = HF_SEND_LINES;
@@ -295,8 +284,7 @@ static int hf_send_scan_lines(hf_jsonlex_t *lx, hf_send_input_t *in, const char 
                 rc = hf_jsonlex_expected(lx, "expected the end of the line (one event per "
                                              "line)");
             if (rc == 0) {
-                if (hf_send_add_event(in, start, lx->o - start, line, 0) < 0)
-                    return -2;
+                hf_send_add_event(in, start, lx->o - start, line, 0);
             } else {
                 hf_send_json_problem(in, lx, name, fn, ud);
                 lx->o = start;
@@ -305,7 +293,6 @@ static int hf_send_scan_lines(hf_jsonlex_t *lx, hf_send_input_t *in, const char 
         p = le + 1;
         line++;
     }
-    return 0;
 }
 
 /* Free what hf_send_parse kept. */
@@ -322,7 +309,7 @@ void hf_send_input_free(hf_send_input_t *in)
 /* Detect the format, check and compact every event, find keys, check sizes. */
 int hf_send_parse(hf_send_input_t *in, char *text, size_t len, const char *name,
                   const char *const *fields, size_t fields_n, size_t max_event_bytes,
-                  hf_send_problem_fn problem, void *ud, char *err, size_t errsz)
+                  hf_send_problem_fn problem, void *ud)
 {
     hf_jsonlex_t lx;
     memset(in, 0, sizeof(*in));
@@ -368,17 +355,14 @@ int hf_send_parse(hf_send_input_t *in, char *text, size_t len, const char *name,
 
     /* Check every event again and compact it where it was read. */
     hf_jsonlex_init(&lx, HF_JSONLEX_STRICT, text, len, text, HF_JSONLEX_OUT_COMPACT);
+    rc = 0;
     if (lines) {
-        rc = hf_send_scan_lines(&lx, in, name, problem, ud);
+        hf_send_scan_lines(&lx, in, name, problem, ud);
     } else {
         hf_jsonlex_bom(&lx);
         rc = hf_send_scan_document(&lx, in);
     }
-    if (rc == -2) {
-        snprintf(err, errsz, "%s: out of memory", name);
-        return -1;
-    }
-    if (rc == -1) {
+    if (rc < 0) {
         /* The dry run accepted this document, so this cannot happen; say so anyway. */
         hf_send_json_problem(in, &lx, name, problem, ud);
         return 1;
@@ -386,10 +370,7 @@ int hf_send_parse(hf_send_input_t *in, char *text, size_t len, const char *name,
 
     for (size_t i = 0; i < in->events_n; i++) {
         hf_send_event_t *ev = &in->events[i];
-        if (hf_send_find_key(in, ev, fields, fields_n) < 0) {
-            snprintf(err, errsz, "%s: out of memory", name);
-            return -1;
-        }
+        hf_send_find_key(in, ev, fields, fields_n);
         size_t size = ev->len + (ev->has_key ? ev->key_len : 0);
         if (size <= max_event_bytes)
             continue;
@@ -621,11 +602,8 @@ static void hf_send_mark_partition(hf_send_run_t *r, int32_t p)
         size_t cap = r->parts_cap ? r->parts_cap : 64;
         while (cap <= (size_t)p)
             cap *= 2;
-        unsigned char *grown = realloc(r->parts, cap);
-        if (!grown)
-            return;
-        memset(grown + r->parts_cap, 0, cap - r->parts_cap);
-        r->parts = grown;
+        r->parts = hf_realloc(r->parts, cap);
+        memset(r->parts + r->parts_cap, 0, cap - r->parts_cap);
         r->parts_cap = cap;
     }
     r->parts[p] = 1;
@@ -822,7 +800,7 @@ static void hf_send_produce_all(hf_send_run_t *r)
             rd_kafka_resp_err_t err = rd_kafka_producev(
                 r->rk, RD_KAFKA_V_TOPIC(r->opts->hub),
                 RD_KAFKA_V_VALUE(r->in.text + ev->off, ev->len),
-                RD_KAFKA_V_KEY(ev->has_key ? r->in.keys + ev->key_off : NULL,
+                RD_KAFKA_V_KEY((ev->has_key ? r->in.keys + ev->key_off : NULL),
                                ev->has_key ? ev->key_len : 0),
                 RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(ev), RD_KAFKA_V_END);
             if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -915,25 +893,19 @@ static int hf_send_report(hf_send_run_t *r, double secs)
     return r->delivered == total ? 0 : 1;
 }
 
-/* Read a whole stream; NULL when out of memory or on a read error (errno set). */
+/* Read a whole stream; NULL on a read error (errno set). */
 static char *hf_send_slurp(FILE *f, size_t *len)
 {
     size_t cap = 1 << 16, n = 0, got;
-    char *data = malloc(cap);
-    while (data && (got = fread(data + n, 1, cap - n, f)) > 0) {
+    char *data = hf_malloc(cap);
+    while ((got = fread(data + n, 1, cap - n, f)) > 0) {
         n += got;
         if (n == cap) {
-            char *grown = realloc(data, cap * 2);
-            if (!grown) {
-                free(data);
-                errno = ENOMEM;
-                return NULL;
-            }
-            data = grown;
             cap *= 2;
+            data = hf_realloc(data, cap);
         }
     }
-    if (data && ferror(f)) {
+    if (ferror(f)) {
         free(data);
         return NULL;
     }
@@ -1007,14 +979,11 @@ int hf_send_main(const hf_send_opts_t *given)
     }
     size_t shown = 0;
     rc = hf_send_parse(&r.in, text, len, r.name, fields, fields_n, opts.max_event_bytes,
-                       hf_send_print_problem, &shown, err, sizeof(err));
+                       hf_send_print_problem, &shown);
     if (rc != 0) {
-        if (rc < 0)
-            hf_send_say("%s", err);
-        else
-            hf_send_say("nothing sent: %zu problem%s in %s%s", r.in.problems,
-                        r.in.problems == 1 ? "" : "s", r.name,
-                        r.in.problems > 20 ? " (the first 20 are shown)" : "");
+        hf_send_say("nothing sent: %zu problem%s in %s%s", r.in.problems,
+                    r.in.problems == 1 ? "" : "s", r.name,
+                    r.in.problems > 20 ? " (the first 20 are shown)" : "");
         hf_send_input_free(&r.in);
         hf_conn_free(&r.conn);
         return 2;

@@ -68,11 +68,11 @@ typedef void (*hf_send_problem_fn)(void *ud, const char *line);
  * key from the first of `fields` holding a non-empty string or a number, and check its
  * size (key + body) against max_event_bytes. `name` names the input in problem lines.
  * Returns 0 when every event is fine (in->problems == 0), 1 when problems were reported
- * through problem(), -1 when out of memory (message in err). Free with hf_send_input_free.
+ * through problem(). Free with hf_send_input_free.
  */
 int hf_send_parse(hf_send_input_t *in, char *text, size_t len, const char *name,
                   const char *const *fields, size_t fields_n, size_t max_event_bytes,
-                  hf_send_problem_fn problem, void *ud, char *err, size_t errsz);
+                  hf_send_problem_fn problem, void *ud);
 void hf_send_input_free(hf_send_input_t *in);
 
 /* Split "a,b , c" into at most HF_SEND_MAX_KEYS trimmed field names pointing into buf

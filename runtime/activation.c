@@ -860,7 +860,7 @@ static int act_text_protected(lua_State *L)
     }
     if (lazy_ids || lazy_attrs) {
         /* identities and attributes are built from the text on first read (or pairs,
-           or encoding), as json.c's lazy tables do for ev.body */
+           or encoding), as the lazy tables of lua_lazy.c do for ev.body */
         lua_pushvalue(L, TX_TEXT);
         lua_rawsetp(L, view, &act_text_key);
         hf_lazy_set(L, view);

@@ -60,7 +60,7 @@ int hf_activation_push_json(lua_State *L, const char *buf, size_t len, char *err
 /*
  * hf_activation_push_json for the Lua string at text_idx. The view's identities and
  * attributes are then built from that string on first read (and by pairs and the JSON
- * encoder, through json.c's lazy tables), so a handler that reads only the segments
+ * encoder, through the lazy tables of lua_lazy.c), so a handler that reads only the segments
  * never pays for them; the text is checked in full either way.
  */
 int hf_activation_push_text(lua_State *L, int text_idx, char *err, size_t errsz);

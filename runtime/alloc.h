@@ -3,7 +3,8 @@
  * line saying where: a crash means redelivery from the last checkpoint, while carrying on
  * without the memory could skip an event and checkpoint past it. So callers never check for
  * NULL. (Each Lua state has its own capped allocator, lua_host.c, where running out fails
- * one invocation instead.)
+ * one invocation instead.) cJSON allocates through hf_malloc too (its hooks, config_json.c);
+ * librdkafka, libev and libcurl allocate on their own.
  *
  * Thread: any.
  */

@@ -11,6 +11,8 @@
 
 #include "alloc.h"
 #include "binding.h"
+#include "jsonpath.h"
+#include "kafka.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -68,12 +70,7 @@ static int fail(ld_t *ld, const char *fmt, ...)
     return -1;
 }
 
-static int oom(ld_t *ld)
-{
-    return fail(ld, "out of memory while loading the function app");
-}
-
-/* malloc'd printf, or NULL. */
+/* printf into a new string. */
 static char *fmt_dup(const char *fmt, ...)
 {
     va_list ap;
@@ -82,29 +79,27 @@ static char *fmt_dup(const char *fmt, ...)
     va_start(ap, fmt);
     n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || !(s = malloc((size_t)n + 1)))
-        return NULL;
+    if (n < 0)
+        hf_panic("cannot format \"%s\"", fmt);
+    s = hf_malloc((size_t)n + 1);
     va_start(ap, fmt);
     vsnprintf(s, (size_t)n + 1, fmt, ap);
     va_end(ap);
     return s;
 }
 
-/* Add one warning line for the CLI (masked). Out of memory drops the warning. */
+/* Add one warning line for the CLI (masked). */
 static void warn(ld_t *ld, const char *fmt, ...)
 {
-    char raw[1024], masked[1024], **grown, *line;
+    char raw[1024], masked[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
     hf_secret_mask(raw, masked, sizeof(masked));
-    grown = realloc(ld->app->warnings, (ld->app->warnings_n + 1) * sizeof(*grown));
-    if (!grown)
-        return;
-    ld->app->warnings = grown;
-    if ((line = strdup(masked)))
-        ld->app->warnings[ld->app->warnings_n++] = line;
+    ld->app->warnings = hf_realloc(ld->app->warnings,
+                                   (ld->app->warnings_n + 1) * sizeof(*ld->app->warnings));
+    ld->app->warnings[ld->app->warnings_n++] = hf_strdup(masked);
 }
 
 /* Case-insensitive string equality, NULL-safe. */
@@ -114,31 +109,20 @@ static int ieq(const char *a, const char *b)
 }
 
 /* Set or replace key in a kv array (case-insensitive key match when ci). */
-static int kv_set(hf_kv_t **arr, size_t *n, const char *key, const char *value, int ci)
+static void kv_set(hf_kv_t **arr, size_t *n, const char *key, const char *value, int ci)
 {
-    hf_kv_t *grown;
-    char *v = strdup(value), *k;
-    if (!v)
-        return -1;
+    char *v = hf_strdup(value);
     for (size_t i = 0; i < *n; i++) {
         if (ci ? strcasecmp((*arr)[i].key, key) == 0 : strcmp((*arr)[i].key, key) == 0) {
             free((*arr)[i].value);
             (*arr)[i].value = v;
-            return 0;
+            return;
         }
     }
-    grown = realloc(*arr, (*n + 1) * sizeof(**arr));
-    if (!grown || !(k = strdup(key))) {
-        if (grown)
-            *arr = grown;
-        free(v);
-        return -1;
-    }
-    *arr = grown;
-    (*arr)[*n].key = k;
+    *arr = hf_realloc(*arr, (*n + 1) * sizeof(**arr));
+    (*arr)[*n].key = hf_strdup(key);
     (*arr)[*n].value = v;
     (*n)++;
-    return 0;
 }
 
 static void kv_free(hf_kv_t *arr, size_t n)
@@ -169,14 +153,12 @@ static int setting_true(const char *s)
     return strcasecmp(buf, "true") == 0 || strcmp(buf, "1") == 0;
 }
 
-/* Lexically normalise a relative path ("a/./b/../c" -> "a/c"); NULL on OOM. */
+/* Lexically normalise a relative path ("a/./b/../c" -> "a/c"). */
 static char *path_norm(const char *p)
 {
     size_t len = strlen(p), o = 0;
-    char *out = malloc(len + 2);
+    char *out = hf_malloc(len + 2);
     const char *s = p;
-    if (!out)
-        return NULL;
     while (*s) {
         const char *e = strchr(s, '/');
         size_t n = e ? (size_t)(e - s) : strlen(s);
@@ -262,12 +244,8 @@ static const char *looked_in(const ld_t *ld)
 static char *expand(ld_t *ld, const char *file, const char *field, const char *s)
 {
     size_t cap = strlen(s) + 1, o = 0;
-    char *out = malloc(cap);
+    char *out = hf_malloc(cap);
     const char *p = s;
-    if (!out) {
-        oom(ld);
-        return NULL;
-    }
     while (*p) {
         const char *add = p;
         size_t n = 1;
@@ -306,14 +284,8 @@ static char *expand(ld_t *ld, const char *file, const char *field, const char *s
             p++;
         }
         if (o + n + 1 > cap) {
-            char *grown;
             cap = (o + n + 1) * 2;
-            if (!(grown = realloc(out, cap))) {
-                free(out);
-                oom(ld);
-                return NULL;
-            }
-            out = grown;
+            out = hf_realloc(out, cap);
         }
         memcpy(out + o, add, n);
         o += n;
@@ -343,10 +315,9 @@ static int expand_tree(ld_t *ld, const char *file, cJSON *node, char *path, size
             char *v = expand(ld, file, path, it->valuestring);
             if (!v)
                 return -1;
-            if (!cJSON_SetValuestring(it, v)) {
-                free(v);
-                return oom(ld);
-            }
+            /* cJSON refuses only a non-string or a reference, which parsing never makes */
+            if (!cJSON_SetValuestring(it, v))
+                hf_panic("%s: %s: cJSON_SetValuestring refused a parsed string", file, path);
             free(v);
         } else if (cJSON_IsObject(it) || cJSON_IsArray(it)) {
             if (expand_tree(ld, file, it, path, cap) < 0)
@@ -373,19 +344,14 @@ static int ld_read(ld_t *ld, const char *rel, char **text, size_t *len)
         for (size_t i = 0; i < ld->mem_n; i++) {
             if (ld->mem[i].path && strcmp(ld->mem[i].path, rel) == 0) {
                 size_t n = ld->mem[i].text ? ld->mem[i].len : 0;
-                if (!(*text = malloc(n + 1)))
-                    return oom(ld);
-                if (n)
-                    memcpy(*text, ld->mem[i].text, n);
-                (*text)[n] = '\0';
+                *text = hf_memdup(ld->mem[i].text, n);
                 *len = n;
                 return 1;
             }
         }
         return 0;
     }
-    if (!(path = fmt_dup("%s/%s", ld->app->dir, rel)))
-        return oom(ld);
+    path = fmt_dup("%s/%s", ld->app->dir, rel);
     if (stat(path, &st) != 0) {
         int e = errno;
         free(path);
@@ -406,10 +372,7 @@ static int ld_read(ld_t *ld, const char *rel, char **text, size_t *len)
     free(path);
     if (!f)
         return fail(ld, "%s%s: cannot read (%s)", ld->disp, rel, strerror(errno));
-    if (!(*text = malloc((size_t)st.st_size + 1))) {
-        fclose(f);
-        return oom(ld);
-    }
+    *text = hf_malloc((size_t)st.st_size + 1);
     got = fread(*text, 1, (size_t)st.st_size, f);
     if (ferror(f)) {
         int e = errno;
@@ -489,10 +452,7 @@ static int load_local_settings(ld_t *ld)
         }
         if (!it->string || !*it->string)
             continue;
-        if (kv_set(&ld->app->values, &ld->app->values_n, it->string, v, 0) < 0) {
-            cJSON_Delete(root);
-            return oom(ld);
-        }
+        kv_set(&ld->app->values, &ld->app->values_n, it->string, v, 0);
     }
     cJSON_Delete(root);
     return 1;
@@ -502,15 +462,13 @@ static int load_local_settings(ld_t *ld)
 /* host.json overrides                                                                 */
 
 /* Remember that `path` (segments) was set by `source`. */
-static int origin_add(ld_t *ld, char **segs, size_t n, const char *source)
+static void origin_add(ld_t *ld, char **segs, size_t n, const char *source)
 {
     size_t len = 0;
-    char *p, *src;
-    ld_origin_t *grown;
+    char *p;
     for (size_t i = 0; i < n; i++)
         len += strlen(segs[i]) + 1;
-    if (!(p = malloc(len + 1)))
-        return -1;
+    p = hf_malloc(len + 1);
     p[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         if (i)
@@ -521,28 +479,16 @@ static int origin_add(ld_t *ld, char **segs, size_t n, const char *source)
         *c = (char)tolower((unsigned char)*c);
     for (size_t i = 0; i < ld->orig_n; i++) {
         if (strcmp(ld->orig[i].path, p) == 0) {
-            if (!(src = strdup(source))) {
-                free(p);
-                return -1;
-            }
             free(ld->orig[i].source);
-            ld->orig[i].source = src;
+            ld->orig[i].source = hf_strdup(source);
             free(p);
-            return 0;
+            return;
         }
     }
-    grown = realloc(ld->orig, (ld->orig_n + 1) * sizeof(*grown));
-    if (!grown || !(src = strdup(source))) {
-        if (grown)
-            ld->orig = grown;
-        free(p);
-        return -1;
-    }
-    ld->orig = grown;
+    ld->orig = hf_realloc(ld->orig, (ld->orig_n + 1) * sizeof(*ld->orig));
     ld->orig[ld->orig_n].path = p;
-    ld->orig[ld->orig_n].source = src;
+    ld->orig[ld->orig_n].source = hf_strdup(source);
     ld->orig_n++;
-    return 0;
 }
 
 /* " (set by ...)" when a host.json field came from an override, else "". */
@@ -571,19 +517,16 @@ static int is_index(const char *s, int *idx)
 }
 
 /* Give a new cJSON item the member name `key` (allocated the way cJSON frees it). */
-static int name_item(cJSON *item, const char *key)
+static void name_item(cJSON *item, const char *key)
 {
     size_t n = strlen(key) + 1;
     char *k = cJSON_malloc(n);
-    if (!k)
-        return -1;
     memcpy(k, key, n);
     item->string = k;
-    return 0;
 }
 
-/* Set (or, for an empty value, remove) the host.json key at segs in root. 0, or -1 OOM. */
-static int override_set(cJSON *root, char **segs, size_t n, const char *value)
+/* Set (or, for an empty value, remove) the host.json key at segs in root. */
+static void override_set(cJSON *root, char **segs, size_t n, const char *value)
 {
     cJSON *cur = root;
     for (size_t i = 0; i < n; i++) {
@@ -591,10 +534,10 @@ static int override_set(cJSON *root, char **segs, size_t n, const char *value)
         cJSON *next = NULL;
         if (cJSON_IsArray(cur)) {
             if (!is_index(segs[i], &idx))
-                return 0;               /* not an index into an array: ignored */
+                return;                 /* not an index into an array: ignored */
             next = cJSON_GetArrayItem(cur, idx);
             if (!next && idx != cJSON_GetArraySize(cur))
-                return 0;               /* a gap: ignored */
+                return;                 /* a gap: ignored */
         } else {
             next = hf_cfgjson_get(cur, segs[i]);
         }
@@ -603,34 +546,28 @@ static int override_set(cJSON *root, char **segs, size_t n, const char *value)
             if (!*value) {
                 if (next)
                     cJSON_Delete(cJSON_DetachItemViaPointer(cur, next));
-                return 0;
+                return;
             }
-            if (!(leaf = cJSON_CreateString(value)))
-                return -1;
+            leaf = cJSON_CreateString(value);
             if (next) {
-                if (next->string && name_item(leaf, next->string) < 0) {
-                    cJSON_Delete(leaf);
-                    return -1;
-                }
+                if (next->string)
+                    name_item(leaf, next->string);
                 cJSON_ReplaceItemViaPointer(cur, next, leaf);
             } else if (cJSON_IsArray(cur)) {
                 cJSON_AddItemToArray(cur, leaf);
             } else {
                 cJSON_AddItemToObject(cur, segs[i], leaf);
             }
-            return 0;
+            return;
         }
         if (!next || (!cJSON_IsObject(next) && !cJSON_IsArray(next))) {
             cJSON *obj;
             if (!*value)
-                return 0;               /* removing below a missing key: nothing to do */
-            if (!(obj = cJSON_CreateObject()))
-                return -1;
+                return;                 /* removing below a missing key: nothing to do */
+            obj = cJSON_CreateObject();
             if (next) {
-                if (next->string && name_item(obj, next->string) < 0) {
-                    cJSON_Delete(obj);
-                    return -1;
-                }
+                if (next->string)
+                    name_item(obj, next->string);
                 cJSON_ReplaceItemViaPointer(cur, next, obj);
             } else if (cJSON_IsArray(cur)) {
                 cJSON_AddItemToArray(cur, obj);
@@ -641,27 +578,24 @@ static int override_set(cJSON *root, char **segs, size_t n, const char *value)
         }
         cur = next;
     }
-    return 0;
 }
 
 /* Apply one AzureFunctionsJobHost__a__b=value override, if name is one. */
-static int override_one(ld_t *ld, cJSON *root, const char *name, const char *value,
-                        const char *source)
+static void override_one(ld_t *ld, cJSON *root, const char *name, const char *value,
+                         const char *source)
 {
     size_t plen = strlen(HF_OVERRIDE_PREFIX), n = 0;
     char *rest, *p, *segs[32];
-    int rc = 0;
     if (strncasecmp(name, HF_OVERRIDE_PREFIX, plen) != 0)
-        return 0;
+        return;
     p = (char *)name + plen;
     if (strncmp(p, "__", 2) == 0)
         p += 2;
     else if (*p == ':')
         p += 1;
     else
-        return 0;
-    if (!(rest = strdup(p)))
-        return oom(ld);
+        return;
+    rest = hf_strdup(p);
     /* split on "__" and ':' */
     for (char *s = rest; n < 32;) {
         char *d = strstr(s, "__"), *c = strchr(s, ':'), *e = d;
@@ -680,31 +614,28 @@ static int override_one(ld_t *ld, cJSON *root, const char *name, const char *val
         if (!*segs[i]) {
             warn(ld, "%s: ignored (an empty key between separators)", source);
             free(rest);
-            return 0;
+            return;
         }
     }
     if (n == 32) {
         warn(ld, "%s: ignored (too deep)", source);
         free(rest);
-        return 0;
+        return;
     }
-    if (override_set(root, segs, n, value) < 0 || origin_add(ld, segs, n, source) < 0)
-        rc = oom(ld);
+    override_set(root, segs, n, value);
+    origin_add(ld, segs, n, source);
     free(rest);
-    return rc;
 }
 
 /* Apply every override: local.settings.json Values first, then the environment (which
    wins, as Core Tools never replaces a variable that is already set). */
-static int apply_overrides(ld_t *ld, cJSON *root)
+static void apply_overrides(ld_t *ld, cJSON *root)
 {
     char source[400];
     for (size_t i = 0; i < ld->app->values_n; i++) {
         snprintf(source, sizeof(source), "local.settings.json Values.%s",
                  ld->app->values[i].key);
-        if (override_one(ld, root, ld->app->values[i].key, ld->app->values[i].value,
-                         source) < 0)
-            return -1;
+        override_one(ld, root, ld->app->values[i].key, ld->app->values[i].value, source);
     }
     for (char **e = environ; e && *e; e++) {
         const char *eq = strchr(*e, '=');
@@ -715,10 +646,8 @@ static int apply_overrides(ld_t *ld, cJSON *root)
         memcpy(name, *e, nl);
         name[nl] = '\0';
         snprintf(source, sizeof(source), "environment variable %s", name);
-        if (override_one(ld, root, name, eq + 1, source) < 0)
-            return -1;
+        override_one(ld, root, name, eq + 1, source);
     }
-    return 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -762,6 +691,19 @@ static const hf_option_t host_options[] = {
     {"extensions.eventHubs.maxEventBytes", HF_OPT_INT, H(max_event_bytes), "1000000", 1,
      64 * 1024 * 1024, NULL, HF_OPT_HUBFN,
      .help = "the largest event an output binding sends (Event Hubs: 1 MB)"},
+    {"extensions.eventHubs.partitionConcurrency", HF_OPT_INT, H(partition_concurrency), "1", 1,
+     HF_MAX_PARTITION_CONCURRENCY, NULL, HF_OPT_HUBFN,
+     .help = "batches of one partition handled at once, spread over the workers (1: one "
+             "after the other)"},
+    {"extensions.eventHubs.orderingKey", HF_OPT_STRING, H(ordering_key), "\"partitionKey\"",
+     0, 0, NULL, HF_OPT_HUBFN, .use = "use \"partitionKey\", \"none\" or \"body:PATH\" "
+     "(e.g. \"body:identityMap.ecid.0.id\")",
+     .help = "with partitionConcurrency > 1, events with the same key run in offset order "
+             "and never at once: `partitionKey`, `none`, or `body:PATH` into the JSON body"},
+    {"extensions.eventHubs.bisectOnError", HF_OPT_BOOL, H(bisect_on_error), "false", 0, 0,
+     NULL, HF_OPT_HUBFN,
+     .help = "with cardinality `many`, a batch whose handler raised is split in halves and "
+             "run again until the failing events stand alone"},
     {"extensions.eventHubs.eventProcessorOptions", HF_OPT_SECTION, .flags = HF_OPT_WARN},
     {"extensions.eventHubs.eventProcessorOptions.receiveTimeout", HF_OPT_IGNORED,
      .flags = HF_OPT_WARN, .help = AMQP_ONLY},
@@ -845,6 +787,30 @@ static int host_fail(ld_t *ld, const char *path, const char *fmt, ...)
                 origin_of(ld, path, ob, sizeof(ob)));
 }
 
+/* extensions.eventHubs.orderingKey into h->ordering (and ordering_path). */
+static int parse_ordering(ld_t *ld, hf_host_cfg_t *h)
+{
+    const char *k = h->ordering_key ? h->ordering_key : "partitionKey";
+    const char *path = "extensions.eventHubs.orderingKey";
+    if (strcasecmp(k, "partitionKey") == 0) {
+        h->ordering = HF_ORDER_PARTITION_KEY;
+    } else if (strcasecmp(k, "none") == 0) {
+        h->ordering = HF_ORDER_NONE;
+    } else if (strncasecmp(k, "body:", 5) == 0) {
+        hf_jsonpath_t jp;
+        char why[300];
+        if (hf_jsonpath_compile(&jp, k + 5, why, sizeof(why)) < 0)
+            return host_fail(ld, path, "%s", why);
+        hf_jsonpath_free(&jp);
+        h->ordering = HF_ORDER_BODY;
+        h->ordering_path = hf_strdup(k + 5);
+    } else {
+        return host_fail(ld, path, "\"%s\" is not an ordering key (use \"partitionKey\", "
+                         "\"none\" or \"body:PATH\", e.g. \"body:identityMap.ecid.0.id\")", k);
+    }
+    return 0;
+}
+
 /* Register the string values of extensions.kafka properties named like a password or
    secret before any message could echo them. */
 static void register_kafka_secrets(const cJSON *k)
@@ -876,9 +842,8 @@ static int load_logging(ld_t *ld, const cJSON *logging)
                              hf_cfgjson_describe(it, desc, sizeof(desc)));
         if (ieq(it->string, "default"))
             h->log_default = lvl;
-        else if (kv_set(&h->log_levels, &h->log_levels_n, it->string, hf_log_level_name(lvl),
-                        1) < 0)
-            return oom(ld);
+        else
+            kv_set(&h->log_levels, &h->log_levels_n, it->string, hf_log_level_name(lvl), 1);
     }
     return 0;
 }
@@ -899,8 +864,7 @@ static int load_host(ld_t *ld, cJSON **allow)
                     "\"version\": \"2.0\")", ld->disp);
     snprintf(file, sizeof(file), "%shost.json", ld->disp);
     hf_opt_ctx_t ctx = opt_ctx(ld, file, "");
-    if (apply_overrides(ld, root) < 0)
-        goto bad;
+    apply_overrides(ld, root);
     register_kafka_secrets(hf_cfgjson_get(hf_cfgjson_get(root, "extensions"), "kafka"));
     ver = hf_cfgjson_get(root, "version");
     if (!ver) {
@@ -916,11 +880,21 @@ static int load_host(ld_t *ld, cJSON **allow)
     if (hf_options_read(host_options, root, h, &ctx) < 0 ||
         hf_options_check_keys((const hf_option_t *const[]){host_options, NULL}, root, &ctx) < 0)
         goto bad;
+    /* librdkafka's own checks of extensions.kafka, now rather than when a client starts */
+    const char *bad;
+    char why[512], path[400];
+    if (hf_kafka_check_props(&h->kafka, &bad, why, sizeof(why)) < 0) {
+        snprintf(path, sizeof(path), "extensions.kafka.%s", bad);
+        host_fail(ld, path, "librdkafka refuses it: %s", why);
+        goto bad;
+    }
     if (h->min_batch > h->max_batch) {
         host_fail(ld, "extensions.eventHubs.minEventBatchSize",
                   "%d is larger than maxEventBatchSize (%d)", h->min_batch, h->max_batch);
         goto bad;
     }
+    if (parse_ordering(ld, h) < 0)
+        goto bad;
     if (h->initial_offset == HF_OFFSET_FROM_ENQUEUED_TIME &&
         !hf_cfgjson_get(hf_cfgjson_get(hf_cfgjson_get(hf_cfgjson_get(root, "extensions"),
                                                       "eventHubs"), "initialOffsetOptions"),
@@ -1051,7 +1025,7 @@ int hf_app_valid_function_name(const char *s)
 static int valid_binding_name(const char *s)
 {
     size_t n = strlen(s);
-    if (strcmp(s, "$return") == 0 || strcmp(s, "$deadLetter") == 0)
+    if (strcasecmp(s, "$return") == 0 || strcasecmp(s, "$deadLetter") == 0)
         return 1;
     if (n == 0 || n > 128 || (!isalpha((unsigned char)s[0]) && s[0] != '_'))
         return 0;
@@ -1231,6 +1205,12 @@ static int load_binding(ld_t *ld, const char *file, hf_function_t *fn, const cJS
         return fail(ld, "%s: %sname: \"%s\" is not a valid binding name (a letter or '_', "
                     "then letters, digits or '_'%s)", file, pre, name,
                     trigger ? "" : "; or $return, or $deadLetter");
+    /* binding names compare in any case, as Azure compares them: the two special ones get
+       their one spelling */
+    if (strcasecmp(name, "$return") == 0)
+        name = "$return";
+    else if (strcasecmp(name, "$deadLetter") == 0)
+        name = "$deadLetter";
     out->name = hf_strdup(name);
 
     hf_opt_ctx_t octx = opt_ctx(ld, file, pre);
@@ -1327,12 +1307,9 @@ static int find_script(ld_t *ld, const char *file, const char *fname, const char
     *abs = NULL;
     if (ld->mem) {
         int found = 0;
-        if (!(rel = fmt_dup("%s/%s", fname, script)))
-            return oom(ld);
+        rel = fmt_dup("%s/%s", fname, script);
         path = path_norm(rel);
         free(rel);
-        if (!path)
-            return oom(ld);
         for (size_t i = 0; i < ld->mem_n && script[0] != '/'; i++)
             if (ld->mem[i].path && strcmp(ld->mem[i].path, path) == 0)
                 found = 1;
@@ -1343,14 +1320,12 @@ static int find_script(ld_t *ld, const char *file, const char *fname, const char
         }
         *abs = fmt_dup("%s/%s", ld->app->dir, path);
         free(path);
-        return *abs ? 0 : oom(ld);
+        return 0;
     }
     if (script[0] == '/')
-        path = strdup(script);
+        path = hf_strdup(script);
     else
         path = fmt_dup("%s/%s/%s", ld->app->dir, fname, script);
-    if (!path)
-        return oom(ld);
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
         int exists = access(path, F_OK) == 0;
         free(path);
@@ -1548,6 +1523,7 @@ void hf_app_free(hf_app_t *app)
     free(app->dir);
     hf_options_free(host_options, &app->host);
     free(app->host.version);
+    free(app->host.ordering_path);
     kv_free(app->host.log_levels, app->host.log_levels_n);
     for (size_t i = 0; i < app->functions_n; i++)
         function_free(&app->functions[i]);
@@ -1585,11 +1561,9 @@ static int load_app(ld_t *ld, char **names, size_t n)
 
     if (load_local_settings(ld) < 0 || load_host(ld, &allow) < 0)
         return -1;
-    qsort(names, n, sizeof(*names), cmp_names);
-    if (n && !(sel = malloc(n * sizeof(*sel)))) {
-        oom(ld);
-        goto out;
-    }
+    if (n > 1)
+        qsort(names, n, sizeof(*names), cmp_names);     /* names is NULL when n is 0 */
+    sel = hf_malloc(n * sizeof(*sel));
     if (allow && !ld->opts.only_function) {
         /* host.json "functions": load only those listed; a name that is no function is an
            error (a typo would otherwise silently run nothing) */
@@ -1614,10 +1588,8 @@ static int load_app(ld_t *ld, char **names, size_t n)
         for (i = 0; i < n; i++)
             sel[nsel++] = names[i];
     }
-    if (nsel && !(app->functions = calloc(nsel, sizeof(*app->functions)))) {
-        oom(ld);
-        goto out;
-    }
+    if (nsel)
+        app->functions = hf_calloc(nsel, sizeof(*app->functions));
     for (i = 0; i < nsel; i++) {
         hf_function_t *fn = &app->functions[app->functions_n++];
         char category[300];
@@ -1659,9 +1631,9 @@ static char *make_disp(const char *dir)
     while (n > 1 && dir[n - 1] == '/')
         n--;
     if (n == 0 || (n == 1 && dir[0] == '.'))
-        return strdup("");
+        return hf_strdup("");
     if (n == 1 && dir[0] == '/')
-        return strdup("/");
+        return hf_strdup("/");
     return fmt_dup("%.*s/", (int)n, dir);
 }
 
@@ -1683,8 +1655,7 @@ int hf_app_load(hf_app_t *app, const char *dir, const hf_app_opts_t *opts, char 
     if (ld.opts.only_function) {
         size_t len;
         char *slash, *base;
-        if (!(only = strdup(ld.opts.only_function)))
-            goto nomem;
+        only = hf_strdup(ld.opts.only_function);
         len = strlen(only);
         while (len > 1 && only[len - 1] == '/')
             only[--len] = '\0';
@@ -1701,19 +1672,17 @@ int hf_app_load(hf_app_t *app, const char *dir, const hf_app_opts_t *opts, char 
             slash = strrchr(only, '/');
             base = slash + 1;
         }
-        if (!(fname = strdup(base)))
-            goto nomem;
+        fname = hf_strdup(base);
         if (!slash)
-            appdir = strdup(".");
+            appdir = hf_strdup(".");
         else if (slash == only)
-            appdir = strdup("/");
+            appdir = hf_strdup("/");
         else
-            appdir = fmt_dup("%.*s", (int)(slash - only), only);
+            appdir = hf_strndup(only, (size_t)(slash - only));
     } else {
-        appdir = strdup(dir && *dir ? dir : ".");
+        appdir = hf_strdup(dir && *dir ? dir : ".");
     }
-    if (!appdir || !(ld.disp = make_disp(appdir)))
-        goto nomem;
+    ld.disp = make_disp(appdir);
     if (stat(appdir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fail(&ld, "%s: %s", appdir, stat(appdir, &st) != 0 ? "no such folder"
                                                            : "is not a folder");
@@ -1725,8 +1694,6 @@ int hf_app_load(hf_app_t *app, const char *dir, const hf_app_opts_t *opts, char 
     }
     if (fname) {
         char *fj = fmt_dup("%s/%s/function.json", app->dir, fname);
-        if (!fj)
-            goto nomem;
         if (stat(fj, &st) != 0 || !S_ISREG(st.st_mode)) {
             free(fj);
             fail(&ld, "%s: no function.json in this folder (hubfn run takes a function "
@@ -1734,8 +1701,7 @@ int hf_app_load(hf_app_t *app, const char *dir, const hf_app_opts_t *opts, char 
             goto out;
         }
         free(fj);
-        if (!(names = malloc(sizeof(*names))))
-            goto nomem;
+        names = hf_malloc(sizeof(*names));
         names[n++] = fname;
         fname = NULL;
     } else {
@@ -1750,40 +1716,23 @@ int hf_app_load(hf_app_t *app, const char *dir, const hf_app_opts_t *opts, char 
             int isfn;
             if (de->d_name[0] == '.' || !strcmp(de->d_name, "lib"))
                 continue;
-            if (!(fj = fmt_dup("%s/%s/function.json", app->dir, de->d_name))) {
-                closedir(d);
-                goto nomem;
-            }
+            fj = fmt_dup("%s/%s/function.json", app->dir, de->d_name);
             isfn = stat(fj, &st) == 0 && S_ISREG(st.st_mode);
             free(fj);
             if (!isfn)
                 continue;
-            if (n == cap) {
-                char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
-                if (!grown) {
-                    closedir(d);
-                    goto nomem;
-                }
-                names = grown;
-            }
-            if (!(names[n] = strdup(de->d_name))) {
-                closedir(d);
-                goto nomem;
-            }
-            n++;
+            if (n == cap)
+                names = hf_realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
+            names[n++] = hf_strdup(de->d_name);
         }
         closedir(d);
     }
-    if (!(lib = fmt_dup("%s/lib", app->dir)))
-        goto nomem;
+    lib = fmt_dup("%s/lib", app->dir);
     if (stat(lib, &st) == 0 && S_ISDIR(st.st_mode)) {
         app->lib_dir = lib;
         lib = NULL;
     }
     rc = load_app(&ld, names, n);
-    goto out;
-nomem:
-    oom(&ld);
 out:
     for (size_t i = 0; i < n; i++)
         free(names[i]);
@@ -1815,21 +1764,20 @@ int hf_app_load_mem(hf_app_t *app, const char *dir, const hf_app_file_t *files, 
     /* a non-NULL mem pointer marks memory mode even with no files */
     if (!files)
         ld.mem = (const hf_app_file_t *)"";
-    if (!(ld.disp = strdup("")) || !(app->dir = strdup(dir && *dir ? dir : "/app")))
-        goto nomem;
+    ld.disp = hf_strdup("");
+    app->dir = hf_strdup(dir && *dir ? dir : "/app");
     if (ld.opts.only_function) {
         size_t len;
         char *slash;
-        if (!(only = strdup(ld.opts.only_function)))
-            goto nomem;
+        only = hf_strdup(ld.opts.only_function);
         len = strlen(only);
         while (len > 1 && only[len - 1] == '/')
             only[--len] = '\0';
         slash = strrchr(only, '/');
         memmove(only, slash ? slash + 1 : only, strlen(slash ? slash + 1 : only) + 1);
     }
-    if (n && !(names = calloc(n, sizeof(*names))))
-        goto nomem;
+    if (n)
+        names = hf_calloc(n, sizeof(*names));
     for (size_t i = 0; i < n; i++) {
         const char *p = files[i].path, *slash;
         int dup = 0;
@@ -1845,23 +1793,17 @@ int hf_app_load_mem(hf_app_t *app, const char *dir, const hf_app_file_t *files, 
                 dup = 1;
         if (dup)
             continue;
-        if (!(names[nn] = strndup(p, (size_t)(slash - p))))
-            goto nomem;
-        nn++;
+        names[nn++] = hf_strndup(p, (size_t)(slash - p));
     }
     for (size_t i = 0; i < n; i++)
-        if (files[i].path && !strncmp(files[i].path, "lib/", 4) && !app->lib_dir &&
-            !(app->lib_dir = fmt_dup("%s/lib", app->dir)))
-            goto nomem;
+        if (files[i].path && !strncmp(files[i].path, "lib/", 4) && !app->lib_dir)
+            app->lib_dir = fmt_dup("%s/lib", app->dir);
     if (only && nn == 0) {
         fail(&ld, "%s: no function.json in this folder (hubfn run takes a function folder, "
              "e.g. functions/router)", ld.opts.only_function);
         goto out;
     }
     rc = load_app(&ld, names, nn);
-    goto out;
-nomem:
-    oom(&ld);
 out:
     for (size_t i = 0; i < nn; i++)
         free(names[i]);
@@ -1883,9 +1825,8 @@ int hf_app_load_settings(hf_app_t *app, const char *dir, char *err, size_t errsz
     memset(app, 0, sizeof(*app));
     if (err && errsz)
         err[0] = '\0';
-    if (!(ld.disp = make_disp(d)))
-        oom(&ld);
-    else if (!(app->dir = realpath(d, NULL)))
+    ld.disp = make_disp(d);
+    if (!(app->dir = realpath(d, NULL)))
         fail(&ld, "%s: %s", d, strerror(errno));
     else
         rc = load_local_settings(&ld) < 0 ? -1 : 0;

@@ -5,6 +5,7 @@
  */
 #include "config_json.h"
 
+#include "alloc.h"
 #include "conn.h"
 #include "jsonlex.h"
 
@@ -14,6 +15,21 @@
 #include <string.h>
 #include <strings.h>
 
+/* cJSON allocates through hf_malloc, so its allocations follow the process's policy
+   (alloc.h): a NULL from cJSON then always means invalid input, never missing memory. */
+static void *cjson_malloc(size_t n)
+{
+    return hf_malloc(n);
+}
+
+/* Installed before main, while there is one thread: cJSON's hooks are process-wide
+   globals, and every program that reads configuration links this file. */
+__attribute__((constructor)) static void cjson_hooks_install(void)
+{
+    cJSON_Hooks hooks = {.malloc_fn = cjson_malloc, .free_fn = free};
+    cJSON_InitHooks(&hooks);
+}
+
 /* Parse configuration JSON; see config_json.h. */
 cJSON *hf_cfgjson_parse(const char *text, size_t len, const char *file, char *err,
                         size_t errsz)
@@ -21,13 +37,7 @@ cJSON *hf_cfgjson_parse(const char *text, size_t len, const char *file, char *er
     hf_jsonlex_t lx;
     cJSON *root = NULL;
     /* cJSON parses a copy in which the lexer blanked what only Json.NET accepts. */
-    char *copy = malloc(len + 1);
-    if (!copy) {
-        snprintf(err, errsz, "%s: out of memory", file);
-        return NULL;
-    }
-    memcpy(copy, text, len);
-    copy[len] = '\0';
+    char *copy = hf_memdup(text, len);
     hf_jsonlex_init(&lx, HF_JSONLEX_CONFIG, text, len, copy, HF_JSONLEX_OUT_BLANK);
     if (hf_jsonlex_document(&lx, "the file is empty") == 0) {
         const char *end = NULL;
@@ -78,6 +88,12 @@ const char *hf_cfgjson_number(double d, char *buf, size_t bufsz)
         snprintf(buf, bufsz, "%lld", (long long)d);
         return buf;
     }
+    /* a whole number too large for a double to hold exactly: its digits, not an exponent
+       (what was written, rounded to the nearest double) */
+    if (d == floor(d) && fabs(d) < 1e21) {
+        snprintf(buf, bufsz, "%.0f", d);
+        return buf;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, bufsz, "%.*g", prec, d);
         if (strtod(buf, NULL) == d)
@@ -98,11 +114,7 @@ const char *hf_cfgjson_describe(const cJSON *v, char *buf, size_t bufsz)
         const char *raw = v->valuestring ? v->valuestring : "";
         size_t rl = strlen(raw), o = 0, k;
         size_t lim = bufsz > 8 ? bufsz - 6 : 0;
-        char *s = malloc(rl * 2 + 16);
-        if (!s) {
-            snprintf(buf, bufsz, "a string");
-            return buf;
-        }
+        char *s = hf_malloc(rl * 2 + 16);
         hf_secret_mask(raw, s, rl * 2 + 16);
         if (lim > 64)
             lim = 64;

@@ -5,6 +5,8 @@
  */
 #include "conn.h"
 
+#include "alloc.h"
+
 #include <ctype.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -43,16 +45,10 @@ void hf_secret_add(const char *secret)
     if (secrets_n >= HF_SECRET_MAX)
         goto out;
     if (secrets_n == secrets_cap) {
-        size_t cap = secrets_cap ? secrets_cap * 2 : 8;
-        char **grown = realloc(secrets, cap * sizeof(*grown));
-        if (!grown)
-            goto out;
-        secrets = grown;
-        secrets_cap = cap;
+        secrets_cap = secrets_cap ? secrets_cap * 2 : 8;
+        secrets = hf_realloc(secrets, secrets_cap * sizeof(*secrets));
     }
-    copy = strdup(secret);
-    if (!copy)
-        goto out;
+    copy = hf_strdup(secret);
     for (pos = 0; pos < secrets_n && strlen(secrets[pos]) >= len; pos++)
         ;
     memmove(secrets + pos + 1, secrets + pos, (secrets_n - pos) * sizeof(*secrets));
@@ -225,20 +221,14 @@ void hf_conn_free(hf_conn_t *conn)
     memset(conn, 0, sizeof(*conn));
 }
 
-/* strndup with surrounding whitespace removed. */
+/* A copy of s[0..n) without surrounding whitespace. */
 static char *dup_trim(const char *s, size_t n)
 {
-    char *r;
     while (n && isspace((unsigned char)*s))
         s++, n--;
     while (n && isspace((unsigned char)s[n - 1]))
         n--;
-    r = malloc(n + 1);
-    if (r) {
-        memcpy(r, s, n);
-        r[n] = '\0';
-    }
-    return r;
+    return hf_memdup(s, n);
 }
 
 /* Parse "1".."65535"; -1 if not a port. */
@@ -321,8 +311,8 @@ static void cs_free(cs_parts_t *p)
     free(p->emulator);
 }
 
-/* Split "K=V;K=V;..." (keys case-insensitive, last duplicate wins). -1 on OOM. */
-static int cs_split(const char *value, cs_parts_t *p)
+/* Split "K=V;K=V;..." (keys case-insensitive, last duplicate wins). */
+static void cs_split(const char *value, cs_parts_t *p)
 {
     const char *s = value;
     int idx = 0;
@@ -331,7 +321,6 @@ static int cs_split(const char *value, cs_parts_t *p)
         const char *end = strchr(s, ';'), *eq;
         size_t n = end ? (size_t)(end - s) : strlen(s);
         char *k, **slot = NULL;
-        size_t kn;
         int blank = 1;
         for (size_t j = 0; j < n; j++)
             if (!isspace((unsigned char)s[j]))
@@ -344,10 +333,6 @@ static int cs_split(const char *value, cs_parts_t *p)
                     p->bad_part = idx;
             } else {
                 k = dup_trim(s, (size_t)(eq - s));
-                if (!k)
-                    return -1;
-                kn = strlen(k);
-                (void)kn;
                 if (strcasecmp(k, "Endpoint") == 0)
                     slot = &p->endpoint;
                 else if (strcasecmp(k, "SharedAccessKeyName") == 0)
@@ -364,8 +349,6 @@ static int cs_split(const char *value, cs_parts_t *p)
                 if (slot) {
                     free(*slot);
                     *slot = dup_trim(eq + 1, n - (size_t)(eq + 1 - s));
-                    if (!*slot)
-                        return -1;
                 }
             }
         }
@@ -373,7 +356,6 @@ static int cs_split(const char *value, cs_parts_t *p)
             break;
         s = end + 1;
     }
-    return 0;
 }
 
 static const char cs_shape[] =
@@ -390,10 +372,7 @@ static int parse_conn_string(hf_conn_t *c, const char *setting, const char *valu
     int port, emulator;
     char buf[300];
 
-    if (cs_split(value, &p) < 0) {
-        cs_free(&p);
-        return conn_fail(err, errsz, setting, "could not be read: out of memory");
-    }
+    cs_split(value, &p);
     hf_secret_add(p.key);
     hf_secret_add(p.sas);
     if (p.bad_part) {
@@ -452,15 +431,13 @@ static int parse_conn_string(hf_conn_t *c, const char *setting, const char *valu
     c->kind = emulator ? HF_CONN_EMULATOR : HF_CONN_EVENTHUBS;
     c->namespace_ = dup_trim(host, hostlen);
     snprintf(buf, sizeof(buf), "%.*s:%d", (int)hostlen, host, port);
-    c->bootstrap = strdup(buf);
-    c->password = strdup(value);
+    c->bootstrap = hf_strdup(buf);
+    c->password = hf_strdup(value);
     if (p.key_name && *p.key_name)
-        c->key_name = strdup(p.key_name);
+        c->key_name = hf_strdup(p.key_name);
     if (p.entity && *p.entity)
-        c->entity_path = strdup(p.entity);
+        c->entity_path = hf_strdup(p.entity);
     cs_free(&p);
-    if (!c->namespace_ || !c->bootstrap || !c->password)
-        return conn_fail(err, errsz, setting, "could not be read: out of memory");
     return 0;
 }
 
@@ -476,9 +453,7 @@ static int parse_bootstrap(hf_conn_t *c, const char *setting, const char *value,
     size_t len = strlen(value), o = 0;
     const char *s = value;
     int idx = 0;
-    char *out = malloc(len + 1);
-    if (!out)
-        return conn_fail(err, errsz, setting, "could not be read: out of memory");
+    char *out = hf_malloc(len + 1);
     for (;;) {
         const char *end = strchr(s, ',');
         size_t n = end ? (size_t)(end - s) : strlen(s), hl;
@@ -526,8 +501,6 @@ int hf_conn_parse(hf_conn_t *conn, const char *setting, const char *value, char 
     if (secret)
         hf_secret_add(value);
     trimmed = dup_trim(value, strlen(value));
-    if (!trimmed)
-        return conn_fail(err, errsz, setting, "could not be read: out of memory");
     if (secret)
         hf_secret_add(trimmed);
     if (!*trimmed) {
@@ -541,12 +514,9 @@ int hf_conn_parse(hf_conn_t *conn, const char *setting, const char *value, char 
         rc = parse_bootstrap(conn, setting, trimmed, err, errsz);
     }
     free(trimmed);
-    if (rc == 0) {
-        conn->setting = strdup(setting ? setting : "");
-        if (!conn->setting)
-            rc = conn_fail(err, errsz, setting, "could not be read: out of memory");
-    }
-    if (rc != 0)
+    if (rc == 0)
+        conn->setting = hf_strdup(setting ? setting : "");
+    else
         hf_conn_free(conn);
     return rc;
 }

@@ -230,10 +230,7 @@ static void serve_http(void *ud, const char *path, hf_http_response_t *res)
         hf_http_text(res, ready ? 200 : 503, "%s\n", why);
     } else if (strcmp(path, "/metrics") == 0) {
         res->body = hf_metrics_render(core->metrics, &res->body_len);
-        if (res->body)
-            res->content_type = "text/plain; version=0.0.4; charset=utf-8";
-        else
-            hf_http_text(res, 500, "out of memory\n");
+        res->content_type = "text/plain; version=0.0.4; charset=utf-8";
     } else {
         hf_http_text(res, 404, "not found: %s (try /healthz, /readyz or /metrics)\n", path);
     }
@@ -245,10 +242,7 @@ static int start_http(hf_core_t *core, char *err, size_t errsz)
     const char *addr = core->opts.http_address ? core->opts.http_address : "0.0.0.0";
     if (core->opts.http_port < 0)
         return 0;
-    if (!(core->metrics = hf_metrics_new_host())) {
-        snprintf(err, errsz, "out of memory");
-        return -1;
-    }
+    core->metrics = hf_metrics_new_host();
     hf_series_set(hf_metric_series(hf_metrics_get(core->metrics, HF_M_BUILD_INFO), HF_VERSION),
                   1);
     hf_metrics_on_collect(core->metrics, collect_metrics, core);
@@ -407,9 +401,7 @@ int hf_host_main(const hf_host_opts_t *opts)
         }
     }
 
-    if (hf_reload_start(&reload, &core->app, core->loop, &core->workers, opts->embedded, err,
-                        sizeof(err)) != 0)
-        hf_log_warn("hot reload is off: %s", err);
+    reload = hf_reload_start(&core->app, core->loop, &core->workers, opts->embedded);
 
     ev_signal_init(&core->sigint, on_signal, SIGINT);
     ev_signal_init(&core->sigterm, on_signal, SIGTERM);

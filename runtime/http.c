@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "log.h"
 
 typedef struct hf_http_conn hf_http_conn_t;
@@ -77,11 +78,17 @@ void hf_http_text(hf_http_response_t *res, int status, const char *fmt, ...)
     va_list ap;
     char *body = NULL;
     va_start(ap, fmt);
-    int n = vasprintf(&body, fmt, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
+    if (n >= 0) {
+        body = hf_malloc((size_t)n + 1);
+        va_start(ap, fmt);
+        vsnprintf(body, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     free(res->body);
     res->status = status;
-    res->body = n >= 0 ? body : NULL;
+    res->body = body;
     res->body_len = n >= 0 ? (size_t)n : 0;
 }
 
@@ -96,19 +103,13 @@ static void conn_respond(hf_http_conn_t *c, hf_http_response_t *res, int head_on
                      res->content_type ? res->content_type : "text/plain; charset=utf-8",
                      res->body_len, res->status == 405 ? "Allow: GET, HEAD\r\n" : "");
     size_t body_len = head_only ? 0 : res->body_len;
-    c->out = malloc((size_t)n + body_len);
-    if (c->out) {
-        memcpy(c->out, head, (size_t)n);
-        if (body_len)
-            memcpy(c->out + n, res->body, body_len);
-        c->out_len = (size_t)n + body_len;
-    }
+    c->out = hf_malloc((size_t)n + body_len);
+    memcpy(c->out, head, (size_t)n);
+    if (body_len)
+        memcpy(c->out + n, res->body, body_len);
+    c->out_len = (size_t)n + body_len;
     free(res->body);
     res->body = NULL;
-    if (!c->out) {
-        conn_close(c);
-        return;
-    }
     ev_io_stop(c->http->loop, &c->io);
     ev_io_set(&c->io, c->fd, EV_WRITE);
     ev_io_start(c->http->loop, &c->io);
@@ -270,8 +271,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         }
         hf_http_conn_t *c = NULL;
         if (http->conns_n < HF_HTTP_MAX_CONNS || evict_one(http))
-            c = calloc(1, sizeof(*c));
-        if (!c) {                /* every connection is being answered, or no memory */
+            c = hf_calloc(1, sizeof(*c));
+        if (!c) {                /* every connection is being answered */
             close(fd);
             continue;
         }
@@ -358,12 +359,7 @@ int hf_http_start(hf_http_t **out, struct ev_loop *loop, const char *address, in
     if (getsockname(fd, (struct sockaddr *)&bound, &boundlen) == 0)
         port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                  : ((struct sockaddr_in *)&bound)->sin_port);
-    hf_http_t *http = calloc(1, sizeof(*http));
-    if (!http) {
-        close(fd);
-        snprintf(err, errsz, "out of memory");
-        return -1;
-    }
+    hf_http_t *http = hf_calloc(1, sizeof(*http));
     http->loop = loop;
     http->fd = fd;
     http->port = port;

@@ -134,6 +134,16 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* curl_slist_append under the allocation policy (alloc.h): a request never goes out
+   without one of its headers. */
+static struct curl_slist *header_add(struct curl_slist *list, const char *line)
+{
+    struct curl_slist *grown = curl_slist_append(list, line);
+    if (!grown)
+        hf_oom_at(strlen(line), __FILE__, __LINE__);
+    return grown;
+}
+
 static xfer_t *xfer_new(const hf_httpc_req_t *req)
 {
     pthread_once(&curl_once, curl_init_once);
@@ -169,13 +179,13 @@ static xfer_t *xfer_new(const hf_httpc_req_t *req)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     /* No "Expect: 100-continue": it would hold every body of over 1 KB for a second on a
        server that does not answer it. */
-    x->hdrs = curl_slist_append(NULL, "Expect:");
+    x->hdrs = header_add(NULL, "Expect:");
     for (size_t i = 0; i < req->headers_n; i++) {
         const hf_header_t *h = &req->headers[i];
         size_t n = strlen(h->name) + h->value_len + 3;
         char *line = hf_malloc(n);
         snprintf(line, n, "%s: %.*s", h->name, (int)h->value_len, h->value ? h->value : "");
-        x->hdrs = curl_slist_append(x->hdrs, line);
+        x->hdrs = header_add(x->hdrs, line);
         free(line);
     }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);

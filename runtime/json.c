@@ -13,8 +13,8 @@
  *
  * Encoder: iterative as well; object keys are sorted so output is deterministic.
  *
- * Lazy events: one metatable whose __index decodes the body on first use and builds the
- * fields the host registered (hf_json_lazy_field) on first read.
+ * Lazy tables (lua_lazy.c, events and the activation view) are written with every field,
+ * as pairs() sees them.
  *
  * Decoding and encoding run inside lua_pcall so that a memory error inside the Lua API
  * cannot escape to a caller that is not protected, and the C memory they hold is freed
@@ -24,6 +24,8 @@
 #include "lua_lazy.h"
 #include "utf8.h"
 #include "json.h"
+
+#include "alloc.h"
 
 #include <lauxlib.h>
 #include <locale.h>
@@ -66,33 +68,25 @@ void hf_buf_free(hf_buf_t *b)
     hf_buf_init(b);
 }
 
-/* Makes room for n more bytes plus a NUL; 0 or -1 when out of memory. */
-static int buf_reserve(hf_buf_t *b, size_t n)
+/* Makes room for n more bytes plus a NUL (growing by doubling). */
+static void buf_reserve(hf_buf_t *b, size_t n)
 {
     if (b->cap - b->len > n)
-        return 0;
+        return;
+    if (n >= SIZE_MAX - b->len)
+        hf_oom_at(n, __FILE__, __LINE__);
     size_t need = b->len + n + 1;
-    if (need < b->len)
-        return -1;
     size_t cap = b->cap ? b->cap : 64;
-    while (cap < need) {
-        if (cap > SIZE_MAX / 2)
-            return -1;
-        cap *= 2;
-    }
-    char *d = realloc(b->data, cap);
-    if (!d)
-        return -1;
-    b->data = d;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    b->data = hf_realloc(b->data, cap);
     b->cap = cap;
-    return 0;
 }
 
-/* Appends n bytes; returns 0, or -1 when out of memory (b unchanged). */
+/* Appends n bytes; returns 0 (see json.h). */
 int hf_buf_append(hf_buf_t *b, const void *data, size_t n)
 {
-    if (buf_reserve(b, n) < 0)
-        return -1;
+    buf_reserve(b, n);
     if (n)
         memcpy(b->data + b->len, data, n);
     b->len += n;
@@ -335,22 +329,19 @@ static inline const unsigned char *skip_ws(const unsigned char *p, const unsigne
     return p;
 }
 
-/* Makes the scratch buffer hold at least n bytes; -1 when out of memory. */
-static int dec_scratch(dec_t *d, size_t n)
+/* Makes the scratch buffer hold at least n bytes. */
+static void dec_scratch(dec_t *d, size_t n)
 {
     if (n <= d->scratch_cap)
-        return 0;
+        return;
     size_t cap = d->scratch_cap * 2;
     if (cap < n)
         cap = n;
-    char *s = d->scratch == d->inline_scratch ? malloc(cap) : realloc(d->scratch, cap);
-    if (!s)
-        return -1;
+    char *s = d->scratch == d->inline_scratch ? hf_malloc(cap) : hf_realloc(d->scratch, cap);
     if (d->scratch == d->inline_scratch)
         memcpy(s, d->inline_scratch, d->scratch_cap);
     d->scratch = s;
     d->scratch_cap = cap;
-    return 0;
 }
 
 /* Reads 4 hex digits at p into *v; 0, or -1 when they are not hex digits. */
@@ -438,10 +429,7 @@ static const unsigned char *dec_string(dec_t *d, const unsigned char *p, int is_
     /* Slow path: copy into scratch while decoding escapes. The output is never longer
        than the input, so the rest of the input bounds the space needed. */
     size_t cap = (size_t)(end - s);
-    if (dec_scratch(d, cap + 4) < 0) {
-        dec_fail(d, s - 1, "out of memory");
-        return NULL;
-    }
+    dec_scratch(d, cap + 4);
     char *o = d->scratch;
     memcpy(o, s, (size_t)(p - s));
     o += p - s;
@@ -616,10 +604,7 @@ static const unsigned char *dec_number(dec_t *d, const unsigned char *p)
             v = -v;
     } else {
         size_t n = (size_t)(p - start);
-        if (dec_scratch(d, n + 1) < 0) {
-            dec_fail(d, start, "out of memory");
-            return NULL;
-        }
+        dec_scratch(d, n + 1);
         memcpy(d->scratch, start, n);
         d->scratch[n] = 0;
         v = strtod_c(d->scratch, NULL);
@@ -1225,23 +1210,19 @@ static int enc_fail(enc_t *e, const char *fmt, ...)
     return -1;
 }
 
-/* Appends n bytes or fails with "out of memory". */
-static inline int enc_put(enc_t *e, const void *s, size_t n)
+/* Appends n bytes. */
+static inline void enc_put(enc_t *e, const void *s, size_t n)
 {
-    if (hf_buf_append(e->out, s, n) < 0)
-        return enc_fail(e, "out of memory");
-    return 0;
+    hf_buf_append(e->out, s, n);
 }
 
 /* Appends s as a JSON string: escapes what JSON requires, replaces each byte that does
-   not start a valid UTF-8 sequence with U+FFFD, so the output is always valid UTF-8.
-   0, or -1 when out of memory. */
-static int put_string(hf_buf_t *b, const char *str, size_t len)
+   not start a valid UTF-8 sequence with U+FFFD, so the output is always valid UTF-8. */
+static void put_string(hf_buf_t *b, const char *str, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str, *end = s + len, *run = s;
-    if (buf_reserve(b, len + 2) < 0)
-        return -1;
+    buf_reserve(b, len + 2);
     b->data[b->len++] = '"';
     while (s < end) {
         unsigned char c = *s;
@@ -1255,8 +1236,7 @@ static int put_string(hf_buf_t *b, const char *str, size_t len)
             s += n;
             continue;
         }
-        if (hf_buf_append(b, run, (size_t)(s - run)) < 0)
-            return -1;
+        hf_buf_append(b, run, (size_t)(s - run));
         char esc[8];
         size_t el = 2;
         esc[0] = '\\';
@@ -1279,20 +1259,11 @@ static int put_string(hf_buf_t *b, const char *str, size_t len)
                 el = 3;
             }
         }
-        if (hf_buf_append(b, esc, el) < 0)
-            return -1;
+        hf_buf_append(b, esc, el);
         run = ++s;
     }
-    if (hf_buf_append(b, run, (size_t)(s - run)) < 0 || hf_buf_append(b, "\"", 1) < 0)
-        return -1;
-    return 0;
-}
-
-static int enc_string(enc_t *e, const char *str, size_t len)
-{
-    if (put_string(e->out, str, len) < 0)
-        return enc_fail(e, "out of memory");
-    return 0;
+    hf_buf_append(b, run, (size_t)(s - run));
+    hf_buf_append(b, "\"", 1);
 }
 
 void hf_json_put_string(hf_buf_t *b, const char *s, size_t len)
@@ -1412,7 +1383,8 @@ static int enc_open_table(enc_t *e)
             lua_pop(L, 1);
         }
         lua_pop(L, 1);
-        return enc_put(e, arr ? "[]" : "{}", 2);
+        enc_put(e, arr ? "[]" : "{}", 2);
+        return 0;
     }
     enc_frame_t *f = &e->frames[e->depth];
     f->base = t;
@@ -1423,7 +1395,8 @@ static int enc_open_table(enc_t *e)
     if (all_int && maxk == n) {
         f->is_obj = 0;
         e->depth++;
-        return enc_put(e, "[", 1);
+        enc_put(e, "[", 1);
+        return 0;
     }
     /* Object: a key table {k1, v1, k2, v2, ...} (number keys as strings) at t + 1 and the
        sorted key index in a userdata at t + 2, both collected by Lua on any error. */
@@ -1476,7 +1449,8 @@ static int enc_open_table(enc_t *e)
                                "spell the same)", (int)(keys[i].len > 40 ? 40 : keys[i].len),
                             keys[i].s);
         }
-    return enc_put(e, "{", 1);
+    enc_put(e, "{", 1);
+    return 0;
 }
 
 /* Writes the value at the stack top. Scalars are popped; a non-empty table stays on the
@@ -1489,11 +1463,13 @@ static int enc_value(enc_t *e)
     switch (lua_type(L, -1)) {
     case LUA_TNIL:
         lua_pop(L, 1);
-        return enc_put(e, "null", 4);
+        enc_put(e, "null", 4);
+        return 0;
     case LUA_TBOOLEAN: {
         int v = lua_toboolean(L, -1);
         lua_pop(L, 1);
-        return v ? enc_put(e, "true", 4) : enc_put(e, "false", 5);
+        enc_put(e, v ? "true" : "false", v ? 4 : 5);
+        return 0;
     }
     case LUA_TNUMBER:
         if (lua_isinteger(L, -1)) {
@@ -1507,20 +1483,22 @@ static int enc_value(enc_t *e)
             n = fmt_float(nb, sizeof(nb), v);
         }
         lua_pop(L, 1);
-        return enc_put(e, nb, (size_t)n);
+        enc_put(e, nb, (size_t)n);
+        return 0;
     case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, -1, &len);
-        int rc = enc_string(e, s, len);
+        put_string(e->out, s, len);
         lua_pop(L, 1);
-        return rc;
+        return 0;
     }
     case LUA_TTABLE:
         return enc_open_table(e);
     case LUA_TLIGHTUSERDATA:
         if (hf_json_is_null(L, -1)) {
             lua_pop(L, 1);
-            return enc_put(e, "null", 4);
+            enc_put(e, "null", 4);
+            return 0;
         }
         return enc_fail(e, "cannot encode a light userdata (only hubfn.null)");
     default:
@@ -1538,18 +1516,17 @@ static int enc_run(enc_t *e)
     while (e->depth > 0) {
         enc_frame_t *f = &e->frames[e->depth - 1];
         if (f->i > f->n) {
-            if (enc_put(e, f->is_obj ? "}" : "]", 1) < 0)
-                return -1;
+            enc_put(e, f->is_obj ? "}" : "]", 1);
             lua_settop(L, f->base - 1);
             e->depth--;
             continue;
         }
-        if (f->i > 1 && enc_put(e, ",", 1) < 0)
-            return -1;
+        if (f->i > 1)
+            enc_put(e, ",", 1);
         if (f->is_obj) {
             const enc_key_t *k = &f->keys[f->i - 1];
-            if (enc_string(e, k->s, k->len) < 0 || enc_put(e, ":", 1) < 0)
-                return -1;
+            put_string(e->out, k->s, k->len);
+            enc_put(e, ":", 1);
             lua_rawgeti(L, f->base + 1, k->slot);
         } else {
             lua_rawgeti(L, f->base, f->i);
@@ -1576,11 +1553,7 @@ static int enc_protected(lua_State *L)
 int hf_json_encode(lua_State *L, int idx, hf_buf_t *out, char *err, size_t errsz)
 {
     idx = lua_absindex(L, idx);
-    enc_t *e = malloc(sizeof(*e));
-    if (!e) {
-        snprintf(err, errsz, "out of memory");
-        return -1;
-    }
+    enc_t *e = hf_malloc(sizeof(*e));
     e->L = L;
     e->out = out;
     e->err = err;

@@ -50,7 +50,8 @@ typedef struct hf_buf {
 void hf_buf_init(hf_buf_t *b);
 /* Frees b's memory and leaves it empty. */
 void hf_buf_free(hf_buf_t *b);
-/* Appends n bytes; returns 0, or -1 when out of memory (b unchanged). */
+/* Appends n bytes; returns 0. It cannot fail: growth goes through hf_realloc, which ends
+   the process when memory runs out (alloc.h). */
 int hf_buf_append(hf_buf_t *b, const void *data, size_t n);
 /* Appends s[0..len) as a JSON string (invalid UTF-8 bytes become U+FFFD, as the encoder
    writes them). */
@@ -61,8 +62,8 @@ void hf_json_put_string(hf_buf_t *b, const char *s, size_t len);
  * On invalid input pushes nothing, returns -1 and writes to err a message that always
  * names the byte offset, e.g. "invalid JSON at byte 17: expected ':' after object key".
  * An empty (or all-whitespace) body is "empty body". A leading UTF-8 BOM is skipped.
- * Runs protected: never raises a Lua error (out of memory is reported as -1). Needs no
- * setup; the array metatable is created in the registry on first use.
+ * Runs protected: never raises a Lua error (the Lua state running out of memory is reported
+ * as -1). Needs no setup; the array metatable is created in the registry on first use.
  */
 int hf_json_decode(lua_State *L, const char *buf, size_t len, char *err, size_t errsz);
 

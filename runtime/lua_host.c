@@ -12,6 +12,7 @@
 #include "lua_bindings.h"
 #include "lua_event.h"
 #include "lua_http.h"
+#include "lua_modules.h"
 #include "datetime.h"
 #include "json.h"
 #include "lua_lazy.h"
@@ -359,18 +360,17 @@ static int l_context_fail(lua_State *L)
     if (idx == (size_t)-1 || idx >= batch->events_n)
         return luaL_error(L, "context.fail: the first argument must be an event of this "
                           "invocation");
-    if (!batch->event_failed && !(batch->event_failed = calloc(batch->events_n, 1)))
-        return luaL_error(L, "context.fail: out of memory");
+    if (!batch->event_failed)
+        batch->event_failed = hf_calloc(batch->events_n, 1);
     if (!batch->event_failed[idx]) {
         batch->event_failed[idx] = 1;
         batch->failed_marked++;
     }
     if (!batch->error) {
         size_t len = strlen(reason) + 64;
-        batch->error = malloc(len);
-        if (batch->error)
-            snprintf(batch->error, len, "event at offset %lld: %s",
-                     (long long)batch->events[idx].offset, reason);
+        batch->error = hf_malloc(len);
+        snprintf(batch->error, len, "event at offset %lld: %s",
+                 (long long)batch->events[idx].offset, reason);
     }
     return 0;
 }
@@ -401,7 +401,19 @@ static void build_context_parts(lua_State *L, const hf_function_t *fn)
     lua_setfield(L, -2, "partitionContext");
 }
 
+static int load_function(hf_lua_t *lua, int fn_index, char *err, size_t errsz);
+
 int hf_lua_load_function(hf_lua_t *lua, int fn_index, char *err, size_t errsz)
+{
+    int rc, previous = lua->current_fn;
+    lua->current_fn = fn_index;
+    rc = load_function(lua, fn_index, err, errsz);
+    lua->current_fn = previous;
+    return rc;
+}
+
+/* hf_lua_load_function's work, with current_fn set. */
+static int load_function(hf_lua_t *lua, int fn_index, char *err, size_t errsz)
 {
     lua_State *L = lua->L;
     const hf_function_t *fn = &lua->app->functions[fn_index];
@@ -455,9 +467,10 @@ int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
     memset(lua, 0, sizeof(*lua));
     lua->app = app;
     lua->sends_ref = LUA_NOREF;
+    lua->current_fn = -1;
     lua->rng = (uint64_t)hf_mono_us() ^ ((uint64_t)(uintptr_t)lua << 17) ^ 0x9e3779b97f4a7c15ULL;
     if (HF_POOL_MAX > 0)
-        lua->pool = calloc(1, sizeof(hf_pool_t));
+        lua->pool = hf_calloc(1, sizeof(hf_pool_t));
     lua->L = lua_newstate(lua_alloc, lua);
     if (!lua->L) {
         pool_destroy(lua->pool);
@@ -471,8 +484,9 @@ int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
     if (!app->host.lua_unsafe)
         sandbox(L);
     hf_lua_event_register(L);
-    lua->handlers = malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
-    lua->contexts = malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
+    hf_lua_modules_init(L);
+    lua->handlers = hf_malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
+    lua->contexts = hf_malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
     for (size_t i = 0; i < app->functions_n; i++)
         lua->handlers[i] = lua->contexts[i] = LUA_NOREF;
 
@@ -644,21 +658,18 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
                      lua->mem_limit);
         else
             head[0] = 0;
-        size_t len = strlen(head) + (msg ? strlen(msg) : 0) + 4;
-        char *e = malloc(len);
-        if (e)
-            snprintf(e, len, "%s%s%s", head, *head && msg ? ": " : "", msg ? msg : "");
-        if (batch->error)
-            free(e);
-        else
-            batch->error = e;
+        if (!batch->error) {
+            size_t len = strlen(head) + (msg ? strlen(msg) : 0) + 4;
+            batch->error = hf_malloc(len);
+            snprintf(batch->error, len, "%s%s%s", head, *head && msg ? ": " : "",
+                     msg ? msg : "");
+        }
         batch->failed_invocations++;
         /* Every event of a failed invocation failed, whatever context.fail said. */
         if (!many || batch->event_failed) {
             if (!batch->event_failed)
-                batch->event_failed = calloc(batch->events_n, 1);
-            if (batch->event_failed)
-                memset(batch->event_failed + first, 1, n);
+                batch->event_failed = hf_calloc(batch->events_n, 1);
+            memset(batch->event_failed + first, 1, n);
         }
         /* Outputs of a failed invocation are not sent. */
         hf_batch_drop_outputs(batch, outputs_before);
@@ -677,11 +688,13 @@ void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch)
     int64_t t0 = hf_mono_us();
     batch->started_ms = hf_now_ms();
     lua->batch = batch;
+    lua->current_fn = fn_index;
     batch->status = HF_BATCH_OK;
     if (lua->handlers[fn_index] == LUA_NOREF) {
-        batch->error = strdup("the function is not loaded");
+        batch->error = hf_strdup("the function is not loaded");
         batch->status = HF_BATCH_FAILED;
         lua->batch = NULL;
+        lua->current_fn = -1;
         return;
     }
     if (batch->fn->trigger.cardinality == HF_CARD_MANY) {
@@ -695,6 +708,7 @@ void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch)
     if (batch->failed_marked)
         batch->status = HF_BATCH_FAILED;   /* some events failed through context.fail */
     lua->batch = NULL;
+    lua->current_fn = -1;
     /* A small GC step between batches keeps pauses short (Redis does the same). */
     lua_gc(L, LUA_GCSTEP, 0);
     batch->run_us = hf_mono_us() - t0;

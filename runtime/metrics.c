@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "json.h"
 
 struct hf_series {
@@ -36,7 +37,7 @@ struct hf_metrics {
 
 hf_metrics_t *hf_metrics_new(void)
 {
-    return calloc(1, sizeof(hf_metrics_t));
+    return hf_calloc(1, sizeof(hf_metrics_t));
 }
 
 static void series_free(hf_series_t *s, size_t labels_n)
@@ -113,13 +114,8 @@ static int parse_labels(hf_metric_t *m)
             (m->def.type == HF_METRIC_HISTOGRAM && n == 2 && memcmp(p, "le", 2) == 0) ||
             m->labels_n == 16)
             return -1;
-        char **grown = realloc(m->labels, (m->labels_n + 1) * sizeof(*grown));
-        if (!grown)
-            return -1;
-        m->labels = grown;
-        if (!(m->labels[m->labels_n] = strndup(p, n)))
-            return -1;
-        m->labels_n++;
+        m->labels = hf_realloc(m->labels, (m->labels_n + 1) * sizeof(*m->labels));
+        m->labels[m->labels_n++] = hf_memdup(p, n);
         while (*end == ' ')
             end++;
         if (*end == ',')
@@ -131,19 +127,11 @@ static int parse_labels(hf_metric_t *m)
 
 static hf_series_t *series_new(hf_metric_t *m)
 {
-    hf_series_t *s = calloc(1, sizeof(*s));
-    if (!s)
-        return NULL;
+    hf_series_t *s = hf_calloc(1, sizeof(*s));
     s->metric = m;
-    s->values = calloc(m->labels_n ? m->labels_n : 1, sizeof(char *));
+    s->values = hf_calloc(m->labels_n ? m->labels_n : 1, sizeof(char *));
     if (m->def.type == HF_METRIC_HISTOGRAM)
-        s->counts = calloc(m->def.buckets_n + 1, sizeof(uint64_t));
-    if (!s->values || (m->def.type == HF_METRIC_HISTOGRAM && !s->counts)) {
-        free(s->values);
-        free(s->counts);
-        free(s);
-        return NULL;
-    }
+        s->counts = hf_calloc(m->def.buckets_n + 1, sizeof(uint64_t));
     return s;
 }
 
@@ -168,23 +156,15 @@ hf_metric_t *hf_metrics_define(hf_metrics_t *reg, const hf_metric_def_t *def)
             if (!(def->buckets[i] > def->buckets[i - 1]))
                 return NULL;
     }
-    hf_metric_t *m = calloc(1, sizeof(*m));
-    if (!m)
-        return NULL;
+    hf_metric_t *m = hf_calloc(1, sizeof(*m));
     m->def = *def;
     if (parse_labels(m) != 0) {
         metric_free(m);
         return NULL;
     }
     /* A family without labels has exactly one series, shown from the start. */
-    if (m->labels_n == 0) {
-        hf_series_t *s = series_new(m);
-        if (!s) {
-            metric_free(m);
-            return NULL;
-        }
-        series_link(m, s);
-    }
+    if (m->labels_n == 0)
+        series_link(m, series_new(m));
     if (reg->tail)
         reg->tail->next = m;
     else
@@ -217,14 +197,8 @@ hf_series_t *hf_metric_series(hf_metric_t *m, ...)
             return s;
     }
     hf_series_t *s = series_new(m);
-    if (!s)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (!(s->values[i] = strdup(values[i]))) {
-            series_free(s, m->labels_n);
-            return NULL;
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        s->values[i] = hf_strdup(values[i]);
     series_link(m, s);
     return s;
 }
@@ -290,13 +264,11 @@ void hf_metrics_on_collect(hf_metrics_t *reg, void (*fn)(void *ud), void *ud)
 
 typedef struct out {
     hf_buf_t buf;
-    int oom;
 } out_t;
 
 static void put(out_t *o, const char *s, size_t n)
 {
-    if (!o->oom && hf_buf_append(&o->buf, s, n) != 0)
-        o->oom = 1;
+    hf_buf_append(&o->buf, s, n);
 }
 
 static void puts_(out_t *o, const char *s)
@@ -393,7 +365,7 @@ static void render_histogram(out_t *o, const hf_series_t *s)
 
 char *hf_metrics_render(hf_metrics_t *reg, size_t *len)
 {
-    out_t o = {{0}, 0};
+    out_t o = {{0}};
     if (!reg)
         return NULL;
     if (reg->collect)
@@ -420,10 +392,8 @@ char *hf_metrics_render(hf_metrics_t *reg, size_t *len)
             }
         }
     }
-    if (o.oom || !o.buf.data) {
-        hf_buf_free(&o.buf);
-        return NULL;
-    }
+    if (!o.buf.data)
+        puts_(&o, "");               /* no families: an empty text */
     if (len)
         *len = o.buf.len;
     return o.buf.data;
@@ -475,6 +445,15 @@ static const hf_metric_def_t host_defs[HF_M__COUNT] = {
                            "minus position), for the partitions this instance owns."},
     [HF_M_PARTITIONS_ASSIGNED] = {"hubfn_partitions_assigned", HF_METRIC_GAUGE, "function",
                                   NULL, 0, "Partitions this instance owns."},
+    [HF_M_PARTITION_IN_FLIGHT] = {"hubfn_partition_batches_in_flight", HF_METRIC_GAUGE,
+                                  "function,partition", NULL, 0,
+                                  "Batches of the partition taken and not resolved: running, "
+                                  "delivering their outputs or waiting to retry (at most "
+                                  "partitionConcurrency)."},
+    [HF_M_HELD_BY_ORDERING] = {"hubfn_events_held_by_ordering", HF_METRIC_GAUGE,
+                               "function,partition", NULL, 0,
+                               "Events waiting because an earlier event with their ordering "
+                               "key is in flight (partitionConcurrency > 1)."},
     [HF_M_RETRIES] = {"hubfn_retries_total", HF_METRIC_COUNTER, "function", NULL, 0,
                       "Retries scheduled by the function's retry policy."},
     [HF_M_DEAD_LETTERED] = {"hubfn_events_dead_lettered_total", HF_METRIC_COUNTER, "function",
@@ -524,14 +503,9 @@ const hf_metric_def_t *hf_metrics_host_defs(void)
 hf_metrics_t *hf_metrics_new_host(void)
 {
     hf_metrics_t *reg = hf_metrics_new();
-    if (!reg)
-        return NULL;
-    for (int i = 0; i < HF_M__COUNT; i++) {
-        if (!(reg->by_id[i] = hf_metrics_define(reg, &host_defs[i]))) {
-            hf_metrics_free(reg);
-            return NULL;
-        }
-    }
+    for (int i = 0; i < HF_M__COUNT; i++)
+        if (!(reg->by_id[i] = hf_metrics_define(reg, &host_defs[i])))
+            hf_panic("metric %s: its definition in metrics.c is invalid", host_defs[i].name);
     return reg;
 }
 

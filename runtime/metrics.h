@@ -43,15 +43,14 @@ typedef struct hf_metric_def {
 hf_metrics_t *hf_metrics_new(void);
 void hf_metrics_free(hf_metrics_t *reg);
 
-/* Add a family; NULL if out of memory or def is invalid (bad name or label name, a
-   histogram without buckets, a name defined twice). */
+/* Add a family; NULL if def is invalid (bad name or label name, a histogram without
+   buckets, a name defined twice). */
 hf_metric_t *hf_metrics_define(hf_metrics_t *reg, const hf_metric_def_t *def);
 /* The family named name, or NULL. */
 hf_metric_t *hf_metrics_find(hf_metrics_t *reg, const char *name);
 
 /* The series with these label values (exactly one const char * per label name of the
-   family, in order; at most 16 labels), created on first use. NULL if m is NULL or out of
-   memory. */
+   family, in order; at most 16 labels), created on first use. NULL if m is NULL. */
 hf_series_t *hf_metric_series(hf_metric_t *m, ...);
 
 /* Counter or gauge: add v (a counter ignores v < 0). */
@@ -72,7 +71,7 @@ double hf_series_value(const hf_series_t *s);
 void hf_metrics_on_collect(hf_metrics_t *reg, void (*fn)(void *ud), void *ud);
 
 /* Render every family in the Prometheus text format 0.0.4: a malloc'd NUL-terminated
-   string (its length in *len), or NULL when out of memory. */
+   string (its length in *len); NULL only when reg is NULL. */
 char *hf_metrics_render(hf_metrics_t *reg, size_t *len);
 
 /* The families hubfn exports, in the order of the table in metrics.c. */
@@ -87,6 +86,8 @@ typedef enum {
     HF_M_ENQUEUED_TO_DONE,
     HF_M_CONSUMER_LAG,
     HF_M_PARTITIONS_ASSIGNED,
+    HF_M_PARTITION_IN_FLIGHT,
+    HF_M_HELD_BY_ORDERING,
     HF_M_RETRIES,
     HF_M_DEAD_LETTERED,
     HF_M_CHECKPOINTS,
@@ -104,7 +105,7 @@ typedef enum {
     HF_M__COUNT
 } hf_metric_id_t;
 
-/* A registry holding every family of the table. NULL when out of memory. */
+/* A registry holding every family of the table. */
 hf_metrics_t *hf_metrics_new_host(void);
 /* Family id of a registry made by hf_metrics_new_host; NULL when reg is NULL. */
 hf_metric_t *hf_metrics_get(hf_metrics_t *reg, hf_metric_id_t id);

@@ -6,13 +6,46 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "log.h"
+#include "lua_modules.h"
 
 /* Thread: worker, holding w->lock (released while loading). Reload what was asked for. */
 static void reload_functions(hf_worker_t *w)
 {
     const hf_app_t *app = w->pool->app;
     char err[1024];
+    /* saved modules: forget them, and reload the functions that use them (the list is
+       taken under the lock, then worked on without it) */
+    char **mods = w->modules;
+    size_t mods_n = w->modules_n;
+    w->modules = NULL;
+    w->modules_n = 0;
+    for (size_t m = 0; m < mods_n; m++) {
+        char *name = mods[m];
+        unsigned char *users = hf_calloc(app->functions_n ? app->functions_n : 1, 1);
+        pthread_mutex_unlock(&w->lock);
+        int n = hf_lua_module_changed(w->lua.L, name, users, app->functions_n);
+        if (w->index == 0) {
+            char list[512];
+            size_t k = 0;
+            list[0] = 0;
+            for (size_t i = 0; i < app->functions_n; i++)
+                if (users[i])
+                    k += (size_t)snprintf(list + k, k < sizeof(list) ? sizeof(list) - k : 0,
+                                          "%s%s", k ? ", " : "", app->functions[i].name);
+            if (n)
+                hf_log_info("module %s changed: reloading %s between batches", name, list);
+            else
+                hf_log_info("module %s changed: no function uses it", name);
+        }
+        pthread_mutex_lock(&w->lock);
+        for (size_t i = 0; i < app->functions_n; i++)
+            w->reload[i] |= users[i];
+        free(users);
+        free(name);
+    }
+    free(mods);
     for (size_t i = 0; i < app->functions_n; i++) {
         if (!w->reload[i])
             continue;
@@ -26,7 +59,7 @@ static void reload_functions(hf_worker_t *w)
         }
         pthread_mutex_lock(&w->lock);
     }
-    w->reload_pending = 0;
+    w->reload_pending = w->modules_n > 0;
     for (size_t i = 0; i < app->functions_n; i++)
         w->reload_pending |= w->reload[i];
 }
@@ -93,16 +126,12 @@ int hf_workers_start(hf_workers_t *pool, const hf_app_t *app, int n, struct ev_l
     pool->done_async = done_async;
     pthread_mutex_init(&pool->done_lock, NULL);
     pthread_cond_init(&pool->done_cond, NULL);
-    pool->w = calloc((size_t)n, sizeof(hf_worker_t));
-    if (!pool->w) {
-        snprintf(err, errsz, "out of memory starting workers");
-        return -1;
-    }
+    pool->w = hf_calloc((size_t)n, sizeof(hf_worker_t));
     for (int i = 0; i < n; i++) {
         hf_worker_t *w = &pool->w[i];
         w->pool = pool;
         w->index = i;
-        w->reload = calloc(app->functions_n ? app->functions_n : 1, 1);
+        w->reload = hf_calloc(app->functions_n ? app->functions_n : 1, 1);
         pthread_mutex_init(&w->lock, NULL);
         pthread_cond_init(&w->cond, NULL);
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
@@ -186,6 +215,19 @@ void hf_workers_reload(hf_workers_t *pool, int fn_index)
     }
 }
 
+void hf_workers_reload_module(hf_workers_t *pool, const char *name)
+{
+    for (int i = 0; i < pool->n; i++) {
+        hf_worker_t *w = &pool->w[i];
+        pthread_mutex_lock(&w->lock);
+        w->modules = hf_realloc(w->modules, (w->modules_n + 1) * sizeof(*w->modules));
+        w->modules[w->modules_n++] = hf_strdup(name);
+        w->reload_pending = 1;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+    }
+}
+
 void hf_workers_stop(hf_workers_t *pool)
 {
     for (int i = 0; i < pool->n; i++) {
@@ -204,6 +246,9 @@ void hf_workers_stop(hf_workers_t *pool)
             w->head = next;
         }
         free(w->reload);
+        for (size_t m = 0; m < w->modules_n; m++)
+            free(w->modules[m]);
+        free(w->modules);
     }
     hf_batch_t *done = hf_workers_take_done(pool);
     while (done) {

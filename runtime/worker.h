@@ -28,6 +28,8 @@ typedef struct hf_worker {
     char err[1024];
     /* hot reload: per function, reload its script before the next batch */
     unsigned char *reload;
+    char **modules;              /* lib modules saved since, whose users reload too */
+    size_t modules_n;
     int reload_pending;
 } hf_worker_t;
 
@@ -55,6 +57,9 @@ hf_batch_t *hf_workers_wait_done(hf_workers_t *pool, int timeout_ms);
    batches, so no event is lost or run twice). A worker whose reload fails logs it and
    keeps the version it had. */
 void hf_workers_reload(hf_workers_t *pool, int fn_index);
+/* A module of APP/lib was saved: every worker forgets it and reloads the functions that
+   required it (while loading or running), between batches. */
+void hf_workers_reload_module(hf_workers_t *pool, const char *name);
 /* Stop and join every worker; batches still queued are freed unrun. */
 void hf_workers_stop(hf_workers_t *pool);
 

@@ -13,7 +13,8 @@
 # (app settings, AzureFunctionsJobHost__ overrides), runs `hubfn run` on sample events,
 # hosts the bundled app on its embedded broker (the host's kcat feeds the input hubs and
 # reads the output hubs), answers the HEALTHCHECK, drains and exits 0 on SIGTERM; and
-# examples/deploy/*.yaml agree with the image and the app (tests/container/manifests.py).
+# examples/deploy/*.yaml agree with the image, the app and docs/operations.md, and hold
+# what a deployment on Event Hubs needs (tests/container/manifests.py).
 #
 # Cache: ${HF_CONTAINER_CACHE:-~/.cache/hubfn}/rootfs-SUITE (the debootstrapped base, made
 # once: about a minute with a near mirror) and layers/ (each stage's package layer, made
@@ -332,7 +333,8 @@ if grep -qa '/healthz' "$ROOT${bin:-/usr/local/bin/hubfn}"; then
 fi
 
 # --- examples/deploy matches the image and its app ---------------------------------------
-mout=$(python3 "$HERE/manifests.py" "$IMG" "$TOP/examples/deploy" "$ROOT$wwwroot" 2>&1)
+mout=$(python3 "$HERE/manifests.py" "$IMG" "$TOP/examples/deploy" "$ROOT$wwwroot" \
+    "$TOP/docs/operations.md" 2>&1)
 case $? in
     0) while read -r verdict name why; do
              case $verdict in

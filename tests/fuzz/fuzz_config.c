@@ -21,6 +21,7 @@
 
 #include "app.h"
 #include "conn.h"
+#include "eventhub.h"
 
 #define SEP "\n~~\n"
 #define NPARTS 5
@@ -125,8 +126,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 hf_conn_describe(app.conns[i], desc, sizeof(desc));
                 check_masked("hf_conn_describe", desc, has_star);
             }
-            for (size_t i = 0; i < app.functions_n; i++)
-                (void)hf_app_setting(&app, app.functions[i].trigger.connection);
+            for (size_t i = 0; i < app.functions_n; i++) {
+                const hf_binding_t *t = &app.functions[i].trigger;
+                if (t->type && t->type->family == HF_FAMILY_EVENTHUB)
+                    (void)hf_app_setting(&app, hf_eventhub_cfg(t)->connection);
+            }
             (void)hf_app_log_level(&app, "Function.f.User");
             hf_app_free(&app);
         } else {

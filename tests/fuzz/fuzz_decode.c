@@ -20,6 +20,7 @@
 
 #include "activation.h"
 #include "json.h"
+#include "lua_lazy.h"
 
 static lua_State *L;
 static hf_buf_t b1, b2, b3;
@@ -96,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         /* a lazy body gives the same value */
         lua_newtable(L);
-        hf_json_set_lazy_body(L, -1, s, size);
+        hf_lazy_set_body(L, -1, s, size);
         lua_getfield(L, -1, "body");
         must_encode(-1, &b2, "encoding a lazy body");
         if (b1.len != b2.len || memcmp(b1.data, b2.data, b1.len) != 0)

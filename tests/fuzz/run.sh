@@ -22,7 +22,7 @@ if ! command -v "$cc" >/dev/null 2>&1 || ! ls /usr/lib/llvm-14/lib/clang/*/lib/l
 fi
 flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iruntime
        -DHF_VERSION='"fuzz"')
-pkgs="lua5.4 rdkafka libcjson"
+pkgs="lua5.4 rdkafka libcjson libcurl"
 lib_src=()
 for f in runtime/*.c bindings/*.c commands/*.c; do
     [ "$f" = commands/main.c ] || lib_src+=("$f")
@@ -34,6 +34,7 @@ for t in "${targets[@]}"; do
         decode)
             "$cc" "${flags[@]}" $(pkg-config --cflags lua5.4) tests/fuzz/fuzz_decode.c \
                 runtime/json.c runtime/lua_lazy.c runtime/activation.c runtime/datetime.c \
+                runtime/alloc.c \
                 $(pkg-config --libs lua5.4) -lm -o "$out/$t/fuzz"
             extra=(-max_len=16384 -dict=tests/fuzz/json.dict) ;;
         config)

@@ -34,8 +34,7 @@ static int parse_keys(const char *text, const char *keys, size_t max)
     size_t len = strlen(text);
     char *copy = malloc(len + 1);
     memcpy(copy, text, len + 1);
-    return hf_send_parse(&in, copy, len, "in", fields, fields_n, max, collect, NULL, err,
-                         sizeof(err));
+    return hf_send_parse(&in, copy, len, "in", fields, fields_n, max, collect, NULL);
 }
 
 static int parse(const char *text)

@@ -22,6 +22,7 @@
 
 #include "activation.h"
 #include "json.h"
+#include "lua_lazy.h"
 
 typedef struct { const char *s; size_t len; } line_t;
 
@@ -120,7 +121,7 @@ static long long run_round(lua_State *L, int mode, const line_t *lines, int n, i
                 }
                 if (rc == 1)
                     lua_setfield(L, -2, "activation");
-                hf_json_set_lazy_body(L, -1, ln->s, ln->len);
+                hf_lazy_set_body(L, -1, ln->s, ln->len);
             }
             lua_rawseti(L, -2, k + 1);
         }
