@@ -128,7 +128,8 @@ trap cleanup EXIT
 run_id=$(date +%s)
 hub="http$run_id"
 if [ "$broker" = mock ]; then
-    rm -f "$tmp/mock.in"
+    # mock.out goes first: the loop below must not read the last run's bootstrap line
+    rm -f "$tmp/mock.in" "$tmp/mock.out"
     mkfifo "$tmp/mock.in"
     sleep infinity >"$tmp/mock.in" &
     pids+=($!)
