@@ -48,11 +48,11 @@
 # serves each run, so each run has its own access log and nginx's own CPU (wait4 of its
 # master, which reaps the worker) is reported per request, to show the server is not the
 # bottleneck. Counting: the access log has one buffered line per request (method, URI, status,
-# Idempotency-Key, Content-Length; buffer=256k, so about one write(2) per 2000 requests). After
-# each run the script checks that the log holds exactly the requests the data calls for, each
-# (method, path) once, every status 2xx, every Idempotency-Key distinct. What the log costs
-# nginx is measured with --no-count (access log off, no check) and shows in its CPU column;
-# it costs the consumers nothing.
+# Idempotency-Key, Content-Length, request size; buffer=256k, so about one write(2) per 2000
+# requests). After each run the script checks that the log holds exactly the requests the
+# data calls for, each (method, path) once, every status 2xx, every Idempotency-Key distinct.
+# What the log costs nginx is measured with --no-count (access log off, no check) and shows
+# in its CPU column; it costs the consumers nothing.
 #
 # Each side runs ROUNDS (3) times in rotating order, each run with a fresh consumer group. For
 # each: CPU time per event (user+sys of the whole process: startup, group join, every thread)
@@ -136,7 +136,10 @@ if [ "$broker" = mock ]; then
     "$build/tools/mockbroker" --topic "$hub:32" <"$tmp/mock.in" >"$tmp/mock.out" \
         2>"$tmp/mock.err" &
     pids+=($!)
-    for _ in $(seq 50); do grep -q '^bootstrap' "$tmp/mock.out" 2>/dev/null && break; sleep 0.1; done
+    for _ in $(seq 50); do
+        grep -q '^bootstrap' "$tmp/mock.out" 2>/dev/null && break
+        sleep 0.1
+    done
     bootstrap=$(awk '/^bootstrap/ { print $2 }' "$tmp/mock.out")
     label="mock broker (librdkafka $(pkg-config --modversion rdkafka) mock cluster, loopback)"
 else
@@ -292,7 +295,8 @@ http {{
     fastcgi_temp_path {ndir}/fastcgi;
     uwsgi_temp_path {ndir}/uwsgi;
     scgi_temp_path {ndir}/scgi;
-    log_format bench '$request_method $request_uri $status $http_idempotency_key $content_length';
+    log_format bench '$request_method $request_uri $status $http_idempotency_key '
+                     '$content_length $request_length';
     keepalive_timeout 65s;
     keepalive_requests 100000000;
     server {{
@@ -331,11 +335,13 @@ def stop_nginx(p):
 
 def check_log(who):
     """The access log of one run: exactly the requests the data calls for, each once, all
-    2xx, distinct idempotency keys. Returns (requests, average PUT Content-Length)."""
-    got, keys, bad, put_bytes = collections.Counter(), set(), 0, []
+    2xx, distinct idempotency keys. Returns (requests, average PUT Content-Length, average
+    request size: request line, headers and body)."""
+    got, keys, bad, put_bytes, wire = collections.Counter(), set(), 0, [], 0
     with open(access_log) as f:
         for line in f:
-            method, uri, status, key, length = line.split(" ")
+            method, uri, status, key, length, request_length = line.split(" ")
+            wire += int(request_length)
             got[(method, uri)] += 1
             keys.add(key)
             if not status.startswith("2"):
@@ -358,7 +364,7 @@ def check_log(who):
     if problems:
         sys.exit(f"{who}: the access log ({access_log}) does not match the data: "
                  + "; ".join(problems))
-    return total, statistics.mean(put_bytes) if put_bytes else 0
+    return total, statistics.mean(put_bytes) if put_bytes else 0, wire / total if total else 0
 
 def settings(app, group):
     with open(os.path.join(app, "local.settings.json"), "w") as f:
@@ -424,13 +430,13 @@ def run(runner, r):
                  f"(see {errf})")
     if queued != want:
         sys.exit(f"{LABELS[runner]} made {queued} requests, the data calls for {want}")
-    served, put_len = check_log(LABELS[runner]) if count else (want, 0)
+    served, put_len, req_len = check_log(LABELS[runner]) if count else (want, 0, 0)
     if cpu_at_first is None:
         sys.exit(f"{runner}: could not read its CPU time at the first event")
     return {"cpu": utime + stime, "sys": stime, "rss": maxrss / 1024,
             "steady": utime + stime - cpu_at_first,
             "rate": n / (end - first), "join": first - t0, "nginx": ncpu / want,
-            "served": served, "put_len": put_len}
+            "served": served, "put_len": put_len, "req_len": req_len}
 
 try:
     model = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
@@ -453,7 +459,8 @@ for r in range(rounds):
         x = run(runner, r)
         res[runner].append(x)
         served = (f"nginx served {x['served']} requests, each once, all 2xx "
-                  f"(PUT bodies {x['put_len']:.0f} bytes)" if count else "not counted")
+                  f"({x['req_len']:.0f} bytes each on average, PUT bodies {x['put_len']:.0f})"
+                  if count else "not counted")
         print(f"round {r + 1}: {LABELS[runner]}: {x['cpu'] / n * 1e6:.2f} us/event "
               f"({x['sys'] / n * 1e6:.2f} sys, {x['steady'] / n * 1e6:.2f} from the first "
               f"event), {x['rate']:,.0f} events/s, {x['rss']:.0f} MB, join {x['join']:.1f} s; "

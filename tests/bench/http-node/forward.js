@@ -13,9 +13,10 @@
 // (partitionsConsumedConcurrently, kafkajs's default 1; the semaphore is shared, so the bound
 // on requests holds for all of them). With the defaults a batch is what one fetch brought for
 // one partition (up to 1 MB, well over a thousand events here), so the in-flight limit stays
-// reached except while a batch's last requests finish. A batch's offset is resolved only after every request it made got a 2xx;
-// any other answer or a transport error throws out of eachBatch, so kafkajs consumes the
-// batch again from the last resolved offset. Commits are kafkajs's defaults (autoCommit).
+// reached except while a batch's last requests finish. A batch's offset is resolved only
+// after every request it made got a 2xx; any other answer or a transport error throws out of
+// eachBatch, so kafkajs consumes the batch again from the last resolved offset. Commits are
+// kafkajs's defaults (autoCommit).
 //
 // Every request carries Authorization (BENCH_AUTH, like hubfn's binding header) and an
 // Idempotency-Key made from partition, offset and audience id, stable across redeliveries.
