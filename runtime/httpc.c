@@ -170,6 +170,13 @@ static xfer_t *xfer_new(const hf_httpc_req_t *req)
     /* No "Expect: 100-continue": it would hold every body of over 1 KB for a second on a
        server that does not answer it. */
     x->hdrs = curl_slist_append(NULL, "Expect:");
+    /* A body goes as it is: without a Content-Type of the caller's, none (libcurl would
+       label it application/x-www-form-urlencoded). */
+    int typed = 0;
+    for (size_t i = 0; i < req->headers_n; i++)
+        typed |= strcasecmp(req->headers[i].name, "Content-Type") == 0;
+    if (req->body && !typed)
+        x->hdrs = curl_slist_append(x->hdrs, "Content-Type:");
     for (size_t i = 0; i < req->headers_n; i++) {
         const hf_header_t *h = &req->headers[i];
         size_t n = strlen(h->name) + h->value_len + 3;
