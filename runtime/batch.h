@@ -47,6 +47,9 @@ typedef struct hf_output {
     size_t body_len;
     int body_is_json;            /* body is a JSON document (a table was sent) */
     void *ext;                   /* what else the binding type keeps (its free_ext frees it) */
+    size_t invocation;           /* cardinality one: 1 + the index of the event whose
+                                    invocation sent it, so that its failed delivery fails
+                                    that invocation only; 0: the batch's */
 } hf_output_t;
 
 typedef enum { HF_BATCH_OK, HF_BATCH_FAILED } hf_batch_status_t;

@@ -567,10 +567,19 @@ void hf_delivery_report(hf_delivery_t *d, size_t i, int ok, const char *why)
     fn_metrics_t *m = &pl->fm[batch->fn_index];
     if (m->delivered)
         hf_series_add((ok ? m->delivered : m->undelivered)[b], 1);
+    size_t inv = batch->outputs[i].invocation;
     if (ok) {
         batch->delivered++;
     } else {
-        batch->delivery_failed = 1;
+        if (inv && inv <= batch->events_n && !batch->dead_lettering) {
+            /* cardinality one: the invocation that sent it failed, the others did not */
+            if (!batch->event_failed)
+                batch->event_failed = hf_calloc(batch->events_n, 1);
+            batch->event_failed[inv - 1] = 1;
+            batch->status = HF_BATCH_FAILED;
+        } else {
+            batch->delivery_failed = 1;
+        }
         if (!batch->delivery_error) {
             char what[300], msg[1024];
             snprintf(msg, sizeof(msg), "an output to %s was not delivered: %s",

@@ -386,6 +386,43 @@ TEST(output_failure_after_partial_fail_dead_letters_whole_batch)
     CHECK_INT(acked, 3);
 }
 
+TEST(output_failure_with_cardinality_one_fails_its_invocation_only)
+{
+    setup(10, 1, -1, 1);
+    out_state.mode = 0;
+    hf_lane_t *lane = open_lane(0);
+    push(lane, 0, 3);
+    hf_batch_t *b = take_submitted();
+    b->invocations = 3;
+    for (size_t k = 0; k < 3; k++) {           /* one output per invocation (event) */
+        hf_output_t o = {0};
+        o.binding = 0;
+        o.body = hf_strdup("x");
+        o.body_len = 1;
+        o.invocation = k + 1;
+        hf_batch_add_output(b, &o);
+    }
+    hf_pipeline_complete(pl, b);
+    CHECK_INT(out_state.n, 3);
+    hf_delivery_t *d[3];
+    size_t at[3];
+    for (size_t k = 0; k < 3; k++)
+        d[k] = out_state.d[k], at[k] = out_state.i[k];
+    out_state.n = 0;
+    hf_delivery_report(d[0], at[0], 1, NULL);
+    hf_delivery_report(d[1], at[1], 0, "refused by the fake");
+    hf_delivery_report(d[2], at[2], 1, NULL);
+    CHECK_INT(out_state.n, 1);                 /* only event 1 goes to $deadLetter */
+    CHECK_HAS(out_state.last_headers, "hubfn-source-offset=1;");
+    CHECK_HAS(out_state.last_headers, "hubfn-error=an output to fake out was not delivered");
+    report_all(1);
+    CHECK_INT(acked, 3);
+    hf_host_stats_t st = {0};
+    hf_pipeline_stats(pl, &st);
+    CHECK_INT(st.failed_events, 1);
+    CHECK_INT(st.dead_lettered, 1);
+}
+
 TEST(fatal_output_failure_is_not_checkpointed)
 {
     setup(10, 1, 3, 1);
