@@ -5,7 +5,7 @@
 #   retry-after  429 with Retry-After in seconds and as an HTTP date: every event is
 #                delivered, and no request arrives while a Retry-After is in force;
 #   faults       a 500 burst, a 503 burst, and events whose first attempts get a 500, a 503,
-#                an answer slower than the binding's timeout, a reset or a closed
+#                a 408, an answer slower than the binding's timeout, a reset or a closed
 #                connection: every event is delivered, each retry with the same key;
 #   rate         requestsPerSecond 20 over about 10 s: the rate the server saw is within 10%.
 . "$(dirname "$0")/lib.sh"
@@ -47,11 +47,11 @@ http_app "$T/ra" "$hub" "\"url\": \"$RA_URL\", \"maxConcurrency\": 4"
 # --- faults: 600 events; the first 25 requests get a 500 and the 30 after 2 s from the
 # script a 503; per event (by its Idempotency-Key), ids = 3 (mod 20) get a 500 twice, = 5 a
 # 503 once, = 7 an answer after 2.5 s (the binding's timeout is 1 s), = 11 a reset, = 13 a
-# closed connection. requestsPerSecond 150 spreads the run over about 4 s.
+# closed connection, = 17 a 408. requestsPerSecond 150 spreads the run over about 4 s.
 N_F=600
 hub=faults-$$
 topic "$hub" 4
-awk -v n=$N_F 'BEGIN { split("3:500 5:503 7:slow 11:reset 13:close", f, " ");
+awk -v n=$N_F 'BEGIN { split("3:500 5:503 7:slow 11:reset 13:close 17:408", f, " ");
     for (k in f) { split(f[k], kv, ":"); fault[kv[1]] = kv[2] }
     for (i = 1; i <= n; i++) { m = i % 20
         printf "k%d\t{\"id\":%d%s}\n", i % 16, i, (m in fault) ? ",\"fault\":\"" fault[m] "\"" : "" } }' \
@@ -67,7 +67,8 @@ httpd_script '[
    "body": "overloaded"},
   {"name": "slow", "body_contains": "\"fault\":\"slow\"", "per_key": 1, "delay_ms": 2500},
   {"name": "reset", "body_contains": "\"fault\":\"reset\"", "per_key": 1, "reset": true},
-  {"name": "close", "body_contains": "\"fault\":\"close\"", "per_key": 1, "close": true}]'
+  {"name": "close", "body_contains": "\"fault\":\"close\"", "per_key": 1, "close": true},
+  {"name": "f408", "body_contains": "\"fault\":\"408\"", "per_key": 1, "status": 408}]'
 http_app "$T/faults" "$hub" "\"url\": \"$F_URL\", \"timeout\": \"00:00:01\", \"requestsPerSecond\": 150"
 
 # --- rate: 200 events at requestsPerSecond 20, at most 16 in flight
@@ -99,7 +100,7 @@ logcheck faults-deliver-all delivered "$F_LOG" $N_F
 used=$(httpd_ctl GET script | python3 -c '
 import json, sys
 print(" ".join("%s=%d" % (r["name"], r["used"]) for r in json.load(sys.stdin)))')
-check faults-all-happened "$used" [ "$used" = "burst500=25 burst503=30 f500=60 f503=30 slow=30 reset=30 close=30" ]
+check faults-all-happened "$used" [ "$used" = "burst500=25 burst503=30 f500=60 f503=30 slow=30 reset=30 close=30 f408=30" ]
 logcheck faults-retries-keep-their-key keys "$F_LOG"
 # a timed-out request was tried again: each slow event has a 2xx after its slow answer
 s=$(python3 - "$F_LOG" <<'PY'
