@@ -545,6 +545,27 @@ void hf_delivery_fail(hf_delivery_t *d, size_t i, const char *why, int status,
                       const char *response, size_t response_len)
 {
     hf_batch_t *batch = d->batch;
+    size_t inv = i < batch->outputs_n ? batch->outputs[i].invocation : 0;
+    if (inv && inv <= batch->events_n && !d->reported[i] && !batch->dead_lettering) {
+        /* cardinality one: the invocation's own reason, for its event's dead-letter headers */
+        if (!batch->inv_failures) {
+            batch->inv_failures = hf_calloc(batch->events_n, sizeof(*batch->inv_failures));
+            batch->inv_failures_n = batch->events_n;
+        }
+        hf_inv_failure_t *f = &batch->inv_failures[inv - 1];
+        if (!f->error) {
+            char what[300], msg[1024];
+            const hf_binding_t *b = &batch->fn->outputs[batch->outputs[i].binding];
+            snprintf(msg, sizeof(msg), "an output to %s was not delivered: %s",
+                     hf_binding_describe(b, what, sizeof(what)), why ? why : "unknown error");
+            f->binding = batch->outputs[i].binding;
+            f->status = status;
+            f->error = hf_strdup(msg);
+            if (response && response_len)
+                f->response = hf_memdup(response, response_len < FAIL_RESPONSE_MAX
+                                                      ? response_len : FAIL_RESPONSE_MAX);
+        }
+    }
     if (i < batch->outputs_n && !d->reported[i] && batch->fail_binding < 0) {
         batch->fail_binding = batch->outputs[i].binding;
         batch->fail_status = status;
@@ -887,6 +908,11 @@ static void dead_letter(hf_lane_t *lane, hf_batch_t *batch)
         size_t kept = 0;
         for (size_t i = 0; i < batch->events_n; i++) {
             if (event_failed(batch, i)) {
+                if (batch->inv_failures && kept != i) {
+                    hf_inv_failure_t *f = &batch->inv_failures[i];
+                    batch->inv_failures[kept] = *f;   /* that slot's event was done: empty */
+                    memset(f, 0, sizeof(*f));
+                }
                 batch->events[kept++] = batch->events[i];
             } else {
                 resolve_seq(lane, batch->events[i].seq);
@@ -926,20 +952,24 @@ static void dead_letter(hf_lane_t *lane, hf_batch_t *batch)
             hf_log_time_iso(ev->enqueued_ms, num, sizeof(num));
             hf_output_add_header(&out, "hubfn-enqueued-time", num, strlen(num));
         }
-        const char *e = error ? error : "unknown error";
+        /* with cardinality one, what failed this event's own invocation */
+        const hf_inv_failure_t *f = i < batch->inv_failures_n && batch->inv_failures[i].error
+                                        ? &batch->inv_failures[i] : NULL;
+        const char *e = f ? f->error : error ? error : "unknown error";
         const char *nl = strchr(e, '\n');   /* the first line; the traceback stays in the log */
         hf_output_add_header(&out, "hubfn-error", e, nl ? (size_t)(nl - e) : strlen(e));
-        if (fail_binding >= 0) {
+        int fb = f ? f->binding : fail_binding, fs = f ? f->status : fail_status;
+        const char *fr = f ? f->response : fail_response;
+        if (fb >= 0) {
             /* an output the other end refused: which one, and what it answered */
-            const char *bn = fn->outputs[fail_binding].name;
+            const char *bn = fn->outputs[fb].name;
             hf_output_add_header(&out, "hubfn-failed-binding", bn, strlen(bn));
-            if (fail_status > 0) {
-                snprintf(num, sizeof(num), "%d", fail_status);
+            if (fs > 0) {
+                snprintf(num, sizeof(num), "%d", fs);
                 hf_output_add_header(&out, "hubfn-http-status", num, strlen(num));
             }
-            if (fail_response)
-                hf_output_add_header(&out, "hubfn-response", fail_response,
-                                     strlen(fail_response));
+            if (fr)
+                hf_output_add_header(&out, "hubfn-response", fr, strlen(fr));
         }
         hf_batch_add_output(batch, &out);
     }
