@@ -5,8 +5,10 @@
 #   - per partition, the events hubfn took off the consumer (hubfn_events_received_total
 #     from /metrics) minus the events the server answered 2xx stay within prefetchCount
 #     (300) plus one batch (50): events are fetched no faster than they are delivered;
-#   - hubfn's RSS (VmRSS) stays within 20 MB of what it was before the events were
-#     produced: half of what fetching them all would take.
+#   - hubfn's RSS (VmRSS) stays within 30 MB of what it was before the events were
+#     produced: less than the 40 MB the waiting events would take if they were fetched.
+#     (A sanitizer build keeps freed memory in quarantine, 256 MB by default: the test
+#     makes that 4 MB so RSS follows what is held.)
 # Then SIGTERM drains what was handed out and exits 0; a second run delivers the rest.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/http_lib.sh"
@@ -24,6 +26,8 @@ awk -v n=$N 'BEGIN { pad = sprintf("%2000s", ""); gsub(/ /, "x", pad);
     for (i = 1; i <= n; i++) printf "k%d\t{\"id\":%d,\"pad\":\"%s\"}\n", i % 64, i, pad }' \
     >"$T/events"
 
+case "$BUILD" in *san*) export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4" ;; esac
+RSS_BOUND=$((30 * 1024))
 start_bg "$T/run.log" "$HUBFN" start "$T/app" --http-port 0 --http-address 127.0.0.1
 pid=$BG
 wait_for 60 grep -q "assigned partitions" "$T/run.log"
@@ -67,7 +71,7 @@ wait "$pid"
 rc=$?
 check drain-exits-0 "exit $rc: $(tail -2 "$T/run.log")" [ "$rc" = 0 ]
 
-s=$(python3 - "$T/samples" "$base" $((PREFETCH + BATCH)) $((20 * 1024)) 2>&1 <<'PY'
+s=$(python3 - "$T/samples" "$base" $((PREFETCH + BATCH)) $RSS_BOUND 2>&1 <<'PY'
 import sys
 rows = [list(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
 base, bound, rss_bound = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -87,7 +91,7 @@ rows = [list(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
 sys.exit(0 if all(r[p] - r[4 + p] <= int(sys.argv[2]) for r in rows for p in range(4)) else 1)
 PY
 check most-events-still-waiting "$s" [ $(( last[0] + last[1] + last[2] + last[3] )) -lt $((N / 4)) ]
-check rss-bounded "$s" python3 - "$T/samples" "$base" $((20 * 1024)) <<'PY'
+check rss-bounded "$s" python3 - "$T/samples" "$base" $RSS_BOUND <<'PY'
 import sys
 rows = [list(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
 sys.exit(0 if max(r[8] for r in rows) - int(sys.argv[2]) <= int(sys.argv[3]) else 1)
