@@ -1074,7 +1074,8 @@ static size_t failed_range(const hf_batch_t *batch, int64_t *first, int64_t *las
 }
 
 /* Move the failed events of the batch into a new batch run again after the policy's delay;
-   the others are done. The slot stays taken, so the partition's next events wait. */
+   the others are done. The slot stays taken and the failed events keep their ordering keys:
+   the partition's next events wait (with partitionConcurrency 1), or those of their keys. */
 static void schedule_retry(hf_lane_t *lane, hf_batch_t *batch)
 {
     hf_pipeline_t *pl = lane->pl;
