@@ -208,23 +208,51 @@ static void build_query(lua_State *L, int idx, hf_buf_t *q, const char *binding)
     }
 }
 
-/* 128 bits of a byte string, as 32 hex digits (FNV-1a twice, then mixed). */
-static void key_hash(const char *s, size_t n, char out[33])
+/* 128 bits of a byte string, as 32 hex digits (FNV-1a twice, then mixed), fed in pieces:
+   the same as hashing the pieces joined. */
+typedef struct key_hash {
+    uint64_t a, b;
+} key_hash_t;
+
+static void key_feed(key_hash_t *k, const char *s, size_t n)
 {
-    uint64_t a = 0xcbf29ce484222325ULL, b = 0x84222325cbf29ce4ULL;
+    uint64_t a = k->a, b = k->b;
     for (size_t i = 0; i < n; i++) {
         a = (a ^ (unsigned char)s[i]) * 0x100000001b3ULL;
         b = (b ^ (unsigned char)s[i]) * 0x1000193ULL + 0x9e3779b97f4a7c15ULL;
     }
-    uint64_t v[2] = {a, b};
-    for (int k = 0; k < 2; k++) {
-        uint64_t x = v[k] ^ (v[k] >> 31);
+    k->a = a;
+    k->b = b;
+}
+
+/* "|" and the decimal digits of v */
+static void key_feed_num(key_hash_t *k, long long v)
+{
+    char d[24], *p = d + sizeof(d);
+    unsigned long long u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    *--p = '|';
+    key_feed(k, p, (size_t)(d + sizeof(d) - p));
+}
+
+static void key_done(const key_hash_t *k, char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t v[2] = {k->a, k->b};
+    for (int i = 0; i < 2; i++) {
+        uint64_t x = v[i] ^ (v[i] >> 31);
         x *= 0xbf58476d1ce4e5b9ULL;
         x ^= x >> 27;
         x *= 0x94d049bb133111ebULL;
-        v[k] = x ^ (x >> 31);
+        x ^= x >> 31;
+        for (int j = 15; j >= 0; j--, x >>= 4)
+            out[i * 16 + j] = hex[x & 15];
     }
-    snprintf(out, 33, "%016llx%016llx", (unsigned long long)v[0], (unsigned long long)v[1]);
+    out[32] = 0;
 }
 
 static void add_header(hf_output_t *out, const char *name, const char *value, size_t len)
@@ -340,12 +368,24 @@ static void http_send(lua_State *L, const hf_binding_t *b, int value, int opts, 
         hf_lua_invocation(L, &first, &n);
         if (at < 0 && first < batch->events_n)
             at = batch->events[first].offset;
-        char material[512];
-        int len = snprintf(material, sizeof(material), "%s|%s|%s|%d|%lld|%llu",
-                           batch->fn->name, b->name, batch->hub ? batch->hub : "",
-                           (int)batch->partition, (long long)at,
-                           (unsigned long long)hf_lua_send_ordinal(L, b, at));
-        key_hash(material, (size_t)len, idk);
+        /* the hash of "function|binding|hub|partition|offset|ordinal" */
+        key_hash_t k = {0xcbf29ce484222325ULL, 0x84222325cbf29ce4ULL};
+        const char *hub = batch->hub ? batch->hub : "";
+        key_feed(&k, batch->fn->name, strlen(batch->fn->name));
+        key_feed(&k, "|", 1);
+        key_feed(&k, b->name, strlen(b->name));
+        key_feed(&k, "|", 1);
+        key_feed(&k, hub, strlen(hub));
+        key_feed_num(&k, (int)batch->partition);
+        key_feed_num(&k, (long long)at);
+        uint64_t ordinal = hf_lua_send_ordinal(L, b, at);
+        char d[24], *p = d + sizeof(d);
+        do
+            *--p = (char)('0' + ordinal % 10);
+        while (ordinal /= 10);
+        *--p = '|';
+        key_feed(&k, p, (size_t)(d + sizeof(d) - p));
+        key_done(&k, idk);
         key = idk;
         key_len = 32;
     }

@@ -27,8 +27,10 @@
 #             eventHubTrigger (cardinality many) and an "http" output binding (maxConcurrency
 #             CONCURRENCY, requestsPerSecond 0); the handler reads ev.body (the whole body
 #             decoded into Lua tables, as JSON.parse does) and calls
-#             context.bindings.crm:send(body, { path =, method = }) once per request. This is
-#             the headline row and the one the ratios are taken against.
+#             context.bindings.crm:send(body, { path =, method = }) once per request; the
+#             binding sends them from hubfn's event loop through libcurl's multi interface
+#             (at most CONCURRENCY keep-alive HTTP/1.1 connections, libcurl reusing them). This
+#             is the headline row and the one the ratios are taken against.
 #   hubfn (b) ev.activation, idiomatic: the same, but the handler reads the activation view
 #             (ev.activation.segments for the statuses and times, ev.activation.identities
 #             for the ECID); the body is not decoded.
