@@ -30,6 +30,10 @@
 /* ---------------------------------------------------------------------------------- */
 /* Messages                                                                            */
 
+/* The command whose messages hf_send_say prints: "send", or one that resolves its
+   CONNECTION as send does (hf_send_resolve_connection). */
+static const char *hf_send_cmd = "send";
+
 /* Print "hubfn send: MESSAGE" on stderr with secrets masked. */
 static void hf_send_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void hf_send_say(const char *fmt, ...)
@@ -40,7 +44,7 @@ static void hf_send_say(const char *fmt, ...)
     vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
     hf_secret_mask(raw, masked, sizeof(masked));
-    fprintf(stderr, "hubfn send: %s\n", masked);
+    fprintf(stderr, "hubfn %s: %s\n", hf_send_cmd, masked);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -483,6 +487,16 @@ static int hf_send_resolve(const char *arg, hf_conn_t *conn)
         return -1;
     }
     return 0;
+}
+
+/* Resolve CONNECTION for another command; see send.h. */
+int hf_send_resolve_connection(const char *cmd, const char *arg, hf_conn_t *conn)
+{
+    const char *saved = hf_send_cmd;
+    hf_send_cmd = cmd;
+    int rc = hf_send_resolve(arg, conn);
+    hf_send_cmd = saved;
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------- */

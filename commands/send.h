@@ -80,6 +80,12 @@ void hf_send_input_free(hf_send_input_t *in);
 int hf_send_split_keys(char *buf, const char **fields, size_t *fields_n, char *err,
                        size_t errsz);
 
+/* Resolve a CONNECTION argument as `hubfn send` does (an app setting in the environment or
+   ./local.settings.json, else a connection value) for command cmd ("capture"), whose name
+   its messages carry. 0, or -1 after one line on stderr; free conn with hf_conn_free. */
+struct hf_conn;
+int hf_send_resolve_connection(const char *cmd, const char *arg, struct hf_conn *conn);
+
 /* Run `hubfn send`; returns the exit code: 0 every event delivered, 1 some not (or the
    hub refused the connection), 2 usage, configuration or input errors (nothing sent). */
 int hf_send_main(const hf_send_opts_t *opts);
