@@ -197,7 +197,8 @@ static int hf_cmd_run(const hf_cmd_args_t *a)
 /* ---------------------------------------------------------------------------------- */
 /* send                                                                                */
 
-enum { SEND_KEY, SEND_MAX_EVENT_BYTES, SEND_TIMEOUT, SEND_NO_PROGRESS, SEND_OPTS_N };
+enum { SEND_KEY, SEND_MAX_EVENT_BYTES, SEND_TIMEOUT, SEND_NO_PROGRESS, SEND_CAPTURED,
+       SEND_BY_KEY, SEND_OPTS_N };
 
 static const hf_cmd_arg_t send_args[] = {
     {"CONNECTION", "missing CONNECTION (a setting name or a connection value)"},
@@ -223,6 +224,13 @@ static const hf_cmd_opt_t send_opts[] = {
                       "seconds (1-3600)", 1, 3600, "seconds"},
     [SEND_NO_PROGRESS] = {"no-progress", 0, HF_ARG_FLAG, NULL,
                           "no progress line (shown only on a terminal anyway)"},
+    [SEND_CAPTURED] = {"captured", 0, HF_ARG_TEXT, "FILE|-",
+                       "publish capture records (`hubfn capture`) again: body bytes,\n"
+                       "key, properties and enqueued time as recorded, each to its\n"
+                       "recorded partition",
+                       "a file, or - for standard input"},
+    [SEND_BY_KEY] = {"by-key", 0, HF_ARG_FLAG, NULL,
+                     "with --captured: partition by key (murmur2) instead"},
     [SEND_OPTS_N] = {NULL},
 };
 
@@ -243,6 +251,19 @@ static int hf_cmd_send(const hf_cmd_args_t *a)
         opts.timeout_s = (int)o[SEND_TIMEOUT].num;
     if (!*opts.hub)
         return hf_cmdline_usage_error("send", "HUB is empty");
+    if (o[SEND_CAPTURED].set) {
+        if (opts.file)
+            return hf_cmdline_usage_error("send", "give FILE or --captured FILE, not both");
+        if (opts.keys)
+            return hf_cmdline_usage_error("send", "--key does not apply to --captured: the "
+                                          "records hold their keys");
+        opts.file = o[SEND_CAPTURED].text;
+        opts.captured = 1;
+        opts.by_key = o[SEND_BY_KEY].set;
+    } else if (o[SEND_BY_KEY].set) {
+        return hf_cmdline_usage_error("send", "--by-key applies to --captured only (use --key "
+                                      "FIELD for JSON events)");
+    }
     return hf_send_main(&opts);
 }
 
@@ -410,7 +431,8 @@ const hf_cmd_t hf_commands[] = {
      "the emulator's, or host:port[,host:port...]; for `hubfn start --embedded` pass the\n"
      "address it printed.\n"
      "FILE holds JSON lines (one event per line), one JSON array of events, or one document\n"
-     "{\"events\": [...]}. Each event is sent as its compact JSON text.\n",
+     "{\"events\": [...]}. Each event is sent as its compact JSON text. With --captured,\n"
+     "FILE holds capture records and each event is sent as it was recorded.\n",
      "The whole input is checked first: if any event is not valid JSON or is too large,\n"
      "every such event is reported by line and nothing is sent.\n"
      "Ends with one line on stderr: \"sent N events to HUB in T s (P partitions), F failed\".\n"
