@@ -11,6 +11,7 @@
 #include "app.h"
 #include "binding.h"
 #include "capture.h"
+#include "checkpoints.h"
 #include "datetime.h"
 #include "host.h"
 #include "http.h"
@@ -335,6 +336,68 @@ static int hf_cmd_capture(const hf_cmd_args_t *a)
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* checkpoints                                                                         */
+
+enum { CHECKPOINTS_SET, CHECKPOINTS_DRY_RUN, CHECKPOINTS_JSON, CHECKPOINTS_OPTS_N };
+
+static const hf_cmd_arg_t checkpoints_args[] = {
+    {"APP", "missing FUNCTION, the function whose checkpoints to show", "[APP]"},
+    {"FUNCTION", NULL, "FUNCTION"},
+    {NULL, NULL},
+};
+
+static const hf_cmd_opt_t checkpoints_opts[] = {
+    [CHECKPOINTS_SET] = {"set", 0, HF_ARG_TEXT, "WHERE",
+                         "move the checkpoints: earliest, latest, TIME (ISO 8601: the\n"
+                         "first event at or after it in each partition) or\n"
+                         "PARTITION:OFFSET[,PARTITION:OFFSET...]",
+                         "earliest, latest, an ISO 8601 date-time or "
+                         "PARTITION:OFFSET[,PARTITION:OFFSET...]",
+                         .valid = hf_checkpoints_valid_spec},
+    [CHECKPOINTS_DRY_RUN] = {"dry-run", 0, HF_ARG_FLAG, NULL,
+                             "with --set: show what would change, change nothing"},
+    [CHECKPOINTS_JSON] = {"json", 0, HF_ARG_FLAG, NULL, "one JSON document instead of a table"},
+    [CHECKPOINTS_OPTS_N] = {NULL},
+};
+
+/* hubfn checkpoints. */
+static int hf_cmd_checkpoints(const hf_cmd_args_t *a)
+{
+    const hf_cmd_value_t *o = a->opt;
+    hf_checkpoints_opts_t opts = {0};
+    static char app_dir[4096];
+    const char *script_root = getenv("AzureWebJobsScriptRoot");
+    if (a->arg[1]) {
+        opts.app_dir = a->arg[0];
+        opts.function = a->arg[1];
+    } else {
+        /* One argument: FUNCTION in the app folder (as hubfn start finds it), or a path to
+           a function folder. */
+        snprintf(app_dir, sizeof(app_dir), "%s", a->arg[0]);
+        size_t n = strlen(app_dir);
+        while (n > 1 && app_dir[n - 1] == '/')
+            app_dir[--n] = 0;
+        char *cut = strrchr(app_dir, '/');
+        if (cut) {
+            *cut = 0;
+            opts.app_dir = cut == app_dir ? "/" : app_dir;
+            opts.function = cut + 1;
+        } else {
+            opts.app_dir = script_root && *script_root ? script_root : ".";
+            opts.function = app_dir;
+        }
+    }
+    if (!*opts.function)
+        return hf_cmdline_usage_error("checkpoints", "FUNCTION is empty");
+    opts.set = o[CHECKPOINTS_SET].set ? o[CHECKPOINTS_SET].text : NULL;
+    opts.dry_run = o[CHECKPOINTS_DRY_RUN].set;
+    opts.json = o[CHECKPOINTS_JSON].set;
+    if (opts.dry_run && !opts.set)
+        return hf_cmdline_usage_error("checkpoints", "--dry-run goes with --set");
+    return hf_checkpoints_main(&opts);
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* new                                                                                 */
 
 enum { NEW_TEMPLATE, NEW_OPTS_N };
@@ -375,7 +438,7 @@ static void hf_cmd_overview(FILE *out)
 {
     fprintf(out, "hubfn: a host for Lua trigger functions on Azure Event Hubs\n\ncommands:\n");
     for (size_t i = 0; i < hf_commands_n; i++)
-        fprintf(out, "  %-8s %s\n", hf_commands[i].name, hf_commands[i].summary);
+        fprintf(out, "  %-11s %s\n", hf_commands[i].name, hf_commands[i].summary);
     fprintf(out, "\nhubfn --version prints the version; hubfn help COMMAND explains one.\n"
                  "hubfn help host.json, function.json, bindings, triggers or a binding type\n"
                  "(eventHubTrigger, eventHub, ...) lists its settings.\n");
@@ -394,7 +457,7 @@ static int hf_cmd_help(const hf_cmd_args_t *a)
     if (!cmd) {
         char types[512];
         fprintf(stderr, "hubfn help: unknown command or topic \"%s\" (commands: start, run, "
-                "send, new, help; topics: host.json, function.json, bindings, triggers, or a "
+                "send, capture, checkpoints, new, help; topics: host.json, function.json, bindings, triggers, or a "
                 "binding type: %s)\n", a->arg[0], hf_binding_types_list(types, sizeof(types)));
         return 2;
     }
@@ -457,6 +520,19 @@ const hf_cmd_t hf_commands[] = {
      "not be read (wrong key, no Listen rights, no such hub) or the capture was\n"
      "interrupted before its end, 2 for usage errors. See docs/capture.md.\n",
      hf_cmd_capture},
+    {"checkpoints", "show or move a function's checkpoints on its input hub",
+     checkpoints_args, checkpoints_opts,
+     "Shows, per partition of FUNCTION's input hub, the checkpoint (committed offset) of\n"
+     "its consumer group, the oldest and newest offsets in the hub, the events behind, and\n"
+     "the enqueued time of the event at the checkpoint (the oldest one not yet handled).\n"
+     "A checkpoint past the end of the hub (a recreated hub) or before its oldest event\n"
+     "(expired) is reported as such. APP: the app folder (default: $AzureWebJobsScriptRoot,\n"
+     "else the current folder); FUNCTION may also be a path to the function's folder.\n"
+     "--set moves the checkpoints (every partition, or those listed); it is refused while\n"
+     "the consumer group has active members, which are named.\n",
+     "Exit 0 when done, 1 when the hub or the group could not be read or changed (or the\n"
+     "group has members), 2 for usage and configuration errors. See docs/capture.md.\n",
+     hf_cmd_checkpoints},
     {"new", "create a function from a template in the current app folder", new_args, new_opts,
      "Writes NAME/function.json and NAME/handler.lua into the current folder (the app\n"
      "folder). When the folder has no host.json, it also writes host.json with the\n"

@@ -57,9 +57,10 @@ const char *hf_hub_client_describe(const hf_hub_client_t *hc, rd_kafka_resp_err_
 }
 
 /* Say why a request failed: an error waiting cannot fix if one was seen, else err. -1. */
-static int fail(const hf_hub_client_t *hc, rd_kafka_resp_err_t err, const char *reason,
+static int fail(hf_hub_client_t *hc, rd_kafka_resp_err_t err, const char *reason,
                 char *buf, size_t bufsz)
 {
+    hc->error = hc->failed ? hc->failed : err;
     if (hc->failed)
         hf_hub_client_describe(hc, hc->failed, hc->failed_reason, buf, bufsz);
     else

@@ -31,6 +31,7 @@ typedef struct hf_hub_client {
     rd_kafka_resp_err_t last;    /* the last passing error (a broker down), for timeouts */
     char last_reason[512];
     const char *group;           /* the group of the request under way, for messages */
+    rd_kafka_resp_err_t error;   /* the error of the last request that failed */
 } hf_hub_client_t;
 
 /* Create the client for hub on conn; `user` (NULL for none) adds host.json's
