@@ -113,7 +113,8 @@ open(t + "/spec", "w").write("\n".join(spec) + "\n")
 open(t + "/expect", "w").write("\n".join(sorted(expect)) + "\n")
 PY
 "$TOP/$BUILD/tools/produce_raw" "$HF_KAFKA_PLAIN" "$hub" <"$T/spec" 2>"$T/produce.err"
-check produced "$(cat "$T/produce.err")" [ ! -s "$T/produce.err" ]
+rc=$?
+check produced "$(cat "$T/produce.err")" [ "$rc" = 0 ]
 
 # Capture the whole hub.
 "$HUBFN" capture "$HF_KAFKA_PLAIN" "$hub" --output "$T/cap.jsonl" 2>"$T/capture.log"

@@ -56,7 +56,8 @@ int main(int argc, char **argv)
     }
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", argv[1], err, sizeof(err)) ||
-        rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err))) {
+        rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)) ||
+        rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err))) {
         fprintf(stderr, "%s\n", err);
         return 2;
     }
