@@ -176,3 +176,24 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 assert [(p["checkpoint"], p["end"], p["behind"]) for p in d["partitions"]] == [(10, 10, 0), (3, 3, 0), (6, 6, 0)], d
 ' "$T/ckpt-after.json"
+
+# The README's last step: send the capture into the embedded broker of `hubfn start
+# --embedded`; the function there sees the same events as production's trigger did.
+emb=$T/emb
+mkdir -p "$emb"
+cp -r "$app/raw" "$emb/"
+sed 's/"Warning"/"Information"/' "$app/host.json" >"$emb/host.json"
+printf '{ "Values": { "Conn": "embedded", "HUB": "%s" } }\n' "$hub" >"$emb/local.settings.json"
+OUT=$T/emb start_bg "$T/emb.log" "$HUBFN" start "$emb" --embedded --partitions 3
+epid=$BG
+wait_for 30 grep -q "assigned partitions" "$T/emb.log"
+addr=$(sed -n 's/.*embedded broker listening at \([0-9.:]*\).*/\1/p' "$T/emb.log" | head -1)
+"$HUBFN" send "$addr" "$hub" --captured "$T/cap.jsonl" 2>"$T/emb-send.log"
+rc=$?
+check send-captured-to-embedded "exit $rc: $(cat "$T/emb-send.log")" [ "$rc" = 0 ]
+wait_for 30 bash -c "[ -f '$T/emb.events' ] && [ \$(wc -l <'$T/emb.events') -ge 19 ]"
+kill -TERM "$epid"
+wait "$epid"
+sort "$T/emb.events" >"$T/emb.sorted"
+check embedded-replay-equals-production "$(diff "$T/live.sorted" "$T/emb.sorted" | head -5)" \
+    cmp -s "$T/live.sorted" "$T/emb.sorted"
