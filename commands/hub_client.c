@@ -85,7 +85,10 @@ int hf_hub_client_open(hf_hub_client_t *hc, const hf_conn_t *conn, const hf_host
         hf_kafka_conf_set(&kc, "enable.partition.eof", "true") ||
         hf_kafka_conf_set(&kc, "auto.offset.reset", "earliest") ||
         hf_kafka_conf_set(&kc, "fetch.wait.max.ms", "100") ||
-        hf_kafka_conf_set(&kc, "queued.max.messages.kbytes", "16384") ||
+        /* what the simple consumer prefetches per partition: a capture that follows
+           every partition of a 32-partition hub holds at most 128 MB */
+        hf_kafka_conf_set(&kc, "queued.min.messages", "10000") ||
+        hf_kafka_conf_set(&kc, "queued.max.messages.kbytes", "4096") ||
         (user && hf_kafka_conf_user(&kc, user))) {
         snprintf(err, errsz, "%s", errstr);
         rd_kafka_conf_destroy(conf);

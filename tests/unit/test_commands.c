@@ -153,6 +153,24 @@ TEST(positional_arguments)
     CHECK_INT(parse("capture C H --from-time yesterday"), 2);
     CHECK_STR(said, "hubfn capture: --from-time needs an ISO 8601 date-time such as "
                     "2026-05-02T08:15:00Z, not \"yesterday\" (see `hubfn help capture`)\n");
+    CHECK_INT(parse("checkpoints"), 2);
+    CHECK_HAS(said, "hubfn checkpoints: missing FUNCTION, the function whose checkpoints to "
+                    "show");
+    CHECK_INT(parse("checkpoints app fn x"), 2);
+    CHECK_HAS(said, "unexpected argument \"x\"");
+    CHECK_INT(parse("checkpoints fn --set 0:1,2:3"), -1);
+    CHECK_INT(parse("checkpoints fn --set 2026-05-02T08:15:00Z"), -1);
+    CHECK_INT(parse("checkpoints fn --set latest"), -1);
+    CHECK_INT(parse("checkpoints fn --set 0:"), 2);
+    CHECK_STR(said, "hubfn checkpoints: --set needs earliest, latest, an ISO 8601 date-time or "
+                    "PARTITION:OFFSET[,PARTITION:OFFSET...], not \"0:\" (see `hubfn help "
+                    "checkpoints`)\n");
+    CHECK_INT(parse("checkpoints fn --set ,0:1"), 2);
+    CHECK_INT(parse("checkpoints fn --set Earliest"), 2);
+    CHECK_INT(parse_or_run("checkpoints fn --dry-run", 1), 2);
+    CHECK_HAS(said, "hubfn checkpoints: --dry-run goes with --set");
+    CHECK_INT(parse_or_run("send C H f --captured g", 1), 2);
+    CHECK_HAS(said, "hubfn send: give FILE or --captured FILE, not both");
     CHECK_INT(parse("capture C H --partition -1"), 2);
     CHECK_HAS(said, "hubfn capture: --partition needs a partition number from 0 to 65535, "
                     "not -1");
@@ -198,6 +216,9 @@ TEST(help_lists_every_option)
     CHECK_HAS(help("run"), "--log-format text|json  text or json (default: text on a "
                            "terminal, json lines otherwise)");
     CHECK_HAS(help("start"), "default: text on a terminal, json lines otherwise");
+    CHECK_HAS(help("checkpoints"), "usage: hubfn checkpoints [APP] FUNCTION [--set WHERE] "
+                                   "[--dry-run] [--json]\n");
+    CHECK_HAS(help("capture"), "usage: hubfn capture CONNECTION HUB [--partition N]");
 }
 
 TEST_MAIN()
