@@ -48,7 +48,7 @@ $(BUILD)/%.o: %.c
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libhubfn.a: $(LIB_OBJ)
-	$(Q)ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/hubfn: $(BUILD)/commands/main.o $(BUILD)/libhubfn.a
 	@$(if $(Q),echo "  LD      $@")
