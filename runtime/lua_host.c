@@ -113,7 +113,7 @@ static __attribute__((noinline)) void *lua_alloc_slow(hf_lua_t *lua, void *ptr, 
     }
     size_t old = ptr ? osize : 0;
     if (lua->mem_limit && nsize > old && lua->mem_used + (nsize - old) > lua->mem_limit &&
-        lua->batch) {
+        lua->capped) {
         lua->mem_exceeded = 1;
         return NULL;
     }
@@ -181,14 +181,52 @@ static int msghandler(lua_State *L)
 /* Count hook: once the deadline passed, raise on every hook so pcall cannot swallow it. */
 static void timeout_hook(lua_State *L, lua_Debug *ar)
 {
-    (void)ar;
     hf_lua_t *lua = hf_lua_of(L);
     if (lua->timed_out || (lua->deadline_us && hf_mono_us() > lua->deadline_us)) {
+        if (!lua->timed_out && lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+            snprintf(lua->stopped_at, sizeof(lua->stopped_at), "%s:%d",
+                     ar->source[0] == '@' ? ar->source + 1 : ar->short_src, ar->currentline);
         lua->timed_out = 1;
         lua_sethook(L, timeout_hook, LUA_MASKCOUNT, 1);
         luaL_error(L, "function timed out after %I ms (host.json functionTimeout)",
                    (lua_Integer)lua->app->host.function_timeout_ms);
     }
+}
+
+/* The start and the end of a call that runs a script's code (an invocation, or a load with
+   fn_index's script): the deadline, the hook, and what other threads see of it. */
+static void call_begin(hf_lua_t *lua, int fn_index, int loading)
+{
+    int64_t now = hf_mono_us();
+    lua->timed_out = 0;
+    lua->mem_exceeded = 0;
+    lua->stopped_at[0] = 0;
+    lua->deadline_us = lua->app->host.function_timeout_ms > 0
+                           ? now + lua->app->host.function_timeout_ms * 1000
+                           : 0;
+    if (lua->deadline_us)
+        lua_sethook(lua->L, timeout_hook, LUA_MASKCOUNT, HF_HOOK_COUNT);
+    atomic_store_explicit(&lua->call_fn, fn_index, memory_order_relaxed);
+    atomic_store_explicit(&lua->call_loading, loading, memory_order_relaxed);
+    atomic_store_explicit(&lua->call_started_us, now, memory_order_release);
+}
+
+/* Did the call run past its deadline? The hook raises once it sees that, but a call into
+   C that outlasted the deadline (os.execute) returns to code that may end before the next
+   hook: such a call timed out as well. */
+static int call_overran(hf_lua_t *lua)
+{
+    if (!lua->timed_out && lua->deadline_us && hf_mono_us() > lua->deadline_us)
+        lua->timed_out = 1;
+    return lua->timed_out;
+}
+
+static void call_end(hf_lua_t *lua)
+{
+    lua_sethook(lua->L, NULL, 0, 0);
+    lua->deadline_us = 0;
+    lua->capped = 0;
+    atomic_store_explicit(&lua->call_started_us, 0, memory_order_release);
 }
 
 /* ---- context.log ---- */
@@ -400,39 +438,109 @@ static void build_context_parts(lua_State *L, const hf_function_t *fn)
     lua_setfield(L, -2, "partitionContext");
 }
 
+/* One line on why running fn's script failed (rc, message msg): the limit it hit, or the
+   error without its traceback, naming the script. */
+static void load_error(hf_lua_t *lua, const hf_function_t *fn, int rc, const char *msg,
+                       char *err, size_t errsz)
+{
+    const char *script = fn->script_path;
+    if (lua->timed_out) {
+        char limit[48];
+        hf_duration_format(lua->app->host.function_timeout_ms, limit, sizeof(limit));
+        snprintf(err, errsz, "%s: loading the script took longer than functionTimeout (%s)%s%s",
+                 script, limit, lua->stopped_at[0] ? "; it was at " : "", lua->stopped_at);
+        return;
+    }
+    if (rc == LUA_ERRMEM || (lua->mem_exceeded && msg && strstr(msg, "not enough memory"))) {
+        if (lua->mem_limit)
+            snprintf(err, errsz, "%s: loading the script ran out of memory "
+                     "(extensions.lua.memoryLimitMB is %d)", script,
+                     lua->app->host.lua_memory_mb);
+        else
+            snprintf(err, errsz, "%s: loading the script ran out of memory", script);
+        return;
+    }
+    if (!msg)
+        msg = "unknown error";
+    /* the message alone (a syntax error, an error the chunk raised), its lines joined */
+    size_t len = strlen(msg);
+    const char *tb = strstr(msg, "\nstack traceback:");
+    if (tb)
+        len = (size_t)(tb - msg);
+    size_t plen = strlen(script);
+    int named = strncmp(msg, script, plen) == 0 && msg[plen] == ':';
+    size_t o = 0;
+    if (!named)
+        o = (size_t)snprintf(err, errsz, "%s: ", script);
+    for (size_t i = 0; i < len && o + 1 < errsz; i++) {
+        if (msg[i] == '\n') {
+            while (i + 1 < len && (msg[i + 1] == '\t' || msg[i + 1] == ' '))
+                i++;
+            err[o++] = ' ';
+        } else {
+            err[o++] = msg[i];
+        }
+    }
+    if (o < errsz)
+        err[o] = 0;
+    else if (errsz)
+        err[errsz - 1] = 0;
+}
+
+/* Run a script's chunk (chunk, env, entry point name) and find its handler: the chunk
+   returns the handler, a table holding the entry point, or defines it globally. Returns
+   what it found, which the caller checks. Protected: lookups may run metamethods. */
+static int run_chunk(lua_State *L)
+{
+    const char *entry = lua_tostring(L, 3);
+    lua_pushvalue(L, 1);
+    lua_call(L, 0, 1);
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        lua_getfield(L, -1, entry);
+    } else if (lua_isnil(L, -1)) {
+        lua_getfield(L, 2, entry);
+    }
+    return 1;
+}
+
 int hf_lua_load_function(hf_lua_t *lua, int fn_index, char *err, size_t errsz)
 {
     lua_State *L = lua->L;
     const hf_function_t *fn = &lua->app->functions[fn_index];
     int top = lua_gettop(L);
 
+    /* The chunk and what it requires run as a handler does: under functionTimeout and the
+       memory cap, which apply to parsing the file too. */
+    call_begin(lua, fn_index, 1);
     lua_pushcfunction(L, msghandler);                        /* top+1 */
-    if (luaL_loadfilex(L, fn->script_path, "t") != LUA_OK) {  /* top+2 */
-        snprintf(err, errsz, "%s", lua_tostring(L, -1));
-        lua_settop(L, top);
-        return -1;
+    lua->capped = 1;
+    int rc = luaL_loadfilex(L, fn->script_path, "t");        /* top+2 */
+    lua->capped = 0;
+    if (rc == LUA_OK) {
+        /* Each function gets its own globals, falling back to the shared ones. */
+        lua_newtable(L);                                      /* top+3 */
+        lua_createtable(L, 0, 1);
+        lua_pushglobaltable(L);
+        lua_setfield(L, -2, "__index");
+        lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_setupvalue(L, top + 2, 1);
+        lua_pushcfunction(L, run_chunk);
+        lua_insert(L, top + 2);                               /* msgh, run_chunk, chunk, env */
+        lua_pushstring(L, fn->entry_point);
+        lua->capped = 1;
+        rc = lua_pcall(L, 3, 1, top + 1);
+        lua->capped = 0;
+        if (rc == LUA_OK && call_overran(lua))
+            rc = LUA_ERRRUN;
     }
-    /* Each function gets its own globals, falling back to the shared ones. */
-    lua_newtable(L);                                          /* top+3 */
-    lua_createtable(L, 0, 1);
-    lua_pushglobaltable(L);
-    lua_setfield(L, -2, "__index");
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, top + 3);
-    lua_setupvalue(L, top + 2, 1);
-    lua_insert(L, top + 1);                                   /* env, msgh, chunk */
-    if (lua_pcall(L, 0, 1, top + 2) != LUA_OK) {
-        snprintf(err, errsz, "%s", lua_tostring(L, -1));
+    call_end(lua);
+    if (rc != LUA_OK) {
+        load_error(lua, fn, rc, lua_tostring(L, -1), err, errsz);
         lua_settop(L, top);
+        /* Give back what the failed chunk left (the small-block pool keeps its peak). */
+        lua_gc(L, LUA_GCCOLLECT);
         return -1;
-    }
-    /* The chunk returns the handler, a table holding entryPoint, or defines it globally. */
-    if (lua_type(L, -1) == LUA_TTABLE) {
-        lua_getfield(L, -1, fn->entry_point);
-        lua_remove(L, -2);
-    } else if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_getfield(L, top + 1, fn->entry_point);
     }
     if (lua_type(L, -1) != LUA_TFUNCTION) {
         snprintf(err, errsz,
@@ -440,6 +548,7 @@ int hf_lua_load_function(hf_lua_t *lua, int fn_index, char *err, size_t errsz)
                  "\"%s\" (function.json entryPoint), or define a global function \"%s\"",
                  fn->script_path, fn->entry_point, fn->entry_point);
         lua_settop(L, top);
+        lua_gc(L, LUA_GCCOLLECT);
         return -1;
     }
     if (lua->handlers[fn_index] != LUA_NOREF)
@@ -452,6 +561,9 @@ int hf_lua_load_function(hf_lua_t *lua, int fn_index, char *err, size_t errsz)
 int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
 {
     memset(lua, 0, sizeof(*lua));
+    atomic_init(&lua->call_started_us, 0);
+    atomic_init(&lua->call_fn, -1);
+    atomic_init(&lua->call_loading, 0);
     lua->app = app;
     lua->sends_ref = LUA_NOREF;
     lua->rng = (uint64_t)hf_mono_us() ^ ((uint64_t)(uintptr_t)lua << 17) ^ 0x9e3779b97f4a7c15ULL;
@@ -485,7 +597,8 @@ int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
     lua_setfield(L, -2, "path");
     lua_pop(L, 1);
 
-    /* The cap applies to handlers, not to loading the app. */
+    /* The cap applies to the scripts (their loads and their handlers), not to setting up
+       the libraries above. */
     lua->mem_limit = (size_t)app->host.lua_memory_mb * 1024 * 1024;
     for (size_t i = 0; i < app->functions_n; i++) {
         if (app->functions[i].disabled)
@@ -567,6 +680,39 @@ static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, in
     lua_settop(L, c);
 }
 
+/* The handler's arguments for events [first, first+n) of the batch: (fn_index, first, n,
+   many, invocation id) -> events, context. A protected call, so that running out of
+   memory while building them fails the invocation, not the host. */
+static int build_args(lua_State *L)
+{
+    hf_lua_t *lua = hf_lua_of(L);
+    hf_batch_t *batch = lua->batch;
+    int fn_index = (int)lua_tointeger(L, 1);
+    size_t first = (size_t)lua_tointeger(L, 2);
+    size_t n = (size_t)lua_tointeger(L, 3);
+    int many = lua_toboolean(L, 4);
+    const char *invocation_id = lua_tostring(L, 5);
+    luaL_checkstack(L, 8, "building the events");
+    hf_lua_push_event_names(L);
+    int names = lua_gettop(L);
+    if (many) {
+        lua_createtable(L, (int)n, 0);
+        for (size_t i = 0; i < n; i++) {
+            hf_lua_push_event(L, &batch->events[first + i], batch->fn->trigger.data_type, names);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+    } else {
+        hf_lua_push_event(L, &batch->events[first], batch->fn->trigger.data_type, names);
+    }
+    lua_remove(L, names);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.events");
+    lua_pushinteger(L, (lua_Integer)first);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.first");
+    push_context(lua, fn_index, first, n, many, invocation_id, lua_gettop(L));
+    return 2;
+}
+
 /* One protected call of the handler on events [first, first+n). 0 ok, -1 failed. */
 static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int many)
 {
@@ -578,7 +724,6 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
     }
     lua_State *L = lua->L;
     hf_batch_t *batch = lua->batch;
-    const hf_function_t *fn = batch->fn;
     char invocation_id[40];
     int top = lua_gettop(L);
     size_t outputs_before = batch->outputs_n;
@@ -588,47 +733,36 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
     lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.invocationId");
     lua_pushcfunction(L, msghandler);
     int base = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, lua->handlers[fn_index]);
-
-    lua->timed_out = 0;
-    lua->mem_exceeded = 0;
-    lua->deadline_us = fn && lua->app->host.function_timeout_ms > 0
-                           ? hf_mono_us() + lua->app->host.function_timeout_ms * 1000
-                           : 0;
-    if (lua->deadline_us)
-        lua_sethook(L, timeout_hook, LUA_MASKCOUNT, HF_HOOK_COUNT);
 
     int rc;
+    call_begin(lua, fn_index, 0);
     if (!lua_checkstack(L, 8)) {
         rc = LUA_ERRMEM;
     } else {
-        hf_lua_push_event_names(L);
-        int names = lua_gettop(L);
-        if (many) {
-            lua_createtable(L, (int)n, 0);
-            for (size_t i = 0; i < n; i++) {
-                hf_lua_push_event(L, &batch->events[first + i], batch->fn->trigger.data_type, names);
-                lua_rawseti(L, -2, (lua_Integer)i + 1);
-            }
-        } else {
-            hf_lua_push_event(L, &batch->events[first], batch->fn->trigger.data_type, names);
-        }
-        lua_remove(L, names);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.events");
+        lua_rawgeti(L, LUA_REGISTRYINDEX, lua->handlers[fn_index]);
+        lua_pushcfunction(L, build_args);
+        lua_pushinteger(L, fn_index);
         lua_pushinteger(L, (lua_Integer)first);
-        lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.first");
-        push_context(lua, fn_index, first, n, many, invocation_id, lua_gettop(L));
-        rc = lua_pcall(L, 2, 1, base);
+        lua_pushinteger(L, (lua_Integer)n);
+        lua_pushboolean(L, many);
+        lua_pushstring(L, invocation_id);
+        lua->capped = 1;
+        rc = lua_pcall(L, 5, 2, base);                 /* handler, events, context */
+        if (rc == LUA_OK)
+            rc = lua_pcall(L, 2, 1, base);
         if (rc == LUA_OK) {
             /* Route the return value through $return, itself protected. */
             lua_pushcfunction(L, hf_lua_l_send_return);
             lua_insert(L, -2);
             rc = lua_pcall(L, 1, 0, base);
         }
+        lua->capped = 0;
+        if (rc == LUA_OK && call_overran(lua)) {
+            rc = LUA_ERRRUN;
+            lua_pushnil(L);
+        }
     }
-    lua_sethook(L, NULL, 0, 0);
-    lua->deadline_us = 0;
+    call_end(lua);
 
     if (rc != LUA_OK) {
         const char *msg = lua_tostring(L, -1);

@@ -1,11 +1,15 @@
-/* Unit tests of the Lua host: events, context, outputs, errors and the timeout hook. */
+/* Unit tests of the Lua host: events, context, outputs, errors, the timeout hook and the
+   memory cap (on handlers and on loading scripts). */
 #include <lauxlib.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "datetime.h"
 #include "eventhub.h"
 #include "log.h"
 #include "lua_host.h"
@@ -641,6 +645,166 @@ TEST(context_fail_rejects_foreign_values)
     hf_lua_invoke(&lua, b);
     CHECK_INT(b->status, HF_BATCH_FAILED);
     CHECK_HAS(b->error, "must be an event of this invocation");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+/* ---- limits on loading scripts, finalizers, coroutines ---- */
+
+/* A limit that does not hold hangs: end the binary with a failing line rather than the
+   suite's watchdog. */
+static const char *watched;
+static void on_alarm(int sig)
+{
+    (void)sig;
+    char line[256];
+    int n = snprintf(line, sizeof(line), "not ok - test_lua_host/%s: hung (a limit did not "
+                     "hold)\n", watched);
+    if (write(1, line, (size_t)n) < 0)
+        _exit(1);
+    _exit(1);
+}
+
+static void watchdog(const char *name, unsigned secs)
+{
+    watched = name;
+    signal(SIGALRM, on_alarm);
+    alarm(secs);
+}
+
+static void rewrite(const char *code)
+{
+    char tmp[600];
+    snprintf(tmp, sizeof(tmp), "%s.new", script);
+    FILE *f = fopen(tmp, "w");
+    fputs(code, f);
+    fclose(f);
+    rename(tmp, script);
+}
+
+TEST(load_timeout_at_start)
+{
+    watchdog("load_timeout_at_start", 20);
+    setup("local n = 0\nwhile true do n = n + 1 end\nreturn function() end\n", HF_CARD_MANY,
+          1000);
+    hf_lua_t lua;
+    char err[1024], want[700];
+    int64_t t0 = hf_mono_us();
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) != 0);
+    CHECK(hf_mono_us() - t0 < 5000000);
+    snprintf(want, sizeof(want), "%s: loading the script took longer than functionTimeout "
+             "(00:00:01); it was at ", script);
+    CHECK_HAS(err, want);
+    CHECK(!strchr(err, '\n'));
+    alarm(0);
+}
+
+TEST(load_memory_cap_at_start)
+{
+    watchdog("load_memory_cap_at_start", 20);
+    setup("local t = {}\nfor i = 1, 50000 do t[i] = string.rep('x', 4096) .. i end\n"
+          "return function() end\n", HF_CARD_MANY, 0);           /* 200 MB */
+    app.host.lua_memory_mb = 8;
+    hf_lua_t lua;
+    char err[1024], want[700];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) != 0);
+    snprintf(want, sizeof(want), "%s: loading the script ran out of memory "
+             "(extensions.lua.memoryLimitMB is 8)", script);
+    CHECK_STR(err, want);
+    alarm(0);
+}
+
+TEST(load_limits_cover_required_modules)
+{
+    watchdog("load_limits_cover_required_modules", 20);
+    setup("local m = require('spin')\nreturn function() end\n", HF_CARD_MANY, 200);
+    char lib[600];
+    snprintf(lib, sizeof(lib), "%s/lib", dir);
+    mkdir(lib, 0755);
+    snprintf(lib, sizeof(lib), "%s/lib/spin.lua", dir);
+    FILE *f = fopen(lib, "w");
+    fputs("while true do end\n", f);
+    fclose(f);
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) != 0);
+    CHECK_HAS(err, "took longer than functionTimeout (00:00:00.200)");
+    CHECK_HAS(err, "spin.lua:1");
+    alarm(0);
+}
+
+TEST(failed_reload_keeps_the_previous_handler)
+{
+    watchdog("failed_reload_keeps_the_previous_handler", 30);
+    setup("return function() return 'v1' end\n", HF_CARD_MANY, 200);
+    app.host.lua_memory_mb = 16;
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    size_t base = lua.mem_used;
+    const char *bodies[] = {"{}"};
+
+    rewrite("while true do end\n");
+    CHECK(hf_lua_load_function(&lua, 0, err, sizeof(err)) != 0);
+    CHECK_HAS(err, "handler.lua: loading the script took longer than functionTimeout");
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_STR(out_body(b, 0), "v1");
+    hf_batch_free(b);
+
+    rewrite("big = {}\nfor i = 1, 50000 do big[i] = string.rep('x', 4096) .. i end\n");
+    CHECK(hf_lua_load_function(&lua, 0, err, sizeof(err)) != 0);
+    CHECK_HAS(err, "handler.lua: loading the script ran out of memory "
+                   "(extensions.lua.memoryLimitMB is 16)");
+    /* the failed load's garbage is collected (its env and what it held went with it) */
+    CHECK(lua.mem_used < base + 1024 * 1024);
+    b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_STR(out_body(b, 0), "v1");
+    hf_batch_free(b);
+
+    rewrite("return function() return 'v2' end\n");
+    CHECK(hf_lua_load_function(&lua, 0, err, sizeof(err)) == 0);
+    b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_STR(out_body(b, 0), "v2");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+    alarm(0);
+}
+
+TEST(load_metamethods_run_under_the_timeout)
+{
+    /* finding the entry point in what the chunk returned may run its metamethods */
+    watchdog("load_metamethods_run_under_the_timeout", 20);
+    setup("return setmetatable({}, { __index = function() while true do end end })\n",
+          HF_CARD_MANY, 200);
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) != 0);
+    CHECK_HAS(err, "took longer than functionTimeout");
+    alarm(0);
+}
+
+TEST(memory_full_of_live_data_fails_invocations_not_the_host)
+{
+    /* the handler keeps what it allocated: building the next events hits the cap too,
+       which fails those invocations (it used to be a Lua panic outside any pcall) */
+    setup("local keep = {}\n"
+          "return function(ev)\n"
+          "  for i = 1, 1e9 do keep[#keep + 1] = string.rep('x', 100) .. i end\n"
+          "end\n", HF_CARD_ONE, 0);
+    app.host.lua_memory_mb = 8;
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{\"a\":1}", "{\"a\":2}", "{\"a\":3}"};
+    hf_batch_t *b = make_batch(bodies, 3);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->failed_invocations, 3);
+    CHECK_HAS(b->error, "out of memory");
     hf_batch_free(b);
     hf_lua_close(&lua);
 }
