@@ -178,7 +178,13 @@ static int msghandler(lua_State *L)
     return 1;
 }
 
-/* Count hook: once the deadline passed, raise on every hook so pcall cannot swallow it. */
+/*
+ * Count hook: once the deadline passed, raise on every hook so pcall cannot swallow it.
+ * It runs on the state's main thread and on every coroutine (each lua_State thread has a
+ * hook of its own: wrap_coroutines). A coroutine that times out also sets the main
+ * thread's hook to every instruction, so that the code resuming it stops at once; a
+ * coroutine left that way by an earlier call goes back to HF_HOOK_COUNT.
+ */
 static void timeout_hook(lua_State *L, lua_Debug *ar)
 {
     hf_lua_t *lua = hf_lua_of(L);
@@ -188,6 +194,25 @@ static void timeout_hook(lua_State *L, lua_Debug *ar)
                      ar->source[0] == '@' ? ar->source + 1 : ar->short_src, ar->currentline);
         lua->timed_out = 1;
         lua_sethook(L, timeout_hook, LUA_MASKCOUNT, 1);
+        if (L != lua->L)
+            lua_sethook(lua->L, timeout_hook, LUA_MASKCOUNT, 1);
+        luaL_error(L, "function timed out after %I ms (host.json functionTimeout)",
+                   (lua_Integer)lua->app->host.function_timeout_ms);
+    }
+    if (lua_gethookcount(L) != HF_HOOK_COUNT)
+        lua_sethook(L, timeout_hook, LUA_MASKCOUNT, HF_HOOK_COUNT);
+}
+
+/* The timeout from C code that loops without running Lua code (which the hook would
+   see): raises as the hook does once the deadline passed. */
+static void check_deadline(lua_State *L)
+{
+    hf_lua_t *lua = hf_lua_of(L);
+    if (lua->deadline_us && (lua->timed_out || hf_mono_us() > lua->deadline_us)) {
+        lua->timed_out = 1;
+        lua_sethook(L, timeout_hook, LUA_MASKCOUNT, 1);
+        if (L != lua->L)
+            lua_sethook(lua->L, timeout_hook, LUA_MASKCOUNT, 1);
         luaL_error(L, "function timed out after %I ms (host.json functionTimeout)",
                    (lua_Integer)lua->app->host.function_timeout_ms);
     }
@@ -227,6 +252,188 @@ static void call_end(hf_lua_t *lua)
     lua->deadline_us = 0;
     lua->capped = 0;
     atomic_store_explicit(&lua->call_started_us, 0, memory_order_release);
+}
+
+/* coroutine.create and coroutine.wrap: the new thread gets the timeout hook, whatever
+   thread creates it (a thread has its own hook; Lua copies the creator's, and a coroutine
+   made while no hook was set would otherwise run unbounded forever after). */
+static void hook_thread(lua_State *L, lua_State *co)
+{
+    if (co && hf_lua_of(L)->app->host.function_timeout_ms > 0)
+        lua_sethook(co, timeout_hook, LUA_MASKCOUNT, HF_HOOK_COUNT);
+}
+
+static int l_coroutine_create(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    hook_thread(L, lua_tothread(L, -1));
+    return 1;
+}
+
+static int l_coroutine_wrap(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    if (lua_getupvalue(L, -1, 1)) {          /* the wrapping closure's thread */
+        hook_thread(L, lua_tothread(L, -1));
+        lua_pop(L, 1);
+    }
+    return 1;
+}
+
+/*
+ * table.insert, table.remove and table.move as the standard library has them, with a look
+ * at the deadline every HF_LOOP_CHECK elements: their loops run in C, and on a table whose
+ * __len claims 2^40 elements (or a move of a range that long) they would go on for hours,
+ * out of the hook's reach, moving nils.
+ */
+#define HF_LOOP_CHECK 4096
+
+/* t[arg] can be read (r), written (w), measured (l): a table or something with those
+   metamethods. */
+static void check_table(lua_State *L, int arg, int r, int w, int l)
+{
+    if (lua_type(L, arg) == LUA_TTABLE)
+        return;
+    int ok = lua_getmetatable(L, arg), n = 1;
+    const char *need[3] = {r ? "__index" : NULL, w ? "__newindex" : NULL, l ? "__len" : NULL};
+    for (int i = 0; ok && i < 3; i++) {
+        if (!need[i])
+            continue;
+        lua_pushstring(L, need[i]);
+        ok = lua_rawget(L, -++n) != LUA_TNIL;
+    }
+    if (!ok)
+        luaL_checktype(L, arg, LUA_TTABLE);      /* raises */
+    lua_pop(L, n);
+}
+
+static int l_table_insert(lua_State *L)
+{
+    check_table(L, 1, 1, 1, 1);
+    lua_Integer e = luaL_intop(+, luaL_len(L, 1), 1);     /* the first empty element */
+    lua_Integer pos;
+    switch (lua_gettop(L)) {
+    case 2:
+        pos = e;
+        break;
+    case 3:
+        pos = luaL_checkinteger(L, 2);
+        luaL_argcheck(L, (lua_Unsigned)pos - 1u < (lua_Unsigned)e, 2, "position out of bounds");
+        for (lua_Integer i = e; i > pos; i--) {           /* t[i] = t[i - 1] */
+            if (((e - i) & (HF_LOOP_CHECK - 1)) == HF_LOOP_CHECK - 1)
+                check_deadline(L);
+            lua_geti(L, 1, i - 1);
+            lua_seti(L, 1, i);
+        }
+        break;
+    default:
+        return luaL_error(L, "wrong number of arguments to 'insert'");
+    }
+    lua_seti(L, 1, pos);
+    return 0;
+}
+
+static int l_table_remove(lua_State *L)
+{
+    check_table(L, 1, 1, 1, 1);
+    lua_Integer size = luaL_len(L, 1);
+    lua_Integer pos = luaL_optinteger(L, 2, size);
+    if (pos != size)
+        luaL_argcheck(L, (lua_Unsigned)pos - 1u <= (lua_Unsigned)size, 2,
+                      "position out of bounds");
+    lua_geti(L, 1, pos);                                  /* the result */
+    for (lua_Integer k = 0; pos < size; pos++, k++) {     /* t[pos] = t[pos + 1] */
+        if ((k & (HF_LOOP_CHECK - 1)) == HF_LOOP_CHECK - 1)
+            check_deadline(L);
+        lua_geti(L, 1, pos + 1);
+        lua_seti(L, 1, pos);
+    }
+    lua_pushnil(L);
+    lua_seti(L, 1, pos);
+    return 1;
+}
+
+static int l_table_move(lua_State *L)
+{
+    lua_Integer f = luaL_checkinteger(L, 2);
+    lua_Integer e = luaL_checkinteger(L, 3);
+    lua_Integer t = luaL_checkinteger(L, 4);
+    int tt = !lua_isnoneornil(L, 5) ? 5 : 1;              /* the destination */
+    check_table(L, 1, 1, 0, 0);
+    check_table(L, tt, 0, 1, 0);
+    if (e >= f) {
+        luaL_argcheck(L, f > 0 || e < LUA_MAXINTEGER + f, 3, "too many elements to move");
+        lua_Integer n = e - f + 1;
+        luaL_argcheck(L, t <= LUA_MAXINTEGER - n + 1, 4, "destination wrap around");
+        /* upwards unless the ranges overlap with the destination above the source */
+        int up = t > e || t <= f || (tt != 1 && !lua_compare(L, 1, tt, LUA_OPEQ));
+        for (lua_Integer k = 0; k < n; k++) {
+            lua_Integer i = up ? k : n - 1 - k;
+            if ((k & (HF_LOOP_CHECK - 1)) == HF_LOOP_CHECK - 1)
+                check_deadline(L);
+            lua_geti(L, 1, f + i);
+            lua_seti(L, tt, t + i);
+        }
+    }
+    lua_pushvalue(L, tt);
+    return 1;
+}
+
+/* string.rep with nothing to repeat: "" at once (the library would loop n times). */
+static int l_string_rep(lua_State *L)
+{
+    size_t l, lsep;
+    luaL_checklstring(L, 1, &l);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_optlstring(L, 3, "", &lsep);
+    if (n > 0 && l == 0 && lsep == 0) {
+        lua_pushliteral(L, "");
+        return 1;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+/* The library functions above in place of the standard ones. */
+static void bound_c_loops(lua_State *L)
+{
+    lua_getglobal(L, "table");
+    if (lua_istable(L, -1)) {
+        lua_pushcfunction(L, l_table_insert);
+        lua_setfield(L, -2, "insert");
+        lua_pushcfunction(L, l_table_remove);
+        lua_setfield(L, -2, "remove");
+        lua_pushcfunction(L, l_table_move);
+        lua_setfield(L, -2, "move");
+    }
+    lua_pop(L, 1);
+    lua_getglobal(L, "string");
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "rep");
+        lua_pushcclosure(L, l_string_rep, 1);
+        lua_setfield(L, -2, "rep");
+    }
+    lua_pop(L, 1);
+}
+
+static void wrap_coroutines(lua_State *L)
+{
+    lua_getglobal(L, "coroutine");
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "create");
+        lua_pushcclosure(L, l_coroutine_create, 1);
+        lua_setfield(L, -2, "create");
+        lua_getfield(L, -1, "wrap");
+        lua_pushcclosure(L, l_coroutine_wrap, 1);
+        lua_setfield(L, -2, "wrap");
+    }
+    lua_pop(L, 1);
 }
 
 /* ---- context.log ---- */
@@ -312,6 +519,26 @@ static int l_loadfile_text(lua_State *L)
     return lua_gettop(L);
 }
 
+/* setmetatable without __gc. Lua 5.4 runs finalizers with hooks off, out of reach of
+   functionTimeout, and marks an object for finalization only when its metatable has __gc
+   at the time setmetatable is called (manual 2.5.3): refusing such a metatable here means
+   no script code ever runs as a finalizer. */
+static int l_setmetatable(lua_State *L)
+{
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "setmetatable: __gc finalizers are not allowed: they run "
+                              "outside functionTimeout (host.json "
+                              "extensions.lua.allowUnsafeLibraries allows them)");
+        lua_pop(L, 1);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 static void remove_field(lua_State *L, const char *table, const char *field)
 {
     lua_getglobal(L, table);
@@ -323,8 +550,8 @@ static void remove_field(lua_State *L, const char *table, const char *field)
 }
 
 /* The default sandbox: the standard library without process execution, native modules,
-   precompiled chunks or debug hooks (which could switch off the timeout). host.json
-   extensions.lua.allowUnsafeLibraries turns it off. */
+   precompiled chunks, debug hooks (which could switch off the timeout) or finalizers
+   (which run outside it). host.json extensions.lua.allowUnsafeLibraries turns it off. */
 static void sandbox(lua_State *L)
 {
     static const char *const removed[][2] = {
@@ -367,6 +594,9 @@ static void sandbox(lua_State *L)
     lua_pushcclosure(L, l_loadfile_text, 1);
     lua_setglobal(L, "loadfile");
     remove_field(L, "_G", "dofile");
+    lua_getglobal(L, "setmetatable");
+    lua_pushcclosure(L, l_setmetatable, 1);
+    lua_setglobal(L, "setmetatable");
 }
 
 /* context.fail(ev [, reason]): this event failed, the others of the batch succeeded; only
@@ -581,6 +811,8 @@ int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
     luaL_openlibs(L);
     if (!app->host.lua_unsafe)
         sandbox(L);
+    wrap_coroutines(L);
+    bound_c_loops(L);
     hf_lua_event_register(L);
     lua->handlers = hf_malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
     lua->contexts = hf_malloc(sizeof(int) * (app->functions_n ? app->functions_n : 1));
@@ -825,7 +1057,9 @@ void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch)
     if (batch->failed_marked)
         batch->status = HF_BATCH_FAILED;   /* some events failed through context.fail */
     lua->batch = NULL;
-    /* A small GC step between batches keeps pauses short (Redis does the same). */
+    /* A small GC step between batches keeps pauses short (Redis does the same). It runs no
+       script code: the sandbox allows no finalizers written in Lua (with
+       allowUnsafeLibraries they run here too, outside functionTimeout). */
     lua_gc(L, LUA_GCSTEP, 0);
     batch->run_us = hf_mono_us() - t0;
     batch->done_ms = hf_now_ms();

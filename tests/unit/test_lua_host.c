@@ -788,6 +788,175 @@ TEST(load_metamethods_run_under_the_timeout)
     alarm(0);
 }
 
+TEST(gc_finalizers_are_refused)
+{
+    watchdog("gc_finalizers_are_refused", 20);
+    setup("return function(ev)\n"
+          "  if ev.body == 1 then\n"
+          "    setmetatable({}, { __gc = function() while true do end end })\n"
+          "    collectgarbage()\n"
+          "  end\n"
+          "  -- __gc added after setmetatable never runs (Lua 5.4 manual 2.5.3)\n"
+          "  local mt = {}\n"
+          "  local t = setmetatable({}, mt)\n"
+          "  mt.__gc = function() finalized = true end\n"
+          "  t = nil\n"
+          "  collectgarbage() collectgarbage()\n"
+          "  return tostring(finalized)\n"
+          "end\n", HF_CARD_ONE, 200);
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"1", "2"};
+    hf_batch_t *b = make_batch(bodies, 2);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_FAILED);
+    CHECK_INT(b->failed_invocations, 1);
+    CHECK_HAS(b->error, "handler.lua:3: setmetatable: __gc finalizers are not allowed: they run "
+                        "outside functionTimeout (host.json extensions.lua.allowUnsafeLibraries "
+                        "allows them)");
+    CHECK_INT(b->outputs_n, 1);
+    CHECK_STR(out_body(b, 0), "nil");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+    alarm(0);
+}
+
+TEST(gc_finalizers_at_load_are_refused)
+{
+    watchdog("gc_finalizers_at_load_are_refused", 20);
+    setup("setmetatable({}, { __gc = function() while true do end end })\n"
+          "collectgarbage()\n"
+          "return function() end\n", HF_CARD_MANY, 200);
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) != 0);
+    CHECK_HAS(err, "handler.lua:1: setmetatable: __gc finalizers are not allowed");
+    alarm(0);
+}
+
+TEST(gc_finalizers_with_unsafe_libraries)
+{
+    setup("return function()\n"
+          "  setmetatable({}, { __gc = function() finalized = true end })\n"
+          "  collectgarbage() collectgarbage()\n"
+          "  return tostring(finalized)\n"
+          "end\n", HF_CARD_MANY, 200);
+    app.host.lua_unsafe = 1;
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"1"};
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_STR(out_body(b, 0), "true");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(coroutines_stay_under_the_timeout)
+{
+    watchdog("coroutines_stay_under_the_timeout", 30);
+    /* a coroutine made by the top level (no call running), one made by the handler, and
+       one that times out while the handler goes on and returns */
+    setup("local spin = coroutine.wrap(function() while true do end end)\n"
+          "local co = coroutine.create(function() while true do end end)\n"
+          "return function(ev)\n"
+          "  if ev.body == 1 then spin() end\n"
+          "  if ev.body == 2 then coroutine.resume(co) end\n"
+          "  if ev.body == 3 then coroutine.wrap(function() while true do end end)() end\n"
+          "  if ev.body == 4 then\n"
+          "    local ok = coroutine.resume(coroutine.create(function() while true do end end))\n"
+          "    return 'resumed ' .. tostring(ok)\n"
+          "  end\n"
+          "  if ev.body == 5 then\n"
+          "    for i = 1, 3 do pcall(coroutine.wrap(function() while true do end end)) end\n"
+          "  end\n"
+          "  local w = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)\n"
+          "  return 'fine ' .. w() .. w() .. w()\n"
+          "end\n", HF_CARD_ONE, 200);
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"1", "2", "3", "4", "5", "6"};
+    int64_t t0 = hf_mono_us();
+    hf_batch_t *b = make_batch(bodies, 6);
+    hf_lua_invoke(&lua, b);
+    CHECK(hf_mono_us() - t0 < 10000000);
+    CHECK_INT(b->status, HF_BATCH_FAILED);
+    CHECK_INT(b->failed_invocations, 5);
+    CHECK_HAS(b->error, "timed out");
+    for (int i = 0; i < 5; i++)
+        CHECK_INT(b->event_failed[i], 1);
+    CHECK_INT(b->event_failed[5], 0);
+    CHECK_INT(b->outputs_n, 1);
+    CHECK_STR(out_body(b, 0), "fine 123");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+    alarm(0);
+}
+
+TEST(callbacks_from_c_stay_under_the_timeout)
+{
+    watchdog("callbacks_from_c_stay_under_the_timeout", 30);
+    setup("return function(ev)\n"
+          "  local spin = function() while true do end end\n"
+          "  if ev.body == 1 then string.gsub('aaa', 'a', spin) end\n"
+          "  if ev.body == 2 then table.sort({3, 2, 1}, spin) end\n"
+          "  if ev.body == 3 then load(spin) end\n"
+          "  if ev.body == 4 then tostring(setmetatable({}, { __tostring = spin })) end\n"
+          "  if ev.body == 5 then\n"
+          "    do local x <close> = setmetatable({}, { __close = spin }) end\n"
+          "  end\n"
+          "  return 'fine'\n"
+          "end\n", HF_CARD_ONE, 200);
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"1", "2", "3", "4", "5", "6"};
+    hf_batch_t *b = make_batch(bodies, 6);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->failed_invocations, 5);
+    CHECK_INT(b->outputs_n, 1);
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+    alarm(0);
+}
+
+TEST(c_loops_stay_under_the_timeout)
+{
+    /* library loops that run no Lua code: a __len of 2^40, a range of 10^12, nothing to
+       repeat 10^12 times */
+    watchdog("c_loops_stay_under_the_timeout", 30);
+    setup("local huge = setmetatable({}, { __len = function() return 1 << 40 end })\n"
+          "return function(ev)\n"
+          "  if ev.body == 1 then table.insert(huge, 1, 'x') end\n"
+          "  if ev.body == 2 then table.remove(huge, 1) end\n"
+          "  if ev.body == 3 then table.move({}, 1, 1e12, 2) end\n"
+          "  if ev.body == 4 then return #string.rep('', 1e12) end\n"
+          "  local t = { 1, 2, 3 }\n"
+          "  table.insert(t, 1, 0) table.remove(t) table.move(t, 1, 3, 2)\n"
+          "  return table.concat(t, ',')\n"
+          "end\n", HF_CARD_ONE, 200);
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"1", "2", "3", "4", "5"};
+    int64_t t0 = hf_mono_us();
+    hf_batch_t *b = make_batch(bodies, 5);
+    hf_lua_invoke(&lua, b);
+    CHECK(hf_mono_us() - t0 < 10000000);
+    CHECK_INT(b->failed_invocations, 3);
+    CHECK_HAS(b->error, "timed out");
+    CHECK_INT(b->outputs_n, 2);
+    CHECK_STR(out_body(b, 0), "0");
+    CHECK_STR(out_body(b, 1), "0,0,1,2");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+    alarm(0);
+}
+
 TEST(memory_full_of_live_data_fails_invocations_not_the_host)
 {
     /* the handler keeps what it allocated: building the next events hits the cap too,
