@@ -81,6 +81,9 @@ void hf_batch_free(hf_batch_t *batch)
     hf_batch_clear_outputs(batch);
     free(batch->outputs);
     free(batch->event_failed);
+    for (size_t i = 0; i < batch->event_error_n; i++)
+        free(batch->event_error[i]);
+    free(batch->event_error);
     free(batch->events);
     free(batch->error);
     free(batch->delivery_error);

@@ -629,15 +629,22 @@ static int l_context_fail(lua_State *L)
                           "invocation");
     if (!batch->event_failed)
         batch->event_failed = hf_calloc(batch->events_n, 1);
+    if (!batch->event_error) {
+        batch->event_error = hf_calloc(batch->events_n, sizeof(char *));
+        batch->event_error_n = batch->events_n;
+    }
     if (!batch->event_failed[idx]) {
         batch->event_failed[idx] = 1;
         batch->failed_marked++;
-    }
-    if (!batch->error) {
         size_t len = strlen(reason) + 64;
-        batch->error = hf_malloc(len);
-        snprintf(batch->error, len, "event at offset %lld: %s",
-                 (long long)batch->events[idx].offset, reason);
+        char *why = hf_malloc(len);
+        snprintf(why, len, "event at offset %lld: %s", (long long)batch->events[idx].offset,
+                 reason);
+        batch->event_error[idx] = why;
+        if (!batch->error) {
+            batch->error = hf_strdup(why);
+            lua->error_is_fail = 1;        /* an error raised later replaces it */
+        }
     }
     return 0;
 }
@@ -945,6 +952,39 @@ static int build_args(lua_State *L)
     return 2;
 }
 
+/* Record that the invocation over events [first, first+n) failed with `error` (taken). A
+   raised error is what its events report: it replaces a reason context.fail gave. */
+static void invocation_failed(hf_lua_t *lua, size_t first, size_t n, int many, char *error)
+{
+    hf_batch_t *batch = lua->batch;
+    int replaces = !batch->error || lua->error_is_fail;
+    if (!replaces && !batch->event_error) {
+        /* an earlier invocation of the batch failed otherwise: these events keep their own */
+        batch->event_error = hf_calloc(batch->events_n, sizeof(char *));
+        batch->event_error_n = batch->events_n;
+    }
+    for (size_t i = first; batch->event_error && i < first + n; i++) {
+        free(batch->event_error[i]);
+        batch->event_error[i] = replaces ? NULL : hf_strdup(error);
+    }
+    if (replaces) {
+        /* the events context.fail failed in other invocations keep their reasons in
+           event_error */
+        free(batch->error);
+        batch->error = error;
+        lua->error_is_fail = 0;
+    } else {
+        free(error);
+    }
+    batch->failed_invocations++;
+    /* Every event of a failed invocation failed, whatever context.fail said. */
+    if (!many || batch->event_failed) {
+        if (!batch->event_failed)
+            batch->event_failed = hf_calloc(batch->events_n, 1);
+        memset(batch->event_failed + first, 1, n);
+    }
+}
+
 /* One protected call of the handler on events [first, first+n). 0 ok, -1 failed. */
 static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int many)
 {
@@ -1009,19 +1049,10 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
                      lua->mem_limit);
         else
             head[0] = 0;
-        if (!batch->error) {
-            size_t len = strlen(head) + (msg ? strlen(msg) : 0) + 4;
-            batch->error = hf_malloc(len);
-            snprintf(batch->error, len, "%s%s%s", head, *head && msg ? ": " : "",
-                     msg ? msg : "");
-        }
-        batch->failed_invocations++;
-        /* Every event of a failed invocation failed, whatever context.fail said. */
-        if (!many || batch->event_failed) {
-            if (!batch->event_failed)
-                batch->event_failed = hf_calloc(batch->events_n, 1);
-            memset(batch->event_failed + first, 1, n);
-        }
+        size_t len = strlen(head) + (msg ? strlen(msg) : 0) + 4;
+        char *error = hf_malloc(len);
+        snprintf(error, len, "%s%s%s", head, *head && msg ? ": " : "", msg ? msg : "");
+        invocation_failed(lua, first, n, many, error);
         /* Outputs of a failed invocation are not sent. */
         hf_batch_drop_outputs(batch, outputs_before);
     }
@@ -1039,6 +1070,7 @@ void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch)
     int64_t t0 = hf_mono_us();
     batch->started_ms = hf_now_ms();
     lua->batch = batch;
+    lua->error_is_fail = 0;
     batch->status = HF_BATCH_OK;
     if (lua->handlers[fn_index] == LUA_NOREF) {
         batch->error = hf_strdup("the function is not loaded");

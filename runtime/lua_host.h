@@ -38,6 +38,7 @@ typedef struct hf_lua {
                                     that run a script's code, so that the host's own
                                     unprotected calls never see an allocation fail */
     int mem_exceeded;
+    int error_is_fail;           /* batch->error is context.fail's reason, not a raised error */
     uint64_t rng;                /* invocation ids */
     int calls_since_gc;
     hf_pool_t *pool;             /* NULL: every block from malloc */

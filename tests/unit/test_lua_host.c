@@ -957,6 +957,65 @@ TEST(c_loops_stay_under_the_timeout)
     alarm(0);
 }
 
+TEST(context_fail_then_error_reports_the_error)
+{
+    setup("return function(events, context)\n"
+          "  context.fail(events[1], 'not an AEP profile')\n"
+          "  local x = nil\n"
+          "  return x.field\n"
+          "end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{}", "{}"};
+    hf_batch_t *b = make_batch(bodies, 2);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_FAILED);
+    CHECK_HAS(b->error, "handler.lua:4: attempt to index a nil value (local 'x')");
+    CHECK_HAS(b->error, "stack traceback");
+    CHECK(!strstr(b->error, "not an AEP profile"));
+    CHECK_INT(b->event_failed[0], 1);
+    CHECK_INT(b->event_failed[1], 1);
+    /* no event keeps the fail reason: the raised error failed them all */
+    for (size_t i = 0; i < b->event_error_n; i++)
+        CHECK(b->event_error[i] == NULL);
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(context_fail_reason_stays_for_events_only_it_failed)
+{
+    /* cardinality one: event 100 is failed by context.fail alone, 101 by an error, 102
+       succeeds, 103 by another error */
+    setup("return function(ev, context)\n"
+          "  if ev.body == 1 then context.fail(ev, 'bad id') end\n"
+          "  if ev.body == 2 then context.fail(ev, 'hidden'); error('real trouble') end\n"
+          "  if ev.body == 4 then error('more trouble') end\n"
+          "end\n", HF_CARD_ONE, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"1", "2", "3", "4"};
+    hf_batch_t *b = make_batch(bodies, 4);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_FAILED);
+    CHECK_INT(b->failed_invocations, 2);
+    CHECK_HAS(b->error, "handler.lua:3: real trouble");
+    CHECK_HAS(b->error, "stack traceback");
+    CHECK(b->event_error != NULL);
+    CHECK_INT(b->event_error_n, 4);
+    CHECK_STR(b->event_error[0], "event at offset 100: bad id");
+    CHECK(b->event_error[1] == NULL);          /* the batch's error */
+    CHECK(b->event_error[2] == NULL);
+    CHECK_HAS(b->event_error[3], "handler.lua:4: more trouble");
+    CHECK_INT(b->event_failed[0], 1);
+    CHECK_INT(b->event_failed[1], 1);
+    CHECK_INT(b->event_failed[2], 0);
+    CHECK_INT(b->event_failed[3], 1);
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
 TEST(memory_full_of_live_data_fails_invocations_not_the_host)
 {
     /* the handler keeps what it allocated: building the next events hits the cap too,
