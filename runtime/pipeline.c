@@ -878,6 +878,11 @@ static void dead_letter(hf_lane_t *lane, hf_batch_t *batch)
         size_t kept = 0;
         for (size_t i = 0; i < batch->events_n; i++) {
             if (event_failed(batch, i)) {
+                if (i < batch->event_error_n) {           /* its own reason moves with it */
+                    char *why = batch->event_error[i];
+                    batch->event_error[i] = NULL;
+                    batch->event_error[kept] = why;
+                }
                 batch->events[kept++] = batch->events[i];
             } else {
                 resolve_seq(lane, batch->events[i].seq);
@@ -918,6 +923,8 @@ static void dead_letter(hf_lane_t *lane, hf_batch_t *batch)
             hf_output_add_header(&out, "hubfn-enqueued-time", num, strlen(num));
         }
         const char *e = error ? error : "unknown error";
+        if (i < batch->event_error_n && batch->event_error[i])
+            e = batch->event_error[i];      /* why this event failed (context.fail's reason) */
         const char *nl = strchr(e, '\n');   /* the first line; the traceback stays in the log */
         hf_output_add_header(&out, "hubfn-error", e, nl ? (size_t)(nl - e) : strlen(e));
         if (fail_binding >= 0) {
