@@ -55,6 +55,10 @@ hf_batch_t *hf_workers_wait_done(hf_workers_t *pool, int timeout_ms);
    batches, so no event is lost or run twice). A worker whose reload fails logs it and
    keeps the version it had. */
 void hf_workers_reload(hf_workers_t *pool, int fn_index);
+/* Is a worker inside one call (an invocation or a script's load) that started more than
+   limit_us ago? 1 with one line in why naming the worker, the function and how long (loop
+   thread, any time between hf_workers_start and hf_workers_stop), else 0. */
+int hf_workers_stuck(hf_workers_t *pool, int64_t limit_us, char *why, size_t whysz);
 /* Stop and join every worker; batches still queued are freed unrun. */
 void hf_workers_stop(hf_workers_t *pool);
 
