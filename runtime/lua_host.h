@@ -2,13 +2,17 @@
  * A Lua state with every function of the app loaded, and the call of one handler on one
  * batch: its events (lua_event.c), the context with context.bindings (lua_bindings.c), a
  * traceback on error, a count hook that enforces functionTimeout, a capped allocator.
+ * Loading a script (its chunk and what it requires) runs under the same timeout and cap as
+ * a handler.
  *
- * Thread: an hf_lua_t belongs to one thread (a worker, or the main thread of hubfn run).
+ * Thread: an hf_lua_t belongs to one thread (a worker, or the main thread of hubfn run);
+ * only call_started_us, call_fn and call_loading may be read from another thread.
  */
 #ifndef HF_LUA_HOST_H
 #define HF_LUA_HOST_H
 
 #include <lua.h>
+#include <stdatomic.h>
 
 #include "app.h"
 #include "batch.h"
@@ -25,19 +29,32 @@ typedef struct hf_lua {
     int current_fn;              /* the function being loaded or run, or -1 */
     int sends_ref;               /* registry ref of the invocation's send counters, or
                                     LUA_NOREF (made on first use) */
-    int64_t deadline_us;         /* monotonic deadline of the current invocation, 0 = none */
+    int64_t deadline_us;         /* monotonic deadline of the current call (an invocation or
+                                    a script's load), 0 = none */
     int timed_out;
+    char stopped_at[300];        /* where the timeout stopped the script ("file:line"), or "" */
     size_t mem_used;
     size_t mem_limit;            /* 0 = none */
+    int capped;                  /* mem_limit applies: set only inside the protected calls
+                                    that run a script's code, so that the host's own
+                                    unprotected calls never see an allocation fail */
     int mem_exceeded;
+    int error_is_fail;           /* batch->error is context.fail's reason, not a raised error */
     uint64_t rng;                /* invocation ids */
     int calls_since_gc;
     hf_pool_t *pool;             /* NULL: every block from malloc */
+    /* The call running now, for health checks from other threads: its monotonic start
+       (0 when the state runs no call), its function and whether it loads the script. */
+    _Atomic int64_t call_started_us;
+    _Atomic int call_fn;
+    _Atomic int call_loading;
 } hf_lua_t;
 
 /* Create the state and load every enabled function. -1 with one line (file:line) in err. */
 int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz);
-/* (Re)load one function's script; on failure the previous handler stays. */
+/* (Re)load one function's script under functionTimeout and the memory cap; on failure the
+   previous handler stays, a full GC gives back what the failed load left, and err holds
+   one line naming the script. */
 int hf_lua_load_function(hf_lua_t *lua, int fn_index, char *err, size_t errsz);
 void hf_lua_close(hf_lua_t *lua);
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "datetime.h"
 #include "log.h"
 #include "lua_modules.h"
 
@@ -226,6 +227,27 @@ void hf_workers_reload_module(hf_workers_t *pool, const char *name)
         pthread_cond_signal(&w->cond);
         pthread_mutex_unlock(&w->lock);
     }
+}
+
+int hf_workers_stuck(hf_workers_t *pool, int64_t limit_us, char *why, size_t whysz)
+{
+    int64_t now = hf_mono_us();
+    for (int i = 0; i < pool->n; i++) {
+        hf_lua_t *lua = &pool->w[i].lua;
+        int64_t started = atomic_load_explicit(&lua->call_started_us, memory_order_acquire);
+        if (!started || now - started <= limit_us)
+            continue;
+        int fn = atomic_load_explicit(&lua->call_fn, memory_order_relaxed);
+        int loading = atomic_load_explicit(&lua->call_loading, memory_order_relaxed);
+        const char *name = fn >= 0 && (size_t)fn < pool->app->functions_n
+                               ? pool->app->functions[fn].name
+                               : "?";
+        snprintf(why, whysz, "worker %d has been %s function %s for %.0f s", i,
+                 loading ? "loading the script of" : "inside one invocation of", name,
+                 (double)(now - started) / 1e6);
+        return 1;
+    }
+    return 0;
 }
 
 void hf_workers_stop(hf_workers_t *pool)

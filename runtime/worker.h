@@ -60,6 +60,10 @@ void hf_workers_reload(hf_workers_t *pool, int fn_index);
 /* A module of APP/lib was saved: every worker forgets it and reloads the functions that
    required it (while loading or running), between batches. */
 void hf_workers_reload_module(hf_workers_t *pool, const char *name);
+/* Is a worker inside one call (an invocation or a script's load) that started more than
+   limit_us ago? 1 with one line in why naming the worker, the function and how long (loop
+   thread, any time between hf_workers_start and hf_workers_stop), else 0. */
+int hf_workers_stuck(hf_workers_t *pool, int64_t limit_us, char *why, size_t whysz);
 /* Stop and join every worker; batches still queued are freed unrun. */
 void hf_workers_stop(hf_workers_t *pool);
 
