@@ -258,13 +258,15 @@ static void xfer_prepare(xfer_t *x, const hf_httpc_req_t *req, int fresh)
     else if (strcmp(method, "POST") != 0 || !req->body)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     /* The header lines, in nodes and text of the transfer's own (no allocation once they
-       are big enough). No "Expect: 100-continue": it would hold every body of over 1 KB for
-       a second on a server that does not answer it. A body goes as it is: without a
+       are big enough). No "Expect: 100-continue": it would hold a body for a second on a
+       server that does not answer it (libcurl asks for it only for a body over 1 KB, 1 MB
+       in recent versions, so a smaller body needs no line to prevent it). A body goes as it is: without a
        Content-Type of the caller's, none (libcurl would label it
        application/x-www-form-urlencoded). */
     size_t n = 0;
     x->hdr_text.len = 0;
-    header_line(x, &n, "Expect:", 7, NULL, 0);
+    if (req->body && req->body_len > 1024)
+        header_line(x, &n, "Expect:", 7, NULL, 0);
     int typed = 0;
     for (size_t i = 0; i < req->headers_n; i++)
         typed |= strcasecmp(req->headers[i].name, "Content-Type") == 0;
