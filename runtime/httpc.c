@@ -131,7 +131,13 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     for (char *c = x->hbuf.data + at; c < x->hbuf.data + at + nl; c++)
         *c = (char)tolower((unsigned char)*c);
     hf_buf_append(&x->hbuf, "", 1);
+    size_t vat = x->hbuf.len;
     hf_buf_append(&x->hbuf, v, (size_t)(end - v));
+    /* a NUL of the server's would end a string early (NULs separate them here) */
+    if (memchr(p, 0, len))
+        for (char *c = x->hbuf.data + at; c < x->hbuf.data + x->hbuf.len; c++)
+            if (!*c && c != x->hbuf.data + vat - 1)
+                *c = ' ';
     hf_buf_append(&x->hbuf, "", 1);
     x->hn++;
     return len;
