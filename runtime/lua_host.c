@@ -617,18 +617,7 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
     if (!lua_checkstack(L, 8)) {
         rc = LUA_ERRMEM;
     } else {
-        hf_lua_push_event_names(L);
-        int names = lua_gettop(L);
-        if (many) {
-            lua_createtable(L, (int)n, 0);
-            for (size_t i = 0; i < n; i++) {
-                hf_lua_push_event(L, &batch->events[first + i], batch->fn->trigger.data_type, names);
-                lua_rawseti(L, -2, (lua_Integer)i + 1);
-            }
-        } else {
-            hf_lua_push_event(L, &batch->events[first], batch->fn->trigger.data_type, names);
-        }
-        lua_remove(L, names);
+        hf_lua_push_events(L, batch, first, n, many);
         lua_pushvalue(L, -1);
         lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.events");
         lua_pushinteger(L, (lua_Integer)first);
