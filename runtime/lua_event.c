@@ -235,6 +235,25 @@ static int l_ev_index(lua_State *L)
     return 1;
 }
 
+/* __newindex of events (a key not in the table): a field the handler sets before reading
+   it is its own from then on, as if built (a body it sets is not decoded, and an
+   activation it sets to nil stays nil). */
+static int l_ev_newindex(lua_State *L)
+{
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        size_t n;
+        const char *k = lua_tolstring(L, 2, &n);
+        int f = ev_field(k, n);
+        ev_blk_t *b;
+        ev_rec_t *r;
+        if (f >= 0 && (r = ev_rec(L, 1, &b)))
+            r->built |= f == F_BODY ? 1u << F_BODY | 1u << F_DECODE_ERROR : 1u << f;
+    }
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 0;
+}
+
 /* Fill function (lua_lazy.h) of events: builds every field the event lacks. */
 static int l_ev_fill(lua_State *L)
 {
@@ -281,9 +300,11 @@ static void push_ev_mt(lua_State *L)
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ev_mt_key) == LUA_TTABLE)
         return;
     lua_pop(L, 1);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     lua_pushcfunction(L, l_ev_index);
     lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_ev_newindex);
+    lua_setfield(L, -2, "__newindex");
     lua_pushcfunction(L, l_ev_pairs);
     lua_setfield(L, -2, "__pairs");
     lua_pushliteral(L, "hubfn.event");
