@@ -154,13 +154,17 @@ static void ev_body(lua_State *L, int t, const ev_blk_t *b, ev_rec_t *r)
 }
 
 /* Builds field f of event t (record r), which is neither in t nor built before: pushes
-   its value (nil when the event has none) and stores it in t when it is not nil. */
-static void ev_build(lua_State *L, int t, const ev_blk_t *b, ev_rec_t *r, int f)
+   its value (nil when the event has none) and stores it in t when it is not nil, under the
+   key at stack index k (the field's name), or 0 to push the name. */
+static void ev_build(lua_State *L, int t, const ev_blk_t *b, ev_rec_t *r, int f, int k)
 {
     char err[256];
     if (f == F_BODY || f == F_DECODE_ERROR) {
         ev_body(L, t, b, r);
-        lua_pushlstring(L, ev_names[f].s, ev_names[f].n);
+        if (k)
+            lua_pushvalue(L, k);
+        else
+            lua_pushlstring(L, ev_names[f].s, ev_names[f].n);
         lua_rawget(L, t);
         return;
     }
@@ -213,7 +217,10 @@ static void ev_build(lua_State *L, int t, const ev_blk_t *b, ev_rec_t *r, int f)
         break;
     }
     if (!lua_isnil(L, -1)) {
-        lua_pushlstring(L, ev_names[f].s, ev_names[f].n);
+        if (k)
+            lua_pushvalue(L, k);
+        else
+            lua_pushlstring(L, ev_names[f].s, ev_names[f].n);
         lua_pushvalue(L, -2);
         lua_rawset(L, t);
     }
@@ -231,7 +238,7 @@ static int l_ev_index(lua_State *L)
     ev_rec_t *r;
     if (f < 0 || !(r = ev_rec(L, 1, &b)) || (r->built & 1u << f))
         return 0;
-    ev_build(L, 1, b, r, f);
+    ev_build(L, 1, b, r, f, 2);
     return 1;
 }
 
@@ -274,7 +281,7 @@ static int l_ev_fill(lua_State *L)
                 r->built |= 1u << f;
             continue;
         }
-        ev_build(L, 1, b, r, f);
+        ev_build(L, 1, b, r, f, 0);
         lua_pop(L, 1);
     }
     return 0;
