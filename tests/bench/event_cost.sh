@@ -23,6 +23,9 @@
 #   --perf DIR        after the rounds, run each handler (and the base build's) once more
 #                     under `perf record -g` (linux-perf) into DIR/NAME.data and write
 #                     DIR/NAME.txt: the share of each library and the top symbols
+#   PERF_LIBDIR=dir   put dir first in LD_LIBRARY_PATH for the perf runs only: Debian's
+#                     liblua5.4 has no symbols for its internals, a build of the same
+#                     source with -g (apt-get source lua5.4) there names them
 set -eu
 cd "$(dirname "$0")/../.."
 top=$PWD
@@ -147,13 +150,13 @@ def command(runner, group):
     return [binary, "start", app, "--exit-on-eof"]
 
 seq = 0
-def run(runner, prefix=()):
+def run(runner, prefix=(), env=None):
     global seq
     seq += 1
     group = f"{hub}-{seq}"
     cmd = list(prefix) + command(runner, group)
     err = open(os.path.join(tmp, runner.replace(" ", "-") + ".err"), "wb")
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env)
     events = realized = 0
     for line in p.stdout:
         f = line.split()
@@ -202,7 +205,10 @@ print(f"\nperf profiles in {perfdir}:", flush=True)
 for runner in runners[1:]:
     name = runner.replace(" ", "-")
     out = os.path.join(perfdir, name + ".data")
-    run(runner, ["perf", "record", "-q", "-g", "-o", out, "--"])
+    env = dict(os.environ)
+    if os.environ.get("PERF_LIBDIR"):
+        env["LD_LIBRARY_PATH"] = os.environ["PERF_LIBDIR"] + ":" + env.get("LD_LIBRARY_PATH", "")
+    run(runner, ["perf", "record", "-q", "-g", "-o", out, "--"], env)
     rep = lambda *a: subprocess.run(["perf", "report", "-i", out, "--no-children", "-g", "none",
                                      "--percent-limit", "0.7", *a], capture_output=True,
                                     text=True).stdout
