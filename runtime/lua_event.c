@@ -332,12 +332,12 @@ static const char *blk_copy(char **at, const char *s, size_t n)
     return d;
 }
 
-/* Pushes a new block of the batch's events. */
-static ev_blk_t *push_blk(lua_State *L, const hf_batch_t *batch)
+/* Pushes a new block of the batch's events [first, first+n). */
+static ev_blk_t *push_blk(lua_State *L, const hf_batch_t *batch, size_t first, size_t n)
 {
-    size_t n = batch->events_n, headers = 0, bytes = 0;
+    size_t headers = 0, bytes = 0;
     for (size_t i = 0; i < n; i++) {
-        const hf_event_t *ev = &batch->events[i];
+        const hf_event_t *ev = &batch->events[first + i];
         bytes += (ev->payload ? ev->len : 0) + 1 + (ev->key ? ev->key_len + 1 : 0);
         headers += ev->headers_n;
         for (size_t h = 0; h < ev->headers_n; h++)
@@ -348,13 +348,13 @@ static ev_blk_t *push_blk(lua_State *L, const hf_batch_t *batch)
                   bytes;
     ev_blk_t *b = lua_newuserdatauv(L, size, 0);
     b->batch = batch;
-    b->events = batch->events;
+    b->events = batch->events + first;
     b->n = n;
     b->data_type = batch->fn->trigger.data_type;
     ev_header_t *hd = (ev_header_t *)(b->recs + n);
     char *at = (char *)(hd + headers);
     for (size_t i = 0; i < n; i++) {
-        const hf_event_t *ev = &batch->events[i];
+        const hf_event_t *ev = &batch->events[first + i];
         ev_rec_t *r = &b->recs[i];
         r->len = ev->payload ? ev->len : 0;
         r->payload = blk_copy(&at, ev->payload ? ev->payload : "", r->len);
@@ -394,7 +394,8 @@ void hf_lua_push_events(lua_State *L, const hf_batch_t *batch, size_t first, siz
     push_ev_mt(L);
     int mt = lua_gettop(L);
     /* Cardinality one invokes the handler once per event, in order: the events of one
-       batch share one block, kept here from the first event to the last. */
+       batch share one block, kept here from the first event to the last. With many, the
+       block holds the invocation's events (a part of the batch when it is bisected). */
     ev_blk_t *b = NULL;
     if (!many && first > 0) {
         if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ev_cache_key) == LUA_TUSERDATA)
@@ -406,12 +407,12 @@ void hf_lua_push_events(lua_State *L, const hf_batch_t *batch, size_t first, siz
             lua_pop(L, 1);
     }
     if (!b)
-        b = push_blk(L, batch);
+        b = many ? push_blk(L, batch, first, n) : push_blk(L, batch, 0, batch->events_n);
     int blk = lua_gettop(L);
     if (many) {
         lua_createtable(L, (int)n, 0);
         for (size_t i = 0; i < n; i++) {
-            push_ev(L, blk, mt, (lua_Integer)(first + i + 1));
+            push_ev(L, blk, mt, (lua_Integer)i + 1);
             lua_rawseti(L, -2, (lua_Integer)i + 1);
         }
     } else {

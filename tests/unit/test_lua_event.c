@@ -321,4 +321,27 @@ TEST(events_as_send_targets_and_fail_arguments)
     hf_lua_close(&lua);
 }
 
+TEST(a_bisected_part_of_a_batch)
+{
+    /* bisectOnError invokes the handler on a part of the batch: its events only */
+    setup("return function(events)\n"
+          "  local t = {}\n"
+          "  for i, ev in ipairs(events) do t[i] = ev.offset .. '=' .. ev.body.n end\n"
+          "  return table.concat(t, ',')\n"
+          "end\n", HF_CARD_MANY, HF_DATA_JSON);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{\"n\":0}", "{\"n\":1}", "{\"n\":2}", "{\"n\":3}"};
+    hf_batch_t *b = make_batch(bodies, 4, 20);
+    b->range_first = 1;
+    b->range_n = 2;
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_INT(b->outputs_n, 1);
+    CHECK_STR(b->outputs[0].body, "21=1,22=2");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
 TEST_MAIN()
