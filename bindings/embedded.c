@@ -5,26 +5,276 @@
  * it points every embedded connection at itself and tells a person how to feed and read
  * its hubs.
  *
- * Thread: created and destroyed on the loop thread; the mock cluster runs its own thread.
+ * The mock cluster listens on a port of its own choosing, so clients reach it through a
+ * relay listening on a fixed port (HF_EMBEDDED_DEFAULT_PORT, --embedded-port,
+ * HUBFN_EMBEDDED_PORT): each connection accepted there is joined to a connection to the
+ * mock's port. hubfn's own clients connect to the mock's port directly (they are closed
+ * with blocking calls on the loop thread, which serves the relay).
+ *
+ * Thread: created, served and destroyed on the loop thread; the mock cluster runs its own.
  */
+#define _GNU_SOURCE
+#include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "alloc.h"
+#include "cmdline.h"
 #include "embedded.h"
 #include "eventhub.h"
 #include "log.h"
 
+/* A pipe's buffer: what is read from one side and not yet written to the other. */
+#define RELAY_CHUNK (64 * 1024)
+
+typedef struct relay_conn relay_conn_t;
+
 struct hf_embedded {
     rd_kafka_t *rk;              /* the handle the mock cluster hangs off */
     rd_kafka_mock_cluster_t *mc;
-    char bootstrap[256];
+    char mock_addr[64];          /* the mock's own listener: hubfn's clients connect here */
+    int mock_port;
+    char bootstrap[64];          /* the relay: what everyone else is told */
+    int port;
+    struct ev_loop *loop;
+    int listen_fd;
+    ev_io accept_w;
+    relay_conn_t *conns;         /* the relay's open connections */
     char **hubs;
     size_t hubs_n;
 };
+
+/* ---- the relay ---- */
+
+enum { SIDE_CLIENT, SIDE_BROKER };
+
+/* Bytes read from one side, on their way to the other. */
+typedef struct relay_pipe {
+    unsigned char *buf;
+    size_t cap, len;             /* buf holds len bytes */
+    size_t ready;                /* the first `ready` may be written to the other side */
+} relay_pipe_t;
+
+struct relay_conn {
+    hf_embedded_t *emb;
+    relay_conn_t *prev, *next;
+    int fd[2];                   /* SIDE_CLIENT: accepted; SIDE_BROKER: to the mock */
+    ev_io rd[2], wr[2];
+    relay_pipe_t pipe[2];        /* pipe[i]: read from fd[i], written to fd[!i] */
+    int eof[2];                  /* fd[i] said all it will say */
+    int connecting;              /* the connection to the mock is not established yet */
+};
+
+static void relay_close(relay_conn_t *c)
+{
+    hf_embedded_t *emb = c->emb;
+    for (int i = 0; i < 2; i++) {
+        ev_io_stop(emb->loop, &c->rd[i]);
+        ev_io_stop(emb->loop, &c->wr[i]);
+        if (c->fd[i] >= 0)
+            close(c->fd[i]);
+        free(c->pipe[i].buf);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        emb->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c);
+}
+
+/* Hand what was read from side i to the other side. */
+static int relay_examine(relay_conn_t *c, int i)
+{
+    relay_pipe_t *p = &c->pipe[i];
+    p->ready = p->len;
+    return 0;
+}
+
+static void relay_watch(hf_embedded_t *emb, ev_io *w, int on)
+{
+    if (on && !ev_is_active(w))
+        ev_io_start(emb->loop, w);
+    else if (!on && ev_is_active(w))
+        ev_io_stop(emb->loop, w);
+}
+
+/* Watch what can move now: read while there is room, write while there is something
+   ready. Closes c (returns -1) once a side that ended has had everything it sent passed
+   on. */
+static int relay_update(relay_conn_t *c)
+{
+    for (int i = 0; i < 2; i++)
+        if (c->eof[i] && c->pipe[i].ready == 0) {
+            relay_close(c);
+            return -1;
+        }
+    for (int i = 0; i < 2; i++) {
+        int connecting = i == SIDE_BROKER && c->connecting;
+        relay_watch(c->emb, &c->rd[i],
+                    !c->eof[i] && !connecting && c->pipe[i].len < c->pipe[i].cap);
+        relay_watch(c->emb, &c->wr[i], connecting || c->pipe[!i].ready > 0);
+    }
+    return 0;
+}
+
+static void relay_on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop, (void)revents;
+    relay_conn_t *c = w->data;
+    int i = w == &c->rd[SIDE_CLIENT] ? SIDE_CLIENT : SIDE_BROKER;
+    relay_pipe_t *p = &c->pipe[i];
+    ssize_t n = read(c->fd[i], p->buf + p->len, p->cap - p->len);
+    if (n > 0) {
+        p->len += (size_t)n;
+        if (relay_examine(c, i) != 0) {
+            relay_close(c);
+            return;
+        }
+    } else if (n == 0) {
+        c->eof[i] = 1;
+    } else if (errno != EAGAIN && errno != EINTR) {
+        relay_close(c);
+        return;
+    }
+    relay_update(c);
+}
+
+static void relay_on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop, (void)revents;
+    relay_conn_t *c = w->data;
+    int j = w == &c->wr[SIDE_CLIENT] ? SIDE_CLIENT : SIDE_BROKER;
+    relay_pipe_t *p = &c->pipe[!j];
+    if (j == SIDE_BROKER && c->connecting) {
+        int soerr = 0;
+        socklen_t len = sizeof(soerr);
+        if (getsockopt(c->fd[j], SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr != 0) {
+            hf_log_debug("embedded broker: the relay cannot reach the mock cluster at %s: %s",
+                         c->emb->mock_addr, strerror(soerr ? soerr : errno));
+            relay_close(c);
+            return;
+        }
+        c->connecting = 0;
+    }
+    if (p->ready > 0) {
+        ssize_t n = send(c->fd[j], p->buf, p->ready, MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            relay_close(c);
+            return;
+        }
+        if (n > 0) {
+            memmove(p->buf, p->buf + n, p->len - (size_t)n);
+            p->len -= (size_t)n;
+            p->ready -= (size_t)n;
+        }
+    }
+    relay_update(c);
+}
+
+static void relay_nodelay(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* Join an accepted connection to a new connection to the mock's port. */
+static void relay_open(hf_embedded_t *emb, int client)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)emb->mock_port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int broker = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (broker < 0) {
+        hf_log_debug("embedded broker: relay: socket: %s", strerror(errno));
+        close(client);
+        return;
+    }
+    relay_nodelay(client);
+    relay_nodelay(broker);
+    int rc = connect(broker, (struct sockaddr *)&sin, sizeof(sin));
+    if (rc != 0 && errno != EINPROGRESS) {
+        hf_log_debug("embedded broker: the relay cannot reach the mock cluster at %s: %s",
+                     emb->mock_addr, strerror(errno));
+        close(client);
+        close(broker);
+        return;
+    }
+    relay_conn_t *c = hf_calloc(1, sizeof(*c));
+    c->emb = emb;
+    c->fd[SIDE_CLIENT] = client;
+    c->fd[SIDE_BROKER] = broker;
+    c->connecting = rc != 0;
+    for (int i = 0; i < 2; i++) {
+        c->pipe[i].cap = RELAY_CHUNK;
+        c->pipe[i].buf = hf_malloc(RELAY_CHUNK);
+        ev_io_init(&c->rd[i], relay_on_read, c->fd[i], EV_READ);
+        ev_io_init(&c->wr[i], relay_on_write, c->fd[i], EV_WRITE);
+        c->rd[i].data = c->wr[i].data = c;
+    }
+    c->next = emb->conns;
+    if (emb->conns)
+        emb->conns->prev = c;
+    emb->conns = c;
+    relay_update(c);
+}
+
+static void relay_on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop, (void)revents;
+    hf_embedded_t *emb = w->data;
+    for (;;) {
+        int fd = accept4(emb->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                hf_log_debug("embedded broker: relay: accept: %s", strerror(errno));
+            return;
+        }
+        relay_open(emb, fd);
+    }
+}
+
+/* Listen on 127.0.0.1:port. -1 with one line in err. */
+static int relay_listen(hf_embedded_t *emb, int port, char *err, size_t errsz)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    int one = 1;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errsz, "the embedded broker cannot listen: socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(fd, 64) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sin, &len) != 0) {
+        if (errno == EADDRINUSE)
+            snprintf(err, errsz, "the embedded broker's port %d is in use (another hubfn start "
+                     "--embedded?); pick another with --embedded-port", port);
+        else
+            snprintf(err, errsz, "the embedded broker cannot listen on 127.0.0.1:%d: %s", port,
+                     strerror(errno));
+        close(fd);
+        return -1;
+    }
+    emb->listen_fd = fd;
+    emb->port = ntohs(sin.sin_port);
+    snprintf(emb->bootstrap, sizeof(emb->bootstrap), "127.0.0.1:%d", emb->port);
+    ev_io_init(&emb->accept_w, relay_on_accept, fd, EV_READ);
+    emb->accept_w.data = emb;
+    ev_io_start(emb->loop, &emb->accept_w);
+    return 0;
+}
+
+/* ---- the broker ---- */
 
 static int hub_known(hf_embedded_t *emb, const char *hub)
 {
@@ -45,35 +295,43 @@ int hf_embedded_create_hub(hf_embedded_t *emb, const char *hub, int partitions)
     return 0;
 }
 
-int hf_embedded_start(hf_embedded_t **out, hf_app_t *app, int partitions, char *err,
-                      size_t errsz)
+int hf_embedded_start(hf_embedded_t **out, hf_app_t *app, struct ev_loop *loop,
+                      const hf_embedded_opts_t *opts, char *err, size_t errsz)
 {
     char errstr[512];
     hf_embedded_t *emb = hf_calloc(1, sizeof(*emb));
+    emb->loop = loop;
+    emb->listen_fd = -1;
+    if (relay_listen(emb, opts->port, err, errsz) != 0) {
+        free(emb);
+        return -1;
+    }
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "log_level", "0", NULL, 0);
     emb->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (!emb->rk) {
         rd_kafka_conf_destroy(conf);
         snprintf(err, errsz, "embedded broker: %s", errstr);
-        free(emb);
+        hf_embedded_stop(emb);
         return -1;
     }
     emb->mc = rd_kafka_mock_cluster_new(emb->rk, 1);
     if (!emb->mc) {
         snprintf(err, errsz, "embedded broker: cannot start the mock cluster");
-        rd_kafka_destroy(emb->rk);
-        free(emb);
+        hf_embedded_stop(emb);
         return -1;
     }
-    snprintf(emb->bootstrap, sizeof(emb->bootstrap), "%s", rd_kafka_mock_cluster_bootstraps(emb->mc));
+    snprintf(emb->mock_addr, sizeof(emb->mock_addr), "%s",
+             rd_kafka_mock_cluster_bootstraps(emb->mc));
+    const char *colon = strrchr(emb->mock_addr, ':');
+    emb->mock_port = colon ? atoi(colon + 1) : 0;
     for (size_t f = 0; f < app->functions_n; f++) {
         hf_function_t *fn = &app->functions[f];
         int rc = 0;
         for (size_t b = 0; rc == 0 && b <= fn->outputs_n; b++) {
             const hf_binding_t *bd = b == 0 ? &fn->trigger : &fn->outputs[b - 1];
             if (bd->type && bd->type->family == HF_FAMILY_EVENTHUB)
-                rc = hf_embedded_create_hub(emb, hf_eventhub_cfg(bd)->hub, partitions);
+                rc = hf_embedded_create_hub(emb, hf_eventhub_cfg(bd)->hub, opts->partitions);
         }
         if (rc != 0) {
             snprintf(err, errsz, "embedded broker: cannot create the hubs of function %s",
@@ -87,7 +345,7 @@ int hf_embedded_start(hf_embedded_t **out, hf_app_t *app, int partitions, char *
         if (conn->kind != HF_CONN_EMBEDDED)
             continue;
         free(conn->bootstrap);
-        conn->bootstrap = hf_strdup(emb->bootstrap);
+        conn->bootstrap = hf_strdup(emb->mock_addr);
     }
     *out = emb;
     return 0;
@@ -102,26 +360,53 @@ void hf_embedded_stop(hf_embedded_t *emb)
 {
     if (!emb)
         return;
-    rd_kafka_mock_cluster_destroy(emb->mc);
-    rd_kafka_destroy(emb->rk);
+    while (emb->conns)
+        relay_close(emb->conns);
+    if (emb->listen_fd >= 0) {
+        ev_io_stop(emb->loop, &emb->accept_w);
+        close(emb->listen_fd);
+    }
+    if (emb->mc)
+        rd_kafka_mock_cluster_destroy(emb->mc);
+    if (emb->rk)
+        rd_kafka_destroy(emb->rk);
     for (size_t i = 0; i < emb->hubs_n; i++)
         free(emb->hubs[i]);
     free(emb->hubs);
     free(emb);
 }
 
+int hf_embedded_port(int *port, char *err, size_t errsz)
+{
+    long n;
+    const char *env = getenv("HUBFN_EMBEDDED_PORT");
+    *port = HF_EMBEDDED_DEFAULT_PORT;
+    if (!env || !*env)
+        return 0;
+    if (hf_cmdline_int(env, 0, 65535, &n) != 0) {
+        snprintf(err, errsz, "HUBFN_EMBEDDED_PORT must be a port number (0-65535), not \"%s\"",
+                 env);
+        return -1;
+    }
+    *port = (int)n;
+    return 0;
+}
+
 /* ---- the host service ---- */
 
-/* Tell a person how to feed and read the embedded broker's hubs. */
-static void print_commands(const hf_app_t *app, const char *addr)
+/* Tell a person how to feed and read the embedded broker's hubs. `hubfn send embedded`
+   finds the default port on its own; another port is spelled out. */
+static void print_commands(const hf_app_t *app, const hf_embedded_t *emb)
 {
+    const char *addr = emb->bootstrap;
+    const char *conn = emb->port == HF_EMBEDDED_DEFAULT_PORT ? "embedded" : addr;
     for (size_t f = 0; f < app->functions_n; f++) {
         const hf_function_t *fn = &app->functions[f];
         if (fn->disabled || fn->trigger.type->family != HF_FAMILY_EVENTHUB)
             continue;
         const char *hub = hf_eventhub_cfg(&fn->trigger)->hub;
         hf_log_info("feed %s: hubfn send %s %s events.jsonl   (or: kcat -P -b %s -t %s -l "
-                    "events.jsonl)", fn->name, addr, hub, addr, hub);
+                    "events.jsonl)", fn->name, conn, hub, addr, hub);
         for (size_t o = 0; o < fn->outputs_n; o++) {
             const hf_binding_t *b = &fn->outputs[o];
             if (b->type->family != HF_FAMILY_EVENTHUB)
@@ -143,12 +428,15 @@ static int service_start(hf_core_t *core, void **state, char *err, size_t errsz)
     if (!wanted)
         return 0;
     hf_embedded_t *emb;
-    if (hf_embedded_start(&emb, app, opts->partitions > 0 ? opts->partitions : 4, err,
-                          errsz) != 0)
+    hf_embedded_opts_t eopts = {
+        .partitions = opts->partitions > 0 ? opts->partitions : 4,
+        .port = opts->embedded_port,
+    };
+    if (hf_embedded_start(&emb, app, hf_core_loop(core), &eopts, err, errsz) != 0)
         return -1;
     *state = emb;
     hf_log_info("embedded broker listening at %s", emb->bootstrap);
-    print_commands(app, emb->bootstrap);
+    print_commands(app, emb);
     return 0;
 }
 

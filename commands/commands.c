@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "binding.h"
+#include "embedded.h"
 #include "host.h"
 #include "http.h"
 #include "log.h"
@@ -58,8 +59,8 @@ static void hf_cmd_log_format(const hf_cmd_value_t *v)
 /* start                                                                               */
 
 enum {
-    START_EMBEDDED, START_PARTITIONS, START_EXIT_ON_EOF, START_WORKERS, START_HTTP_PORT,
-    START_HTTP_ADDRESS, START_DRAIN_TIMEOUT, START_LOG_FORMAT, START_OPTS_N
+    START_EMBEDDED, START_EMBEDDED_PORT, START_PARTITIONS, START_EXIT_ON_EOF, START_WORKERS,
+    START_HTTP_PORT, START_HTTP_ADDRESS, START_DRAIN_TIMEOUT, START_LOG_FORMAT, START_OPTS_N
 };
 
 static const hf_cmd_arg_t start_args[] = {
@@ -71,6 +72,10 @@ static const hf_cmd_opt_t start_opts[] = {
     [START_EMBEDDED] = {"embedded", 0, HF_ARG_FLAG, NULL,
                         "start an in-process Kafka-protocol broker, create every hub\n"
                         "the app names and point every connection at it"},
+    [START_EMBEDDED_PORT] = {"embedded-port", 0, HF_ARG_INT, "N",
+                             "the embedded broker's port on 127.0.0.1 (default 9192, or\n"
+                             "$HUBFN_EMBEDDED_PORT; 0: any free port)",
+                             "a whole number", 0, 65535, "a port number"},
     [START_PARTITIONS] = {"partitions", 0, HF_ARG_INT, "N",
                           "partitions per hub of the embedded broker (default 4)",
                           "a whole number", 1, 65535, "a whole number"},
@@ -114,6 +119,9 @@ static int hf_cmd_start(const hf_cmd_args_t *a)
         opts.app_dir = ".";
     opts.http_port = -1;
     opts.partitions = 4;
+    char why[256];
+    if (hf_embedded_port(&opts.embedded_port, why, sizeof(why)) != 0)
+        return hf_cmdline_usage_error("start", "%s", why);
     /* Containers set these instead of options. */
     const char *env_port = getenv("HUBFN_HTTP_PORT");
     if (env_port && *env_port) {
@@ -137,6 +145,11 @@ static int hf_cmd_start(const hf_cmd_args_t *a)
         opts.drain_timeout_s = (double)n;
     }
     opts.embedded = o[START_EMBEDDED].set;
+    if (o[START_EMBEDDED_PORT].set && !opts.embedded)
+        return hf_cmdline_usage_error("start", "--embedded-port is the port of the embedded "
+                                      "broker: add --embedded");
+    if (o[START_EMBEDDED_PORT].set)
+        opts.embedded_port = (int)o[START_EMBEDDED_PORT].num;
     opts.exit_on_eof = o[START_EXIT_ON_EOF].set;
     if (o[START_WORKERS].set)
         opts.workers = (int)o[START_WORKERS].num;

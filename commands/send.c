@@ -12,17 +12,20 @@
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "alloc.h"
 #include "app.h"
 #include "conn.h"
+#include "embedded.h"
 #include "jsonlex.h"
 #include "kafka.h"
 #include "log.h"
@@ -474,15 +477,41 @@ static int hf_send_resolve(const char *arg, hf_conn_t *conn)
         return -1;
     }
     if (conn->kind == HF_CONN_EMBEDDED) {
-        hf_send_say("%s%s%sis \"embedded\", the broker of `hubfn start --embedded`, whose "
-                    "address hubfn send cannot know: pass the address it printed "
-                    "(\"embedded broker listening at HOST:PORT\") as CONNECTION",
-                    *setting ? "setting \"" : "CONNECTION ", *setting ? setting : "",
-                    *setting ? "\" " : "");
-        hf_conn_free(conn);
-        return -1;
+        /* The broker of `hubfn start --embedded`, on its port on this machine. */
+        int port;
+        char buf[64];
+        if (hf_embedded_port(&port, err, sizeof(err)) != 0) {
+            hf_send_say("%s", err);
+            hf_conn_free(conn);
+            return -1;
+        }
+        if (port == 0) {
+            hf_send_say("HUBFN_EMBEDDED_PORT is 0 (any free port), so \"embedded\" names no "
+                        "port: pass the address `hubfn start --embedded` printed (\"embedded "
+                        "broker listening at HOST:PORT\") as CONNECTION");
+            hf_conn_free(conn);
+            return -1;
+        }
+        snprintf(buf, sizeof(buf), "127.0.0.1:%d", port);
+        conn->bootstrap = hf_strdup(buf);
     }
     return 0;
+}
+
+/* Is something listening on the embedded broker's address (conn->bootstrap,
+   "127.0.0.1:PORT")? */
+static int hf_send_embedded_listening(const hf_conn_t *conn)
+{
+    const char *colon = strrchr(conn->bootstrap, ':');
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)atoi(colon ? colon + 1 : "0")),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 1;                    /* cannot tell: let the producer find out */
+    int rc = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+    close(fd);
+    return rc == 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -993,6 +1022,14 @@ int hf_send_main(const hf_send_opts_t *given)
         hf_send_input_free(&r.in);
         hf_conn_free(&r.conn);
         return 0;
+    }
+
+    if (r.conn.kind == HF_CONN_EMBEDDED && !hf_send_embedded_listening(&r.conn)) {
+        hf_send_say("no embedded broker is listening on %s (start one with hubfn start "
+                    "--embedded)", r.conn.bootstrap);
+        hf_send_input_free(&r.in);
+        hf_conn_free(&r.conn);
+        return 1;
     }
 
     hf_send_catch_signals();
