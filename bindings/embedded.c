@@ -14,6 +14,7 @@
  * Thread: created, served and destroyed on the loop thread; the mock cluster runs its own.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -30,6 +31,9 @@
 #include "embedded.h"
 #include "eventhub.h"
 #include "log.h"
+
+/* Kafka's request types (ApiKey) the broker adjusts. */
+#define KAFKA_METADATA 3
 
 /* A pipe's buffer: what is read from one side and not yet written to the other. */
 #define RELAY_CHUNK (64 * 1024)
@@ -321,10 +325,31 @@ int hf_embedded_start(hf_embedded_t **out, hf_app_t *app, struct ev_loop *loop,
         hf_embedded_stop(emb);
         return -1;
     }
+    /* A Metadata request names hubs; from version 4 on it also says whether a hub it names
+       may be created (AllowAutoTopicCreation), and the mock creates one only when it may.
+       Out of the box the mock answers versions 0-2 only, and creates every hub named. */
+    if (rd_kafka_mock_set_apiversion(emb->mc, KAFKA_METADATA, 0, 4) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, errsz, "embedded broker: cannot set up the mock cluster's Metadata "
+                 "versions");
+        hf_embedded_stop(emb);
+        return -1;
+    }
     snprintf(emb->mock_addr, sizeof(emb->mock_addr), "%s",
              rd_kafka_mock_cluster_bootstraps(emb->mc));
     const char *colon = strrchr(emb->mock_addr, ':');
     emb->mock_port = colon ? atoi(colon + 1) : 0;
+    /* The hubs of --hub first: they may say how many partitions an app's hub has. */
+    for (int h = 0; h < opts->hubs_n; h++) {
+        char name[300];
+        const char *arg = opts->hubs[h], *sep = strchr(arg, ':');
+        snprintf(name, sizeof(name), "%.*s", sep ? (int)(sep - arg) : (int)strlen(arg), arg);
+        if (hf_embedded_create_hub(emb, name, sep ? atoi(sep + 1) : opts->partitions) != 0) {
+            snprintf(err, errsz, "embedded broker: cannot create hub %s", name);
+            hf_embedded_stop(emb);
+            return -1;
+        }
+    }
     for (size_t f = 0; f < app->functions_n; f++) {
         hf_function_t *fn = &app->functions[f];
         int rc = 0;
@@ -392,6 +417,19 @@ int hf_embedded_port(int *port, char *err, size_t errsz)
     return 0;
 }
 
+int hf_embedded_valid_hub_arg(const char *s)
+{
+    const char *sep = strchr(s, ':');
+    size_t n = sep ? (size_t)(sep - s) : strlen(s);
+    long partitions;
+    if (n == 0 || n > 256)
+        return 0;
+    for (size_t k = 0; k < n; k++)
+        if (!isalnum((unsigned char)s[k]) && s[k] != '.' && s[k] != '-' && s[k] != '_')
+            return 0;
+    return !sep || hf_cmdline_int(sep + 1, 1, 65535, &partitions) == 0;
+}
+
 /* ---- the host service ---- */
 
 /* Tell a person how to feed and read the embedded broker's hubs. `hubfn send embedded`
@@ -431,6 +469,8 @@ static int service_start(hf_core_t *core, void **state, char *err, size_t errsz)
     hf_embedded_opts_t eopts = {
         .partitions = opts->partitions > 0 ? opts->partitions : 4,
         .port = opts->embedded_port,
+        .hubs = opts->embedded_hubs,
+        .hubs_n = opts->embedded_hubs_n,
     };
     if (hf_embedded_start(&emb, app, hf_core_loop(core), &eopts, err, errsz) != 0)
         return -1;

@@ -59,7 +59,7 @@ static void hf_cmd_log_format(const hf_cmd_value_t *v)
 /* start                                                                               */
 
 enum {
-    START_EMBEDDED, START_EMBEDDED_PORT, START_PARTITIONS, START_EXIT_ON_EOF, START_WORKERS,
+    START_EMBEDDED, START_EMBEDDED_PORT, START_HUB, START_PARTITIONS, START_EXIT_ON_EOF, START_WORKERS,
     START_HTTP_PORT, START_HTTP_ADDRESS, START_DRAIN_TIMEOUT, START_LOG_FORMAT, START_OPTS_N
 };
 
@@ -76,6 +76,12 @@ static const hf_cmd_opt_t start_opts[] = {
                              "the embedded broker's port on 127.0.0.1 (default 9192, or\n"
                              "$HUBFN_EMBEDDED_PORT; 0: any free port)",
                              "a whole number", 0, 65535, "a port number"},
+    [START_HUB] = {"hub", 0, HF_ARG_TEXT, "NAME[:N]",
+                   "one more hub for the embedded broker besides those the app\n"
+                   "names, with N partitions (default --partitions); repeatable.\n"
+                   "Any other hub is refused, as Event Hubs refuses it",
+                   "a hub name, optionally with :PARTITIONS (1-65535), e.g. orders:8",
+                   .valid = hf_embedded_valid_hub_arg, .repeat = 1},
     [START_PARTITIONS] = {"partitions", 0, HF_ARG_INT, "N",
                           "partitions per hub of the embedded broker (default 4)",
                           "a whole number", 1, 65535, "a whole number"},
@@ -148,8 +154,13 @@ static int hf_cmd_start(const hf_cmd_args_t *a)
     if (o[START_EMBEDDED_PORT].set && !opts.embedded)
         return hf_cmdline_usage_error("start", "--embedded-port is the port of the embedded "
                                       "broker: add --embedded");
+    if (o[START_HUB].set && !opts.embedded)
+        return hf_cmdline_usage_error("start", "--hub adds a hub to the embedded broker: add "
+                                      "--embedded");
     if (o[START_EMBEDDED_PORT].set)
         opts.embedded_port = (int)o[START_EMBEDDED_PORT].num;
+    opts.embedded_hubs = o[START_HUB].all;
+    opts.embedded_hubs_n = o[START_HUB].count;
     opts.exit_on_eof = o[START_EXIT_ON_EOF].set;
     if (o[START_WORKERS].set)
         opts.workers = (int)o[START_WORKERS].num;

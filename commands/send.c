@@ -735,9 +735,11 @@ static int hf_send_producer(hf_send_run_t *r)
     snprintf(req_timeout, sizeof(req_timeout), "%d", timeout_ms < 60000 ? timeout_ms : 60000);
     /* Idempotence: retries after a broker hiccup neither duplicate nor reorder events.
        murmur2_random: a key lands where Java clients (and hubfn's output bindings) put
-       it; events without a key go to a random partition. */
+       it; events without a key go to a random partition. Asking for a hub never creates
+       it, as in Event Hubs (the embedded broker would create it). */
     if (hf_kafka_conf_common(&kc, &r->conn) ||
         hf_kafka_conf_set(&kc, "enable.idempotence", "true") ||
+        hf_kafka_conf_set(&kc, "allow.auto.create.topics", "false") ||
         hf_kafka_conf_set(&kc, "acks", "all") ||
         hf_kafka_conf_set(&kc, "linger.ms", "10") ||
         hf_kafka_conf_set(&kc, "partitioner", "murmur2_random") ||
@@ -760,6 +762,41 @@ static int hf_send_producer(hf_send_run_t *r)
         return -1;
     }
     return 0;
+}
+
+/* Compare hub names for qsort. */
+static int hf_send_cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Say that the embedded broker has no hub HUB, and which hubs it has (a Metadata request
+   for every hub, which creates none). */
+static void hf_send_no_embedded_hub(hf_send_run_t *r)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    char list[1024] = "";
+    size_t n = 0;
+    if (rd_kafka_metadata(r->rk, 1, NULL, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR && md) {
+        const char **names = hf_calloc((size_t)md->topic_cnt + 1, sizeof(*names));
+        size_t k = 0;
+        for (int i = 0; i < md->topic_cnt; i++)
+            if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+                names[k++] = md->topics[i].topic;
+        qsort(names, k, sizeof(*names), hf_send_cmp_names);
+        for (size_t i = 0; i < k && n < sizeof(list); i++)
+            n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", names[i]);
+        free(names);
+        rd_kafka_metadata_destroy(md);
+    }
+    if (n >= sizeof(list))
+        snprintf(list + sizeof(list) - 5, 5, "...");
+    if (n)
+        hf_send_say("hub %s does not exist in the embedded broker (its hubs: %s; add more with "
+                    "hubfn start --embedded --hub NAME)", r->opts->hub, list);
+    else
+        hf_send_say("hub %s does not exist in the embedded broker (add it with hubfn start "
+                    "--embedded --hub NAME)", r->opts->hub);
 }
 
 /* Wait until the hub's metadata is known: it exists, this policy may see it, and its
@@ -792,6 +829,11 @@ static int hf_send_check_hub(hf_send_run_t *r)
             if (terr == RD_KAFKA_RESP_ERR_NO_ERROR && cnt > 0) {
                 r->partition_cnt = cnt;
                 rc = 0;
+                break;
+            }
+            if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
+                r->conn.kind == HF_CONN_EMBEDDED) {
+                hf_send_no_embedded_hub(r);
                 break;
             }
             if (hf_kafka_error_is_permanent(terr)) {

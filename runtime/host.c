@@ -365,6 +365,8 @@ int hf_host_main(const hf_host_opts_t *opts)
     core->copts.exit_on_eof = opts->exit_on_eof;
     core->copts.partitions = opts->partitions > 0 ? opts->partitions : 4;
     core->copts.embedded_port = opts->embedded_port;
+    core->copts.embedded_hubs = opts->embedded_hubs;
+    core->copts.embedded_hubs_n = opts->embedded_hubs_n;
     core->copts.workers = opts->workers > 0 ? opts->workers : cpu_count();
 
     core->loop = ev_default_loop(0);
