@@ -11,6 +11,15 @@
  * mock's port. hubfn's own clients connect to the mock's port directly (they are closed
  * with blocking calls on the loop thread, which serves the relay).
  *
+ * The relay reads the Kafka frames it passes and changes three things in place, so that a
+ * client reaching the broker through it stays on the relay and cannot create a hub:
+ *   - a Metadata request's AllowAutoTopicCreation is cleared: a hub that does not exist is
+ *     refused with UNKNOWN_TOPIC_OR_PART, as Event Hubs refuses it, whatever the client
+ *     asked (kcat and other producers ask to create hubs unless told not to);
+ *   - Metadata and FindCoordinator responses name the relay's port where they named the
+ *     mock's, so the client's next connections come through the relay too.
+ * Other frames pass as they are, streamed through a bounded buffer.
+ *
  * Thread: created, served and destroyed on the loop thread; the mock cluster runs its own.
  */
 #define _GNU_SOURCE
@@ -20,6 +29,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +44,12 @@
 
 /* Kafka's request types (ApiKey) the broker adjusts. */
 #define KAFKA_METADATA 3
+#define KAFKA_FIND_COORDINATOR 10
+/* The largest Metadata or FindCoordinator frame the relay holds whole to change it (a
+   larger request closes the connection; a larger response passes unchanged). */
+#define RELAY_FRAME_MAX (1024 * 1024)
+/* Metadata and FindCoordinator requests a connection may have waiting for their answer. */
+#define RELAY_ASKED 16
 
 /* A pipe's buffer: what is read from one side and not yet written to the other. */
 #define RELAY_CHUNK (64 * 1024)
@@ -64,7 +80,16 @@ typedef struct relay_pipe {
     unsigned char *buf;
     size_t cap, len;             /* buf holds len bytes */
     size_t ready;                /* the first `ready` may be written to the other side */
+    size_t pass;                 /* bytes of the frame at `ready` that pass unexamined */
+    size_t hold;                 /* the size of the frame at `ready` held whole, or 0 */
+    int hold_key, hold_ver;      /* its request's ApiKey and ApiVersion */
 } relay_pipe_t;
+
+/* A request whose answer the relay changes. */
+typedef struct relay_asked {
+    int32_t corr;                /* CorrelationId */
+    int key, ver;                /* ApiKey (0: a free slot), ApiVersion */
+} relay_asked_t;
 
 struct relay_conn {
     hf_embedded_t *emb;
@@ -74,6 +99,8 @@ struct relay_conn {
     relay_pipe_t pipe[2];        /* pipe[i]: read from fd[i], written to fd[!i] */
     int eof[2];                  /* fd[i] said all it will say */
     int connecting;              /* the connection to the mock is not established yet */
+    relay_asked_t asked[RELAY_ASKED];
+    unsigned asked_next;
 };
 
 static void relay_close(relay_conn_t *c)
@@ -95,11 +122,214 @@ static void relay_close(relay_conn_t *c)
     free(c);
 }
 
-/* Hand what was read from side i to the other side. */
+/* A frame being read: its bytes, its size, the read position; `bad` once a read would go
+   past its end (nothing is changed then). */
+typedef struct frame {
+    unsigned char *f;
+    size_t n, o;
+    int bad;
+} frame_t;
+
+static int32_t be32(const unsigned char *p)
+{
+    return (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+}
+
+static int be16(const unsigned char *p)
+{
+    return (int16_t)((uint16_t)(p[0] << 8 | p[1]));
+}
+
+static void frame_skip(frame_t *r, size_t k)
+{
+    if (r->bad || k > r->n - r->o)
+        r->bad = 1;
+    else
+        r->o += k;
+}
+
+static int32_t frame_i32(frame_t *r)
+{
+    if (r->bad || r->n - r->o < 4) {
+        r->bad = 1;
+        return 0;
+    }
+    r->o += 4;
+    return be32(r->f + r->o - 4);
+}
+
+/* A STRING or NULLABLE_STRING: INT16 length (-1: null), then the bytes. */
+static void frame_skip_string(frame_t *r)
+{
+    if (r->bad || r->n - r->o < 2) {
+        r->bad = 1;
+        return;
+    }
+    int len = be16(r->f + r->o);
+    r->o += 2;
+    if (len > 0)
+        frame_skip(r, (size_t)len);
+}
+
+/* A broker's INT32 Port: the mock's becomes the relay's. */
+static void frame_port(frame_t *r, const hf_embedded_t *emb)
+{
+    unsigned char *at = r->f + r->o;
+    if (frame_i32(r) != emb->mock_port || r->bad)
+        return;
+    at[0] = (unsigned char)(emb->port >> 24);
+    at[1] = (unsigned char)(emb->port >> 16);
+    at[2] = (unsigned char)(emb->port >> 8);
+    at[3] = (unsigned char)emb->port;
+}
+
+/* MetadataRequest v4-v8: Size, ApiKey, ApiVersion, CorrelationId, ClientId, Topics
+   (INT32 count, -1: all; each a STRING), AllowAutoTopicCreation (BOOLEAN), then v8's two
+   booleans. The client may not create a hub. */
+static void relay_metadata_request(frame_t *r)
+{
+    frame_skip(r, 12);
+    frame_skip_string(r);
+    int32_t topics = frame_i32(r);
+    for (int32_t t = 0; t < topics && !r->bad; t++)
+        frame_skip_string(r);
+    if (!r->bad && r->o < r->n)
+        r->f[r->o] = 0;
+}
+
+/* MetadataResponse v0-v8: Size, CorrelationId, ThrottleTimeMs (v3+), Brokers (INT32 count;
+   each NodeId, Host, Port, Rack (v1+)), ... */
+static void relay_metadata_response(frame_t *r, int ver, const hf_embedded_t *emb)
+{
+    frame_skip(r, 8);
+    if (ver >= 3)
+        frame_skip(r, 4);
+    int32_t brokers = frame_i32(r);
+    for (int32_t b = 0; b < brokers && !r->bad; b++) {
+        frame_skip(r, 4);
+        frame_skip_string(r);
+        frame_port(r, emb);
+        if (ver >= 1)
+            frame_skip_string(r);
+    }
+}
+
+/* FindCoordinatorResponse v0-v2: Size, CorrelationId, ThrottleTimeMs (v1+), ErrorCode,
+   ErrorMessage (v1+), NodeId, Host, Port. */
+static void relay_coordinator_response(frame_t *r, int ver, const hf_embedded_t *emb)
+{
+    frame_skip(r, 8);
+    if (ver >= 1)
+        frame_skip(r, 4);
+    frame_skip(r, 2);
+    if (ver >= 1)
+        frame_skip_string(r);
+    frame_skip(r, 4);
+    frame_skip_string(r);
+    frame_port(r, emb);
+}
+
+/* A request starts at f (12 bytes at hand): remember the Metadata and FindCoordinator
+   requests, whose answers the relay changes. 1 when the request itself is to be changed
+   (a Metadata request that can allow creating hubs). */
+static int relay_request(relay_conn_t *c, const unsigned char *f, int *key, int *ver)
+{
+    *key = be16(f + 4);
+    *ver = be16(f + 6);
+    if (*key != KAFKA_METADATA && *key != KAFKA_FIND_COORDINATOR)
+        return 0;
+    relay_asked_t *a = &c->asked[c->asked_next++ % RELAY_ASKED];
+    a->corr = be32(f + 8);
+    a->key = *key;
+    a->ver = *ver;
+    return *key == KAFKA_METADATA && *ver >= 4 && *ver <= 8;
+}
+
+/* A response starts at f (8 bytes at hand): 1 when it answers a request whose answer the
+   relay changes (a version it reads: the flexible ones come later than the mock speaks). */
+static int relay_response(relay_conn_t *c, const unsigned char *f, int *key, int *ver)
+{
+    int32_t corr = be32(f + 4);
+    for (size_t k = 0; k < RELAY_ASKED; k++) {
+        relay_asked_t *a = &c->asked[k];
+        if (a->key == 0 || a->corr != corr)
+            continue;
+        *key = a->key;
+        *ver = a->ver;
+        a->key = 0;
+        return (*key == KAFKA_METADATA && *ver <= 8) ||
+               (*key == KAFKA_FIND_COORDINATOR && *ver <= 2);
+    }
+    return 0;
+}
+
+/* Change a held frame (whole at f) of side i. */
+static void relay_change(relay_conn_t *c, int i, unsigned char *f, size_t n, int key, int ver)
+{
+    frame_t r = {f, n, 0, 0};
+    if (i == SIDE_CLIENT)
+        relay_metadata_request(&r);
+    else if (key == KAFKA_METADATA)
+        relay_metadata_response(&r, ver, c->emb);
+    else
+        relay_coordinator_response(&r, ver, c->emb);
+}
+
+/* Examine what was read from side i: pass whole frames and the parts of frames that need
+   no change on to the other side, hold a frame to change until it is whole. -1 when the
+   bytes are not the Kafka protocol, or a request to change is too large. */
 static int relay_examine(relay_conn_t *c, int i)
 {
     relay_pipe_t *p = &c->pipe[i];
-    p->ready = p->len;
+    while (p->ready < p->len) {
+        unsigned char *f = p->buf + p->ready;
+        size_t avail = p->len - p->ready;
+        if (p->pass) {
+            size_t n = avail < p->pass ? avail : p->pass;
+            p->ready += n;
+            p->pass -= n;
+            continue;
+        }
+        if (p->hold) {
+            if (avail < p->hold)
+                break;
+            relay_change(c, i, f, p->hold, p->hold_key, p->hold_ver);
+            p->ready += p->hold;
+            p->hold = 0;
+            continue;
+        }
+        /* A frame starts: INT32 Size, then a request's ApiKey, ApiVersion and
+           CorrelationId, or a response's CorrelationId. */
+        size_t head = i == SIDE_CLIENT ? 12 : 8;
+        if (avail < head)
+            break;
+        int32_t size = be32(f);
+        if (size < (int32_t)head - 4)
+            return -1;
+        size_t total = 4 + (size_t)size;
+        int key = 0, ver = 0;
+        int change = i == SIDE_CLIENT ? relay_request(c, f, &key, &ver)
+                                      : relay_response(c, f, &key, &ver);
+        if (change && total > RELAY_FRAME_MAX) {
+            if (i == SIDE_CLIENT) {
+                hf_log_warn("embedded broker: a Metadata request of %zu bytes is too large; "
+                            "closing the connection", total);
+                return -1;
+            }
+            change = 0;
+        }
+        if (!change) {
+            p->pass = total;
+            continue;
+        }
+        p->hold = total;
+        p->hold_key = key;
+        p->hold_ver = ver;
+        if (p->ready + total > p->cap) {
+            p->cap = p->ready + total;
+            p->buf = hf_realloc(p->buf, p->cap);
+        }
+    }
     return 0;
 }
 
@@ -179,6 +409,10 @@ static void relay_on_write(struct ev_loop *loop, ev_io *w, int revents)
             memmove(p->buf, p->buf + n, p->len - (size_t)n);
             p->len -= (size_t)n;
             p->ready -= (size_t)n;
+            if (p->len == 0 && p->cap > RELAY_CHUNK) {   /* a held frame grew it */
+                p->cap = RELAY_CHUNK;
+                p->buf = hf_realloc(p->buf, p->cap);
+            }
         }
     }
     relay_update(c);
