@@ -334,7 +334,10 @@ const hf_cmd_t hf_commands[] = {
      "finishes in-flight batches, commits, leaves the group. Without APP: the folder\n"
      "$AzureWebJobsScriptRoot names (as in Azure and the container image), else the\n"
      "current folder.\n",
-     "", hf_cmd_start},
+     "The embedded broker listens on 127.0.0.1:9192 at every start (hubfn send embedded\n"
+     "HUB reaches it) and holds the hubs the app names and those of --hub. As in Event\n"
+     "Hubs, no client creates a hub by sending to it: any other hub does not exist.\n",
+     hf_cmd_start},
     {"run", "run one function locally on events from a file, no broker", run_args, run_opts,
      "Runs the function in FUNCTION_DIR on the events of FILE, one event body per line\n"
      "(a line that is not JSON is still an event). Every output message is printed on\n"
@@ -348,16 +351,16 @@ const hf_cmd_t hf_commands[] = {
      "Publishes every event of FILE (default: standard input) to HUB and waits for each\n"
      "delivery report. CONNECTION is an app setting name (the environment, then\n"
      "./local.settings.json Values) or a connection value: an Event Hubs connection string,\n"
-     "the emulator's, or host:port[,host:port...]; for `hubfn start --embedded` pass the\n"
-     "address it printed.\n"
+     "the emulator's, host:port[,host:port...], or embedded: the broker of\n"
+     "`hubfn start --embedded` on 127.0.0.1:9192 (or port $HUBFN_EMBEDDED_PORT).\n"
      "FILE holds JSON lines (one event per line), one JSON array of events, or one document\n"
      "{\"events\": [...]}. Each event is sent as its compact JSON text.\n",
      "The whole input is checked first: if any event is not valid JSON or is too large,\n"
      "every such event is reported by line and nothing is sent.\n"
      "Ends with one line on stderr: \"sent N events to HUB in T s (P partitions), F failed\".\n"
      "Exit 0 when every event was delivered, 1 when some were not (or the hub refused the\n"
-     "connection: wrong key, no Send rights, no such hub), 2 for usage, configuration or\n"
-     "input errors (nothing sent). See docs/send.md.\n",
+     "connection: wrong key, no Send rights, no such hub, no embedded broker listening),\n"
+     "2 for usage, configuration or input errors (nothing sent). See docs/send.md.\n",
      hf_cmd_send},
     {"new", "create a function from a template in the current app folder", new_args, new_opts,
      "Writes NAME/function.json and NAME/handler.lua into the current folder (the app\n"
