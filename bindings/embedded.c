@@ -561,8 +561,10 @@ int hf_embedded_start(hf_embedded_t **out, hf_app_t *app, struct ev_loop *loop,
     }
     /* A Metadata request names hubs; from version 4 on it also says whether a hub it names
        may be created (AllowAutoTopicCreation), and the mock creates one only when it may.
-       Out of the box the mock answers versions 0-2 only, and creates every hub named. */
-    if (rd_kafka_mock_set_apiversion(emb->mc, KAFKA_METADATA, 0, 4) !=
+       Out of the box the mock answers versions 0-2 only, and creates every hub named: it
+       answers version 4 only (clients settle on it through ApiVersions; one that cannot
+       speak it is refused). */
+    if (rd_kafka_mock_set_apiversion(emb->mc, KAFKA_METADATA, 4, 4) !=
         RD_KAFKA_RESP_ERR_NO_ERROR) {
         snprintf(err, errsz, "embedded broker: cannot set up the mock cluster's Metadata "
                  "versions");
