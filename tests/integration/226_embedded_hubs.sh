@@ -98,6 +98,9 @@ rc=$?
 check kcat-read-refused "exit $rc: $(cat "$T/kcat-read.err")" bash -c \
     "[ $rc != 0 ] && grep -q 'Unknown topic or partition' '$T/kcat-read.err'"
 kcat -L -b "127.0.0.1:$port" -t nohub3 >/dev/null 2>&1
+# a client too old to say a hub may not be created (Metadata v0) is refused
+kcat -L -m 3 -b "127.0.0.1:$port" -t nohub4 -X api.version.request=false \
+    -X broker.version.fallback=0.9.0 >/dev/null 2>&1
 check nothing-created "$(topics)" [ "$(topics)" = "audit-log orders results " ]
 # every connection stays on the fixed port: the broker names it in its metadata
 check advertises-fixed-port "$(kcat -L -b "127.0.0.1:$port" 2>&1 | grep 'broker 1 at')" \
