@@ -11,11 +11,12 @@
  * mock's port. hubfn's own clients connect to the mock's port directly (they are closed
  * with blocking calls on the loop thread, which serves the relay).
  *
- * The relay reads the Kafka frames it passes and changes three things in place, so that a
- * client reaching the broker through it stays on the relay and cannot create a hub:
+ * The relay reads the Kafka frames it passes and changes some in place, so that a client
+ * reaching the broker through it stays on the relay and cannot create a hub:
  *   - a Metadata request's AllowAutoTopicCreation is cleared: a hub that does not exist is
  *     refused with UNKNOWN_TOPIC_OR_PART, as Event Hubs refuses it, whatever the client
- *     asked (kcat and other producers ask to create hubs unless told not to);
+ *     asked (kcat and other producers ask to create hubs unless told not to); the mock
+ *     answers Metadata v4 only, the first version with that field;
  *   - Metadata and FindCoordinator responses name the relay's port where they named the
  *     mock's, so the client's next connections come through the relay too.
  * Other frames pass as they are, streamed through a bounded buffer.
