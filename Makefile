@@ -48,7 +48,7 @@ $(BUILD)/%.o: %.c
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libhubfn.a: $(LIB_OBJ)
-	$(Q)ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/hubfn: $(BUILD)/commands/main.o $(BUILD)/libhubfn.a
 	@$(if $(Q),echo "  LD      $@")
@@ -86,12 +86,19 @@ run: deps
 # (Python), franz-go (Go) and franz-go + gopher-lua on the mock broker, then again (with
 # latency) on the harness's Apache Kafka broker; the peers install themselves into
 # ~/.cache/hubfn on first use (npm, PyPI, Go module proxy: needs node, python3 and go).
+# http.sh: a hub -> HTTP forwarding function (the "http" output binding) against kafkajs +
+# undici doing the same work at the same concurrency, against nginx on loopback (Debian's
+# nginx-light, installed when missing), on the mock broker.
 # decode.sh: `hubfn run` against a naive decoder.
+# concurrency.sh: one partition's events against a 50 ms API with partitionConcurrency 1,
+# 4, 16 and 64: the speed-up against the default of 1.
 bench: deps
 	@$(MAKE) --no-print-directory all tests
 	@HUBFN=$(BUILD)/hubfn tests/bench/consume.sh
 	@HUBFN=$(BUILD)/hubfn tests/bench/consume.sh --kafka
+	@HUBFN=$(BUILD)/hubfn tests/bench/http.sh
 	@HUBFN=$(BUILD)/hubfn tests/bench/decode.sh
+	@HUBFN=$(BUILD)/hubfn tests/bench/concurrency.sh
 
 tests: $(BUILD)/hubfn $(UNIT_BIN) $(TOOL_BIN)
 

@@ -95,6 +95,9 @@ struct hf_binding_type {
        `opts` (0: none); raise a Lua error for a bad value. The host sets out->binding and
        keeps *out when this returns. */
     void (*send)(lua_State *L, const hf_binding_t *b, int value, int opts, hf_output_t *out);
+    /* The keys send's options table takes (NULL-terminated); any other gets a warning,
+       once per worker, with the nearest one. */
+    const char *const *send_options;
     /* hubfn run: the output as one JSON line (no newline), instead of delivering it. */
     void (*print)(const hf_binding_t *b, const hf_output_t *out, hf_buf_t *line);
     /* Free what `send` put in out->ext. */

@@ -18,11 +18,13 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "base64.h"
 #include "eventhub.h"
 #include "kafka.h"
 #include "log.h"
 #include "lua_bindings.h"
 #include "pipeline.h"
+#include "utf8.h"
 
 typedef struct outputs outputs_t;
 
@@ -371,6 +373,12 @@ static void eh_send(lua_State *L, const hf_binding_t *b, int value, int opts, hf
                     lua_pop(L, 1);
                     continue;
                 }
+                int t = lua_type(L, -1);
+                if (t == LUA_TTABLE || t == LUA_TFUNCTION || t == LUA_TUSERDATA ||
+                    t == LUA_TTHREAD)
+                    luaL_error(L, "bindings.%s:send: properties.%s is a %s; a property's value "
+                               "is a string (encode structured values with hubfn.json.encode)",
+                               b->name, lua_tostring(L, -2), luaL_typename(L, -1));
                 size_t vn;
                 const char *v = luaL_tolstring(L, -1, &vn);
                 hf_output_add_header(out, lua_tostring(L, -3), v, vn);
@@ -419,22 +427,54 @@ static void eh_print(const hf_binding_t *b, const hf_output_t *out, hf_buf_t *li
         order[k] = i;
         n++;
     }
+    /* a value that is not UTF-8 text goes to propertiesBase64, so its bytes survive */
+    size_t binary = 0;
     for (size_t k = 0; k < n; k++) {
         const hf_header_t *h = &out->headers[order[k]];
-        if (k)
+        if (!hf_utf8_valid(h->value, h->value_len)) {
+            binary++;
+            continue;
+        }
+        if (k - binary)
             hf_buf_append(line, ",", 1);
         hf_json_put_string(line, h->name, strlen(h->name));
         hf_buf_append(line, ":", 1);
         hf_json_put_string(line, h->value, h->value_len);
     }
+    hf_buf_append(line, "}", 1);
+    if (binary) {
+        hf_buf_append(line, ",\"propertiesBase64\":{", 21);
+        size_t w = 0;
+        for (size_t k = 0; k < n; k++) {
+            const hf_header_t *h = &out->headers[order[k]];
+            if (hf_utf8_valid(h->value, h->value_len))
+                continue;
+            if (w++)
+                hf_buf_append(line, ",", 1);
+            hf_json_put_string(line, h->name, strlen(h->name));
+            hf_buf_append(line, ":\"", 2);
+            hf_base64_encode(line, h->value, h->value_len);
+            hf_buf_append(line, "\"", 1);
+        }
+        hf_buf_append(line, "}", 1);
+    }
     free(order);
-    hf_buf_append(line, "},\"body\":", 9);
-    if (out->body_is_json)
+    if (out->body_is_json) {
+        hf_buf_append(line, ",\"body\":", 8);
         hf_buf_append(line, out->body, out->body_len);
-    else
+    } else if (hf_utf8_valid(out->body, out->body_len)) {
+        hf_buf_append(line, ",\"body\":", 8);
         hf_json_put_string(line, out->body, out->body_len);
+    } else {
+        /* bytes that are not text (dataType binary): kept exact, not replaced by U+FFFD */
+        hf_buf_append(line, ",\"bodyBase64\":\"", 15);
+        hf_base64_encode(line, out->body, out->body_len);
+        hf_buf_append(line, "\"", 1);
+    }
     hf_buf_append(line, "}", 1);
 }
+
+static const char *const send_options[] = {"partitionKey", "properties", NULL};
 
 static const hf_option_t output_options[] = {
     HF_EVENTHUB_OPTIONS,
@@ -453,6 +493,7 @@ const hf_binding_type_t hf_eventhub_output_type = {
     .describe = hf_eventhub_describe,
     .lua_fields = hf_eventhub_lua_fields,
     .send = eh_send,
+    .send_options = send_options,
     .print = eh_print,
     .start = outputs_start,
     .close = outputs_close,

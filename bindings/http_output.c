@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "base64.h"
 #include "binding.h"
 #include "conn.h"
 #include "datetime.h"
@@ -33,6 +34,7 @@
 #include "lua_host.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "utf8.h"
 
 /* The bytes of a response kept for messages and dead-letter headers. */
 #define KEEP_RESPONSE 512
@@ -58,6 +60,9 @@ static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "
                                       "OPTIONS", NULL};
 
 extern const hf_binding_type_t hf_http_output_type;
+
+static const char *const send_options[] = {"path", "method", "headers", "query", "event",
+                                           "idempotencyKey", NULL};
 
 static const hf_option_t http_options[] = {
     {"url", HF_OPT_STRING, offsetof(http_cfg_t, url), .flags = HF_OPT_REQUIRED,
@@ -388,11 +393,18 @@ static void http_print(const hf_binding_t *b, const hf_output_t *out, hf_buf_t *
         else
             hf_json_put_string(line, h->value, h->value_len);
     }
-    hf_buf_append(line, "},\"body\":", 9);
-    if (out->body_is_json)
+    hf_buf_append(line, "}", 1);
+    if (out->body_is_json) {
+        hf_buf_append(line, ",\"body\":", 8);
         hf_buf_append(line, out->body, out->body_len);
-    else
+    } else if (hf_utf8_valid(out->body, out->body_len)) {
+        hf_buf_append(line, ",\"body\":", 8);
         hf_json_put_string(line, out->body, out->body_len);
+    } else {
+        hf_buf_append(line, ",\"bodyBase64\":\"", 15);
+        hf_base64_encode(line, out->body, out->body_len);
+        hf_buf_append(line, "\"", 1);
+    }
     hf_buf_append(line, "}", 1);
 }
 
@@ -631,7 +643,7 @@ static void on_done(void *ud, hf_httpc_res_t *res)
     hf_series_set(hb->m_in_flight, (double)hb->in_flight);
     hf_series_observe(hb->m_duration, res->seconds);
     int st = res->status;
-    hf_series_add(hb->m_status[st >= 200 && st < 600 ? st / 100 - 1 : 4], 1);
+    hf_series_add(hb->m_status[st >= 200 && st < 600 ? st / 100 - 2 : 4], 1);
     char what[600];
     if (st >= 200 && st < 300) {
         finish(r, 1, NULL, st, NULL, 0);
@@ -923,6 +935,7 @@ const hf_binding_type_t hf_http_output_type = {
     .describe = http_describe,
     .lua_fields = http_lua_fields,
     .send = http_send,
+    .send_options = send_options,
     .print = http_print,
     .free_ext = free_ext,
     .deliver_now = http_deliver_now,

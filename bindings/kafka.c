@@ -46,6 +46,24 @@ int hf_kafka_conf_user(hf_kafka_conf_t *kc, const hf_host_cfg_t *cfg)
     return 0;
 }
 
+int hf_kafka_check_props(const hf_strings_t *props, const char **bad, char *why, size_t whysz)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    int rc = 0;
+    for (size_t i = 0; i < props->n && rc == 0; i++) {
+        if (rd_kafka_conf_set(conf, props->keys[i], props->values[i], why, whysz) !=
+            RD_KAFKA_CONF_OK) {
+            size_t n = strlen(why);
+            while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' '))
+                why[--n] = 0;
+            *bad = props->keys[i];
+            rc = -1;
+        }
+    }
+    rd_kafka_conf_destroy(conf);
+    return rc;
+}
+
 int hf_kafka_error_is_permanent(rd_kafka_resp_err_t err)
 {
     switch (err) {

@@ -25,6 +25,10 @@ int hf_kafka_conf_common(hf_kafka_conf_t *kc, const hf_conn_t *conn);
 /* host.json extensions.kafka, applied last so users can override anything. */
 int hf_kafka_conf_user(hf_kafka_conf_t *kc, const hf_host_cfg_t *cfg);
 
+/* Check host.json extensions.kafka as librdkafka would take it: the first property it
+   refuses gives its name in *bad and librdkafka's reason in why; -1. 0 when all pass. */
+int hf_kafka_check_props(const hf_strings_t *props, const char **bad, char *why, size_t whysz);
+
 /* What a client was doing when an error came: which connection, hub and group, and whether
    it reads (Listen rights) or sends (Send rights). */
 typedef struct hf_kafka_target {

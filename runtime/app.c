@@ -11,6 +11,8 @@
 
 #include "alloc.h"
 #include "binding.h"
+#include "jsonpath.h"
+#include "kafka.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -227,6 +229,13 @@ const char *hf_app_setting(const hf_app_t *app, const char *name)
             if (strcmp(app->values[i].key, name) == 0)
                 return app->values[i].value;
     return NULL;
+}
+
+void hf_app_export_values(const hf_app_t *app)
+{
+    for (size_t i = 0; i < app->values_n; i++)
+        if (app->values[i].key[0] && !strchr(app->values[i].key, '='))
+            setenv(app->values[i].key, app->values[i].value, 0);
 }
 
 /* Where a missing setting was looked for. */
@@ -689,6 +698,19 @@ static const hf_option_t host_options[] = {
     {"extensions.eventHubs.maxEventBytes", HF_OPT_INT, H(max_event_bytes), "1000000", 1,
      64 * 1024 * 1024, NULL, HF_OPT_HUBFN,
      .help = "the largest event an output binding sends (Event Hubs: 1 MB)"},
+    {"extensions.eventHubs.partitionConcurrency", HF_OPT_INT, H(partition_concurrency), "1", 1,
+     HF_MAX_PARTITION_CONCURRENCY, NULL, HF_OPT_HUBFN,
+     .help = "batches of one partition handled at once, spread over the workers (1: one "
+             "after the other)"},
+    {"extensions.eventHubs.orderingKey", HF_OPT_STRING, H(ordering_key), "\"partitionKey\"",
+     0, 0, NULL, HF_OPT_HUBFN, .use = "use \"partitionKey\", \"none\" or \"body:PATH\" "
+     "(e.g. \"body:identityMap.ecid.0.id\")",
+     .help = "with partitionConcurrency > 1, events with the same key run in offset order "
+             "and never at once: `partitionKey`, `none`, or `body:PATH` into the JSON body"},
+    {"extensions.eventHubs.bisectOnError", HF_OPT_BOOL, H(bisect_on_error), "false", 0, 0,
+     NULL, HF_OPT_HUBFN,
+     .help = "with cardinality `many`, a batch whose handler raised is split in halves and "
+             "run again until the failing events stand alone"},
     {"extensions.eventHubs.eventProcessorOptions", HF_OPT_SECTION, .flags = HF_OPT_WARN},
     {"extensions.eventHubs.eventProcessorOptions.receiveTimeout", HF_OPT_IGNORED,
      .flags = HF_OPT_WARN, .help = AMQP_ONLY},
@@ -772,6 +794,30 @@ static int host_fail(ld_t *ld, const char *path, const char *fmt, ...)
                 origin_of(ld, path, ob, sizeof(ob)));
 }
 
+/* extensions.eventHubs.orderingKey into h->ordering (and ordering_path). */
+static int parse_ordering(ld_t *ld, hf_host_cfg_t *h)
+{
+    const char *k = h->ordering_key ? h->ordering_key : "partitionKey";
+    const char *path = "extensions.eventHubs.orderingKey";
+    if (strcasecmp(k, "partitionKey") == 0) {
+        h->ordering = HF_ORDER_PARTITION_KEY;
+    } else if (strcasecmp(k, "none") == 0) {
+        h->ordering = HF_ORDER_NONE;
+    } else if (strncasecmp(k, "body:", 5) == 0) {
+        hf_jsonpath_t jp;
+        char why[300];
+        if (hf_jsonpath_compile(&jp, k + 5, why, sizeof(why)) < 0)
+            return host_fail(ld, path, "%s", why);
+        hf_jsonpath_free(&jp);
+        h->ordering = HF_ORDER_BODY;
+        h->ordering_path = hf_strdup(k + 5);
+    } else {
+        return host_fail(ld, path, "\"%s\" is not an ordering key (use \"partitionKey\", "
+                         "\"none\" or \"body:PATH\", e.g. \"body:identityMap.ecid.0.id\")", k);
+    }
+    return 0;
+}
+
 /* Register the string values of extensions.kafka properties named like a password or
    secret before any message could echo them. */
 static void register_kafka_secrets(const cJSON *k)
@@ -841,11 +887,21 @@ static int load_host(ld_t *ld, cJSON **allow)
     if (hf_options_read(host_options, root, h, &ctx) < 0 ||
         hf_options_check_keys((const hf_option_t *const[]){host_options, NULL}, root, &ctx) < 0)
         goto bad;
+    /* librdkafka's own checks of extensions.kafka, now rather than when a client starts */
+    const char *bad;
+    char why[512], path[400];
+    if (hf_kafka_check_props(&h->kafka, &bad, why, sizeof(why)) < 0) {
+        snprintf(path, sizeof(path), "extensions.kafka.%s", bad);
+        host_fail(ld, path, "librdkafka refuses it: %s", why);
+        goto bad;
+    }
     if (h->min_batch > h->max_batch) {
         host_fail(ld, "extensions.eventHubs.minEventBatchSize",
                   "%d is larger than maxEventBatchSize (%d)", h->min_batch, h->max_batch);
         goto bad;
     }
+    if (parse_ordering(ld, h) < 0)
+        goto bad;
     if (h->initial_offset == HF_OFFSET_FROM_ENQUEUED_TIME &&
         !hf_cfgjson_get(hf_cfgjson_get(hf_cfgjson_get(hf_cfgjson_get(root, "extensions"),
                                                       "eventHubs"), "initialOffsetOptions"),
@@ -976,7 +1032,7 @@ int hf_app_valid_function_name(const char *s)
 static int valid_binding_name(const char *s)
 {
     size_t n = strlen(s);
-    if (strcmp(s, "$return") == 0 || strcmp(s, "$deadLetter") == 0)
+    if (strcasecmp(s, "$return") == 0 || strcasecmp(s, "$deadLetter") == 0)
         return 1;
     if (n == 0 || n > 128 || (!isalpha((unsigned char)s[0]) && s[0] != '_'))
         return 0;
@@ -1156,6 +1212,12 @@ static int load_binding(ld_t *ld, const char *file, hf_function_t *fn, const cJS
         return fail(ld, "%s: %sname: \"%s\" is not a valid binding name (a letter or '_', "
                     "then letters, digits or '_'%s)", file, pre, name,
                     trigger ? "" : "; or $return, or $deadLetter");
+    /* binding names compare in any case, as Azure compares them: the two special ones get
+       their one spelling */
+    if (strcasecmp(name, "$return") == 0)
+        name = "$return";
+    else if (strcasecmp(name, "$deadLetter") == 0)
+        name = "$deadLetter";
     out->name = hf_strdup(name);
 
     hf_opt_ctx_t octx = opt_ctx(ld, file, pre);
@@ -1468,6 +1530,7 @@ void hf_app_free(hf_app_t *app)
     free(app->dir);
     hf_options_free(host_options, &app->host);
     free(app->host.version);
+    free(app->host.ordering_path);
     kv_free(app->host.log_levels, app->host.log_levels_n);
     for (size_t i = 0; i < app->functions_n; i++)
         function_free(&app->functions[i]);

@@ -81,9 +81,19 @@ void hf_batch_free(hf_batch_t *batch)
     hf_batch_clear_outputs(batch);
     free(batch->outputs);
     free(batch->event_failed);
+    free(batch->bisect);
+    free(batch->bisect_error);
+    for (size_t i = 0; i < batch->event_error_n; i++)
+        free(batch->event_error[i]);
+    free(batch->event_error);
     free(batch->events);
     free(batch->error);
     free(batch->delivery_error);
     free(batch->fail_response);
+    for (size_t i = 0; i < batch->inv_failures_n; i++) {
+        free(batch->inv_failures[i].response);
+        free(batch->inv_failures[i].error);
+    }
+    free(batch->inv_failures);
     free(batch);
 }

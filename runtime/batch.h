@@ -34,6 +34,7 @@ typedef struct hf_event {
     int64_t enqueued_ms;         /* broker/producer timestamp, epoch ms; -1 unknown */
     int64_t received_us;         /* monotonic time the host took it off the consumer */
     uint64_t seq;                /* its place in its lane (pipeline.c) */
+    uint64_t order_key;          /* a hash of its ordering key (pipeline.c); 0: none */
 } hf_event_t;
 
 /* One message an invocation sent through an output binding. */
@@ -47,9 +48,20 @@ typedef struct hf_output {
     size_t body_len;
     int body_is_json;            /* body is a JSON document (a table was sent) */
     void *ext;                   /* what else the binding type keeps (its free_ext frees it) */
+    size_t invocation;           /* cardinality one: 1 + the index of the event whose
+                                    invocation sent it, so that its failed delivery fails
+                                    that invocation only; 0: the batch's */
 } hf_output_t;
 
 typedef enum { HF_BATCH_OK, HF_BATCH_FAILED } hf_batch_status_t;
+
+/* Why an invocation's output was not delivered, for its events' dead-letter headers. */
+typedef struct hf_inv_failure {
+    int binding;                 /* index in fn->outputs */
+    int status;                  /* its HTTP status, when it had one, else 0 */
+    char *response;              /* the first bytes of the answer, or NULL */
+    char *error;                 /* NULL: nothing recorded */
+} hf_inv_failure_t;
 
 typedef struct hf_batch {
     /* in */
@@ -69,6 +81,10 @@ typedef struct hf_batch {
     size_t failed_marked;        /* events failed through context.fail */
     unsigned char *event_failed; /* per event, set when its invocation failed; NULL = all
                                     events share the batch's status (cardinality many) */
+    char **event_error;          /* per event, why it failed when that is not `error`
+                                    (context.fail's reason, another invocation's error);
+                                    NULL entries (or NULL) mean `error` */
+    size_t event_error_n;        /* entries of event_error */
     hf_output_t *outputs;
     size_t outputs_n, outputs_cap;
     int64_t run_us;              /* time spent in Lua */
@@ -81,11 +97,21 @@ typedef struct hf_batch {
     int fail_status;             /* its HTTP status, when it had one, else 0 */
     char *fail_response;         /* the first bytes of the answer, when there was one */
     size_t delivered;            /* output messages with a successful delivery report */
+    hf_inv_failure_t *inv_failures;  /* cardinality one: per event, the first output of its
+                                        invocation that failed for good; NULL when none */
+    size_t inv_failures_n;
     /* the pipeline's (pipeline.c) */
     void *owner;                 /* the lane */
     uint64_t generation;         /* the lane's, when dispatched */
     int stage;                   /* where the batch is on its way */
     int dead_lettering;          /* the outputs are the failed events, for $deadLetter */
+    int keyed;                   /* its events hold their ordering keys in the lane */
+    /* bisectOnError: the batch's handler raised, and it runs again on parts of it */
+    size_t range_first, range_n; /* the events the next run covers; range_n 0: all */
+    size_t *bisect;              /* parts still to run: (first, n) pairs, last runs next */
+    size_t bisect_n, bisect_cap;
+    int bisected;                /* every part ran: event_failed says which events failed */
+    char *bisect_error;          /* the error of the first event that failed alone */
     ev_timer timer;              /* a retry's delay, a dead-letter hub's back-off */
     struct hf_batch *lane_next;  /* the lane's unresolved batches */
     struct hf_batch *next;       /* in worker queues and lists of finished batches */

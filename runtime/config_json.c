@@ -88,6 +88,12 @@ const char *hf_cfgjson_number(double d, char *buf, size_t bufsz)
         snprintf(buf, bufsz, "%lld", (long long)d);
         return buf;
     }
+    /* a whole number too large for a double to hold exactly: its digits, not an exponent
+       (what was written, rounded to the nearest double) */
+    if (d == floor(d) && fabs(d) < 1e21) {
+        snprintf(buf, bufsz, "%.0f", d);
+        return buf;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, bufsz, "%.*g", prec, d);
         if (strtod(buf, NULL) == d)

@@ -523,6 +523,20 @@ const hf_option_t *hf_options_nearest(const hf_option_t *table, const char *sect
     return best;
 }
 
+const char *hf_options_nearest_word(const char *key, const char *const *words)
+{
+    const char *best = NULL;
+    size_t bestd = 4, keylen = strlen(key);
+    for (size_t i = 0; words[i]; i++) {
+        size_t d = edit_distance(key, words[i]);
+        if (d < bestd && d < keylen) {
+            bestd = d;
+            best = words[i];
+        }
+    }
+    return best;
+}
+
 /* Is key (directly under section) named by an option of the table? */
 static const hf_option_t *known(const hf_option_t *table, const char *section, const char *key)
 {

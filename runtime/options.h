@@ -121,6 +121,10 @@ const hf_option_t *hf_options_find(const hf_option_t *table, const char *name);
 const hf_option_t *hf_options_nearest(const hf_option_t *table, const char *section,
                                       const char *key);
 
+/* The word of `words` (NULL-terminated) nearest to `key` (same rule as
+   hf_options_nearest), or NULL. */
+const char *hf_options_nearest_word(const char *key, const char *const *words);
+
 /* Write the table as a Markdown table (key, default, accepted values, meaning): the rows
    of docs/configuration.md. `prefix` is put before each key ("extensions.eventHubs."). */
 void hf_options_markdown(const hf_option_t *table, FILE *out);

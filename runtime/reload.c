@@ -1,14 +1,17 @@
 #include "reload.h"
 
+#include <dirent.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "alloc.h"
 #include "binding.h"
 #include "log.h"
+#include "lua_modules.h"
 
 /* Editors save in several steps; wait this long after the last change before reloading. */
 #define HF_RELOAD_SETTLE_S 0.2
@@ -23,6 +26,15 @@ typedef struct hf_watch {
     int config_changed;
 } hf_watch_t;
 
+/* One module file under APP/lib. */
+typedef struct hf_module_watch {
+    struct hf_reload *reload;
+    char *path;
+    char *name;                  /* the module name require knows it by */
+    ev_stat st;
+    ev_timer settle;
+} hf_module_watch_t;
+
 struct hf_reload {
     hf_app_t *app;
     struct ev_loop *loop;
@@ -30,6 +42,9 @@ struct hf_reload {
     int embedded;
     hf_watch_t *watches;
     size_t watches_n;
+    hf_module_watch_t **modules;
+    size_t modules_n;
+    ev_stat lib;                 /* the lib folder itself: files added */
 };
 
 /* Compile the script in a scratch state: 0 when it would load, else -1 with file:line. */
@@ -84,8 +99,10 @@ static int reread_config(hf_watch_t *w, const hf_function_t *fn)
     for (size_t i = 0; same && i < fn->outputs_n; i++)
         same = same_binding(&fn->outputs[i], &nf->outputs[i]);
     if (!same) {
-        hf_log_ctx(HF_LOG_WARN, &ctx, "function.json changed its bindings or scriptFile: "
-                   "restart hubfn to apply them (the running version keeps serving)");
+        hf_log_ctx(HF_LOG_WARN, &ctx, "function.json changed its bindings or scriptFile, "
+                   "which a reload does not apply (it applies the script, the modules of lib/ "
+                   "and entryPoint): restart hubfn to apply them; the running version keeps "
+                   "serving");
         hf_app_free(&fresh);
         return -1;
     }
@@ -134,6 +151,84 @@ static void on_change(struct ev_loop *loop, ev_stat *st, int revents)
     ev_timer_start(loop, &w->settle);
 }
 
+static void on_module_settled(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    hf_module_watch_t *m = t->data;
+    char err[2048];
+    if (m->st.attr.st_nlink == 0)
+        return;                  /* removed: whoever requires it fails on the next load */
+    if (check_syntax(m->path, err, sizeof(err)) != 0) {
+        hf_log_error("module %s not reloaded, the previous version keeps running: %s",
+                     m->name, err);
+        return;
+    }
+    hf_workers_reload_module(m->reload->workers, m->name);
+}
+
+static void on_module_change(struct ev_loop *loop, ev_stat *st, int revents)
+{
+    (void)revents;
+    hf_module_watch_t *m = st->data;
+    ev_timer_stop(loop, &m->settle);
+    ev_timer_set(&m->settle, HF_RELOAD_SETTLE_S, 0);
+    ev_timer_start(loop, &m->settle);
+}
+
+/* Watch the module file at path (below lib/, `rel` from there) unless it is watched. */
+static void watch_module(hf_reload_t *r, const char *path, const char *rel)
+{
+    char name[512];
+    if (hf_lua_module_name(rel, name, sizeof(name)) != 0)
+        return;
+    for (size_t i = 0; i < r->modules_n; i++)
+        if (strcmp(r->modules[i]->path, path) == 0)
+            return;
+    hf_module_watch_t *m = hf_calloc(1, sizeof(*m));
+    m->reload = r;
+    m->path = hf_strdup(path);
+    m->name = hf_strdup(name);
+    ev_stat_init(&m->st, on_module_change, m->path, 0.5);
+    ev_timer_init(&m->settle, on_module_settled, HF_RELOAD_SETTLE_S, 0);
+    m->st.data = m->settle.data = m;
+    ev_stat_start(r->loop, &m->st);
+    r->modules = hf_realloc(r->modules, (r->modules_n + 1) * sizeof(*r->modules));
+    r->modules[r->modules_n++] = m;
+}
+
+/* Watch every .lua file below dir (lib/ and its folders, a few levels down). */
+static void scan_modules(hf_reload_t *r, const char *dir, const char *rel, int depth)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[1024], sub[512];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", de->d_name);
+        if (stat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && depth < 4)
+            scan_modules(r, path, sub, depth + 1);
+        else if (S_ISREG(st.st_mode))
+            watch_module(r, path, sub);
+    }
+    closedir(d);
+}
+
+static void on_lib_change(struct ev_loop *loop, ev_stat *st, int revents)
+{
+    (void)loop;
+    (void)revents;
+    hf_reload_t *r = st->data;
+    scan_modules(r, r->app->lib_dir, "", 0);
+}
+
 hf_reload_t *hf_reload_start(hf_app_t *app, struct ev_loop *loop, hf_workers_t *workers,
                              int embedded)
 {
@@ -160,6 +255,12 @@ hf_reload_t *hf_reload_start(hf_app_t *app, struct ev_loop *loop, hf_workers_t *
         ev_stat_start(r->loop, &w->script);
         ev_stat_start(r->loop, &w->config);
     }
+    if (app->lib_dir) {
+        scan_modules(r, app->lib_dir, "", 0);
+        ev_stat_init(&r->lib, on_lib_change, app->lib_dir, 1.0);
+        r->lib.data = r;
+        ev_stat_start(r->loop, &r->lib);
+    }
     return r;
 }
 
@@ -175,5 +276,16 @@ void hf_reload_stop(hf_reload_t *r)
         free(w->function_json);
     }
     free(r->watches);
+    for (size_t i = 0; i < r->modules_n; i++) {
+        hf_module_watch_t *m = r->modules[i];
+        ev_stat_stop(r->loop, &m->st);
+        ev_timer_stop(r->loop, &m->settle);
+        free(m->path);
+        free(m->name);
+        free(m);
+    }
+    free(r->modules);
+    if (r->app->lib_dir)
+        ev_stat_stop(r->loop, &r->lib);
     free(r);
 }

@@ -1,9 +1,10 @@
 /*
  * Hot reload for `hubfn start`: saving a function's script or function.json reloads that
  * function between batches in every worker, with no restart and no event lost or run
- * twice. A script that does not compile is reported with file:line and the running
- * version keeps serving. Changes to bindings (hubs, connections, consumer group,
- * cardinality, dataType) need a restart, and hubfn says so.
+ * twice; saving a module of APP/lib reloads the functions that required it. A script or
+ * module that does not compile is reported with file:line and the running version keeps
+ * serving. Changes to bindings (hubs, connections, consumer group, cardinality, dataType),
+ * scriptFile and host.json need a restart, and hubfn says so.
  *
  * Thread: loop thread.
  */

@@ -43,6 +43,23 @@ static inline int hf_utf8_seq(const unsigned char *p, const unsigned char *end)
     return 0;
 }
 
+/* 1 when s[0..n) is valid UTF-8 (NUL bytes allowed), else 0. */
+static inline int hf_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        int k = hf_utf8_seq(p, end);
+        if (k <= 0)
+            return 0;
+        p += k;
+    }
+    return 1;
+}
+
 /* Write code point cp (at most U+10FFFF) as UTF-8 to out, which has room for 4 bytes;
    returns the byte count. */
 static inline int hf_utf8_put(char *out, uint32_t cp)

@@ -7,13 +7,46 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "datetime.h"
 #include "log.h"
+#include "lua_modules.h"
 
 /* Thread: worker, holding w->lock (released while loading). Reload what was asked for. */
 static void reload_functions(hf_worker_t *w)
 {
     const hf_app_t *app = w->pool->app;
     char err[1024];
+    /* saved modules: forget them, and reload the functions that use them (the list is
+       taken under the lock, then worked on without it) */
+    char **mods = w->modules;
+    size_t mods_n = w->modules_n;
+    w->modules = NULL;
+    w->modules_n = 0;
+    for (size_t m = 0; m < mods_n; m++) {
+        char *name = mods[m];
+        unsigned char *users = hf_calloc(app->functions_n ? app->functions_n : 1, 1);
+        pthread_mutex_unlock(&w->lock);
+        int n = hf_lua_module_changed(w->lua.L, name, users, app->functions_n);
+        if (w->index == 0) {
+            char list[512];
+            size_t k = 0;
+            list[0] = 0;
+            for (size_t i = 0; i < app->functions_n; i++)
+                if (users[i])
+                    k += (size_t)snprintf(list + k, k < sizeof(list) ? sizeof(list) - k : 0,
+                                          "%s%s", k ? ", " : "", app->functions[i].name);
+            if (n)
+                hf_log_info("module %s changed: reloading %s between batches", name, list);
+            else
+                hf_log_info("module %s changed: no function uses it", name);
+        }
+        pthread_mutex_lock(&w->lock);
+        for (size_t i = 0; i < app->functions_n; i++)
+            w->reload[i] |= users[i];
+        free(users);
+        free(name);
+    }
+    free(mods);
     for (size_t i = 0; i < app->functions_n; i++) {
         if (!w->reload[i])
             continue;
@@ -27,9 +60,31 @@ static void reload_functions(hf_worker_t *w)
         }
         pthread_mutex_lock(&w->lock);
     }
-    w->reload_pending = 0;
+    w->reload_pending = w->modules_n > 0;
     for (size_t i = 0; i < app->functions_n; i++)
         w->reload_pending |= w->reload[i];
+}
+
+/* Thread: worker. A batch is done: hand it to the loop thread. */
+static void batch_done(hf_workers_t *pool, hf_batch_t *batch)
+{
+    pthread_mutex_lock(&pool->done_lock);
+    if (pool->done_tail)
+        pool->done_tail->next = batch;
+    else
+        pool->done_head = batch;
+    pool->done_tail = batch;
+    pthread_cond_broadcast(&pool->done_cond);
+    pthread_mutex_unlock(&pool->done_lock);
+    if (pool->done_async)
+        ev_async_send(pool->loop, pool->done_async);
+}
+
+/* Wake a worker that waits in hf_lua_poll. */
+static void wake(hf_worker_t *w)
+{
+    if (atomic_load_explicit(&w->polling, memory_order_seq_cst))
+        hf_lua_wakeup(&w->lua);
 }
 
 /* Thread: worker. Runs batches until told to stop. */
@@ -51,33 +106,40 @@ static void *worker_main(void *arg)
     w->state = 1;
     pthread_cond_broadcast(&w->cond);
     for (;;) {
-        while (!w->head && !w->stop && !w->reload_pending)
+        /* With invocations waiting on requests, the worker waits on their answers and on
+           new batches at once (hf_lua_poll, which hf_workers_submit wakes); else on the
+           queue alone. */
+        while (!w->head && !w->stop && !w->reload_pending && !w->lua.suspended_n)
             pthread_cond_wait(&w->cond, &w->lock);
         if (w->reload_pending) {
             reload_functions(w);
             continue;
         }
         if (!w->head && w->stop)
-            break;
+            break;               /* the host stops: invocations still waiting are dropped */
         hf_batch_t *batch = w->head;
-        w->head = batch->next;
-        if (!w->head)
-            w->tail = NULL;
-        batch->next = NULL;
+        w->head = w->tail = NULL;
+        if (!batch)
+            atomic_store_explicit(&w->polling, 1, memory_order_seq_cst);
         pthread_mutex_unlock(&w->lock);
 
-        hf_lua_invoke(&w->lua, batch);
-
-        pthread_mutex_lock(&pool->done_lock);
-        if (pool->done_tail)
-            pool->done_tail->next = batch;
-        else
-            pool->done_head = batch;
-        pool->done_tail = batch;
-        pthread_cond_broadcast(&pool->done_cond);
-        pthread_mutex_unlock(&pool->done_lock);
-        if (pool->done_async)
-            ev_async_send(pool->loop, pool->done_async);
+        while (batch) {
+            hf_batch_t *next = batch->next;
+            batch->next = NULL;
+            if (hf_lua_start(&w->lua, batch))
+                batch_done(pool, batch);
+            batch = next;
+        }
+        if (atomic_load_explicit(&w->polling, memory_order_seq_cst)) {
+            hf_batch_t *done = hf_lua_poll(&w->lua, 1000);
+            atomic_store_explicit(&w->polling, 0, memory_order_seq_cst);
+            while (done) {
+                hf_batch_t *next = done->next;
+                done->next = NULL;
+                batch_done(pool, done);
+                done = next;
+            }
+        }
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
@@ -139,6 +201,7 @@ void hf_workers_submit(hf_workers_t *pool, int i, hf_batch_t *batch)
     w->tail = batch;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
+    wake(w);
 }
 
 hf_batch_t *hf_workers_take_done(hf_workers_t *pool)
@@ -180,7 +243,43 @@ void hf_workers_reload(hf_workers_t *pool, int fn_index)
         w->reload_pending = 1;
         pthread_cond_signal(&w->cond);
         pthread_mutex_unlock(&w->lock);
+        wake(w);
     }
+}
+
+void hf_workers_reload_module(hf_workers_t *pool, const char *name)
+{
+    for (int i = 0; i < pool->n; i++) {
+        hf_worker_t *w = &pool->w[i];
+        pthread_mutex_lock(&w->lock);
+        w->modules = hf_realloc(w->modules, (w->modules_n + 1) * sizeof(*w->modules));
+        w->modules[w->modules_n++] = hf_strdup(name);
+        w->reload_pending = 1;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+        wake(w);
+    }
+}
+
+int hf_workers_stuck(hf_workers_t *pool, int64_t limit_us, char *why, size_t whysz)
+{
+    int64_t now = hf_mono_us();
+    for (int i = 0; i < pool->n; i++) {
+        hf_lua_t *lua = &pool->w[i].lua;
+        int64_t started = atomic_load_explicit(&lua->call_started_us, memory_order_acquire);
+        if (!started || now - started <= limit_us)
+            continue;
+        int fn = atomic_load_explicit(&lua->call_fn, memory_order_relaxed);
+        int loading = atomic_load_explicit(&lua->call_loading, memory_order_relaxed);
+        const char *name = fn >= 0 && (size_t)fn < pool->app->functions_n
+                               ? pool->app->functions[fn].name
+                               : "?";
+        snprintf(why, whysz, "worker %d has been %s function %s for %.0f s", i,
+                 loading ? "loading the script of" : "inside one invocation of", name,
+                 (double)(now - started) / 1e6);
+        return 1;
+    }
+    return 0;
 }
 
 void hf_workers_stop(hf_workers_t *pool)
@@ -191,6 +290,7 @@ void hf_workers_stop(hf_workers_t *pool)
         w->stop = 1;
         pthread_cond_signal(&w->cond);
         pthread_mutex_unlock(&w->lock);
+        wake(w);
     }
     for (int i = 0; i < pool->n; i++) {
         hf_worker_t *w = &pool->w[i];
@@ -201,6 +301,9 @@ void hf_workers_stop(hf_workers_t *pool)
             w->head = next;
         }
         free(w->reload);
+        for (size_t m = 0; m < w->modules_n; m++)
+            free(w->modules[m]);
+        free(w->modules);
     }
     hf_batch_t *done = hf_workers_take_done(pool);
     while (done) {

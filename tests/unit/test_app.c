@@ -208,7 +208,7 @@ TEST(host_json_every_field)
         "     \"maxWaitTime\": \"00:00:02.500\", \"batchCheckpointFrequency\": 3, \"prefetchCount\": 0,\n"
         "     \"initialOffsetOptions\": { \"type\": \"FROMEND\" } },\n"
         "    \"kafka\": { \"session.timeout.ms\": \"30000\", \"fetch.wait.max.ms\": 50,\n"
-        "                 \"enable.partition.eof\": true, \"x.ratio\": 0.5 } },\n"
+        "                 \"enable.partition.eof\": true, \"client.rack\": 0.5 } },\n"
         "  \"logging\": { \"logLevel\": { \"default\": \"warning\", \"Function.router\": \"Debug\",\n"
         "                 \"Host.Results\": \"none\" } } }");
     CHECK_INT(load(), 0);
