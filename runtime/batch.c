@@ -83,6 +83,9 @@ void hf_batch_free(hf_batch_t *batch)
     free(batch->event_failed);
     free(batch->bisect);
     free(batch->bisect_error);
+    for (size_t i = 0; i < batch->event_error_n; i++)
+        free(batch->event_error[i]);
+    free(batch->event_error);
     free(batch->events);
     free(batch->error);
     free(batch->delivery_error);

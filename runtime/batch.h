@@ -81,6 +81,10 @@ typedef struct hf_batch {
     size_t failed_marked;        /* events failed through context.fail */
     unsigned char *event_failed; /* per event, set when its invocation failed; NULL = all
                                     events share the batch's status (cardinality many) */
+    char **event_error;          /* per event, why it failed when that is not `error`
+                                    (context.fail's reason, another invocation's error);
+                                    NULL entries (or NULL) mean `error` */
+    size_t event_error_n;        /* entries of event_error */
     hf_output_t *outputs;
     size_t outputs_n, outputs_cap;
     int64_t run_us;              /* time spent in Lua */

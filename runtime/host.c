@@ -16,6 +16,7 @@
 #include "alloc.h"
 #include "binding.h"
 #include "core.h"
+#include "datetime.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -218,13 +219,28 @@ static void collect_metrics(void *ud)
                   host_ready(core, why, sizeof(why)));
 }
 
-/* GET /healthz, /readyz, /metrics (loop thread: answering at all shows the loop turns). */
+/* How long past functionTimeout a worker may stay inside one call before /healthz fails.
+   The timeout hook stops Lua code within microseconds of the deadline; what outlasts it
+   is a call into C that does not return (os.execute, a blocking read). */
+#define HF_HEALTH_GRACE_MS 10000
+
+/* GET /healthz, /readyz, /metrics (loop thread: answering at all shows the loop turns;
+   /healthz also fails while a worker is stuck in one call). */
 static void serve_http(void *ud, const char *path, hf_http_response_t *res)
 {
     hf_core_t *core = ud;
     char why[512];
     if (strcmp(path, "/healthz") == 0) {
-        hf_http_text(res, 200, "ok\n");
+        long long limit_ms = core->app.host.function_timeout_ms;
+        char limit[32];
+        if (limit_ms > 0 &&
+            hf_workers_stuck(&core->workers, (limit_ms + HF_HEALTH_GRACE_MS) * 1000, why,
+                             sizeof(why))) {
+            hf_duration_format(limit_ms, limit, sizeof(limit));
+            hf_http_text(res, 503, "%s, longer than functionTimeout (%s) plus %d s\n", why,
+                         limit, HF_HEALTH_GRACE_MS / 1000);
+        } else
+            hf_http_text(res, 200, "ok\n");
     } else if (strcmp(path, "/readyz") == 0) {
         int ready = host_ready(core, why, sizeof(why));
         hf_http_text(res, ready ? 200 : 503, "%s\n", why);
@@ -365,6 +381,9 @@ int hf_host_main(const hf_host_opts_t *opts)
     core->copts.embedded = opts->embedded;
     core->copts.exit_on_eof = opts->exit_on_eof;
     core->copts.partitions = opts->partitions > 0 ? opts->partitions : 4;
+    core->copts.embedded_port = opts->embedded_port;
+    core->copts.embedded_hubs = opts->embedded_hubs;
+    core->copts.embedded_hubs_n = opts->embedded_hubs_n;
     core->copts.workers = opts->workers > 0 ? opts->workers : cpu_count();
 
     core->loop = ev_default_loop(0);

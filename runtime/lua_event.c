@@ -15,15 +15,16 @@
 
 /*
  * Event tables. An event costs nothing until the handler reads it: the table holds only
- * two private keys (light-userdata addresses), the block of its batch and its place there,
+ * two private keys (light-userdata addresses), the block of its invocation and its place there,
  * and the events' metatable (one per state) builds each field on first read and stores it
  * in the table (a raw set), so later reads are plain table reads. The block is one Lua
- * userdata per batch holding a copy of what the events need (payloads, keys, headers,
+ * userdata per invocation holding a copy of what the events need (payloads, keys, headers,
  * partition, offset, enqueued time) and, per event, which fields were built already: a
  * field is built once, so one the handler removed stays removed, and one that is absent
  * (partitionKey without a key, activation of another body, decodeError of a good body) is
- * looked at once. pairs(ev) and the JSON encoder build every field first. The events of
- * cardinality-one invocations of one batch share its block.
+ * looked at once. pairs(ev) and the JSON encoder build every field first. A block holds
+ * the events of one invocation: the batch (or the part of it being bisected) with
+ * cardinality many, the event with cardinality one.
  *
  * triggerMetadata is a lazy table of lua_lazy.c: its ...Array fields (cardinality many)
  * and enqueuedTimeUtc/properties/systemProperties (one) are built on first read from the
@@ -34,8 +35,6 @@
 static const char ev_blk_key = 0;        /* event: the block of its batch (a userdata) */
 static const char ev_idx_key = 0;        /* event: its place in the block, from 1 */
 static const char ev_mt_key = 0;         /* registry: the events' metatable */
-static const char ev_cache_key = 0;      /* registry: the block of the batch being invoked
-                                            one event at a time (cardinality one) */
 static const char tm_event_key = 0;      /* triggerMetadata (one): the event */
 static const char tm_events_key = 0;     /* triggerMetadata (many): the events, in order */
 
@@ -68,11 +67,9 @@ typedef struct ev_rec {
     unsigned built;                      /* 1 << F_...: fields built (or found absent) */
 } ev_rec_t;
 
-/* The block of a batch: what its events need, copied, as the batch goes away after the
-   invocation while a handler may keep an event. */
+/* The block of an invocation: what its events need, copied, as the batch goes away after
+   the invocation while a handler may keep an event. */
 typedef struct ev_blk {
-    const hf_batch_t *batch;             /* identity only: the batch it was made from */
-    const hf_event_t *events;
     size_t n;
     hf_datatype_t data_type;
     ev_rec_t recs[];
@@ -347,8 +344,6 @@ static ev_blk_t *push_blk(lua_State *L, const hf_batch_t *batch, size_t first, s
     size_t size = sizeof(ev_blk_t) + n * sizeof(ev_rec_t) + headers * sizeof(ev_header_t) +
                   bytes;
     ev_blk_t *b = lua_newuserdatauv(L, size, 0);
-    b->batch = batch;
-    b->events = batch->events + first;
     b->n = n;
     b->data_type = batch->fn->trigger.data_type;
     ev_header_t *hd = (ev_header_t *)(b->recs + n);
@@ -393,21 +388,7 @@ void hf_lua_push_events(lua_State *L, const hf_batch_t *batch, size_t first, siz
 {
     push_ev_mt(L);
     int mt = lua_gettop(L);
-    /* Cardinality one invokes the handler once per event, in order: the events of one
-       batch share one block, kept here from the first event to the last. With many, the
-       block holds the invocation's events (a part of the batch when it is bisected). */
-    ev_blk_t *b = NULL;
-    if (!many && first > 0) {
-        if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ev_cache_key) == LUA_TUSERDATA)
-            b = lua_touserdata(L, -1);
-        if (b && (b->batch != batch || b->events != batch->events ||
-                  b->n != batch->events_n))
-            b = NULL;
-        if (!b)
-            lua_pop(L, 1);
-    }
-    if (!b)
-        b = many ? push_blk(L, batch, first, n) : push_blk(L, batch, 0, batch->events_n);
+    push_blk(L, batch, first, n);
     int blk = lua_gettop(L);
     if (many) {
         lua_createtable(L, (int)n, 0);
@@ -416,12 +397,7 @@ void hf_lua_push_events(lua_State *L, const hf_batch_t *batch, size_t first, siz
             lua_rawseti(L, -2, (lua_Integer)i + 1);
         }
     } else {
-        if (first + n < batch->events_n)
-            lua_pushvalue(L, blk);
-        else
-            lua_pushnil(L);                      /* the last: let the block go with it */
-        lua_rawsetp(L, LUA_REGISTRYINDEX, &ev_cache_key);
-        push_ev(L, blk, mt, (lua_Integer)first + 1);
+        push_ev(L, blk, mt, 1);
     }
     lua_replace(L, mt);
     lua_settop(L, mt);

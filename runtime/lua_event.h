@@ -3,8 +3,8 @@
  *
  * An event costs nothing until the handler reads it: every field (partition, offset,
  * sequenceNumber, partitionKey, enqueuedTime, properties, systemProperties, activation,
- * body, decodeError) is built on first read from a copy of the batch's events kept in one
- * block per batch, and then stored in the table. pairs() and the JSON encoder build them
+ * body, decodeError) is built on first read from a copy of the invocation's events kept
+ * in one block (a userdata) per invocation, and then stored in the table. pairs() and the JSON encoder build them
  * all first. triggerMetadata's per-event fields are built on first read the same way.
  *
  * Thread: the thread that owns the state.
@@ -21,8 +21,7 @@
    state (once, at init). */
 void hf_lua_event_register(lua_State *L);
 /* Push the events of an invocation over events [first, first+n) of the batch: an array
-   of n event tables (many), or the event table of events[first] (one, then n is 1). The
-   invocations of one batch with cardinality one call this in order of first. */
+   of n event tables (many), or the event table of events[first] (one, then n is 1). */
 void hf_lua_push_events(lua_State *L, const hf_batch_t *batch, size_t first, size_t n,
                         int many);
 /* Push triggerMetadata of an invocation over events [first, first+n) of the batch: evs is

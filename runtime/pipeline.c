@@ -957,8 +957,16 @@ static int bisect_step(hf_pipeline_t *pl, hf_lane_t *lane, hf_batch_t *batch)
     } else if (raised && n > 1) {
         memset(batch->event_failed + first, 0, n);
         bisect_split(batch, first, n);
-    } else if (raised && !batch->bisect_error && batch->error) {
-        batch->bisect_error = hf_strdup(batch->error);   /* an event failed alone */
+    } else if (raised && batch->error) {
+        /* an event failed alone: its own error goes with it (dead-letter headers) */
+        if (!batch->event_error) {
+            batch->event_error = hf_calloc(batch->events_n, sizeof(char *));
+            batch->event_error_n = batch->events_n;
+        }
+        free(batch->event_error[first]);
+        batch->event_error[first] = hf_strdup(batch->error);
+        if (!batch->bisect_error)
+            batch->bisect_error = hf_strdup(batch->error);
     }
     if (!batch->bisect_n) {
         /* every part ran */
@@ -1265,6 +1273,11 @@ static void dead_letter(hf_lane_t *lane, hf_batch_t *batch)
                     batch->inv_failures[kept] = *f;   /* that slot's event was done: empty */
                     memset(f, 0, sizeof(*f));
                 }
+                if (i < batch->event_error_n && kept != i) {   /* its own reason moves too */
+                    free(batch->event_error[kept]);
+                    batch->event_error[kept] = batch->event_error[i];
+                    batch->event_error[i] = NULL;
+                }
                 batch->events[kept++] = batch->events[i];
             } else {
                 resolve_seq(lane, batch->events[i].seq);
@@ -1305,10 +1318,13 @@ static void dead_letter(hf_lane_t *lane, hf_batch_t *batch)
             hf_log_time_iso(ev->enqueued_ms, num, sizeof(num));
             hf_output_add_header(&out, "hubfn-enqueued-time", num, strlen(num));
         }
-        /* with cardinality one, what failed this event's own invocation */
+        /* with cardinality one, what failed this event's own invocation; else the event's
+           own reason (context.fail's), else the batch's error */
         const hf_inv_failure_t *f = i < batch->inv_failures_n && batch->inv_failures[i].error
                                         ? &batch->inv_failures[i] : NULL;
         const char *e = f ? f->error : error ? error : "unknown error";
+        if (!f && i < batch->event_error_n && batch->event_error[i])
+            e = batch->event_error[i];
         const char *nl = strchr(e, '\n');   /* the first line; the traceback stays in the log */
         hf_output_add_header(&out, "hubfn-error", e, nl ? (size_t)(nl - e) : strlen(e));
         int fb = f ? f->binding : fail_binding, fs = f ? f->status : fail_status;

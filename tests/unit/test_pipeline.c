@@ -903,7 +903,7 @@ TEST(bisect_leaves_only_the_failing_events_for_the_dead_letter_hub)
     CHECK_INT(st.dead_lettered, 3);
     CHECK_INT(st.failed_events, 3);
     CHECK(strstr(out_state.last_headers, "hubfn-source-offset=13;") != NULL);
-    CHECK(strstr(out_state.last_headers, "hubfn-error=poison at 3;") != NULL);
+    CHECK(strstr(out_state.last_headers, "hubfn-error=poison at 13;") != NULL);  /* its own */
     CHECK_INT(acked, 16);
     CHECK(hf_lane_idle(lane));
 }
@@ -946,6 +946,49 @@ TEST(without_bisect_the_whole_batch_fails)
     hf_pipeline_stats(pl, &st);
     CHECK_INT(st.dead_lettered, 8);
     CHECK(hf_lane_idle(lane));
+}
+
+/* "name=value;" of every header of a held delivery's message */
+static const char *held_headers(size_t k)
+{
+    static char buf[2048];
+    hf_output_t *m = hf_delivery_msg(out_state.d[k], out_state.i[k]);
+    size_t n = 0;
+    buf[0] = 0;
+    for (size_t h = 0; h < m->headers_n; h++)
+        n += (size_t)snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0, "%s=%.*s;",
+                              m->headers[h].name, (int)m->headers[h].value_len,
+                              m->headers[h].value);
+    return buf;
+}
+
+TEST(dead_letter_headers_carry_each_events_own_reason)
+{
+    /* cardinality one: event 1 failed through context.fail alone, event 3 by an error its
+       invocation raised (the batch's error) */
+    setup(10, 1, -1, 1);
+    hf_lane_t *lane = open_lane(0);
+    push(lane, 0, 4);
+    hf_batch_t *b = take_submitted();
+    b->invocations = 4;
+    b->failed_invocations = 1;
+    b->failed_marked = 1;
+    b->status = HF_BATCH_FAILED;
+    b->event_failed = hf_calloc(4, 1);
+    b->event_failed[1] = b->event_failed[3] = 1;
+    b->event_error = hf_calloc(4, sizeof(char *));
+    b->event_error_n = 4;
+    b->event_error[1] = hf_strdup("event at offset 1: bad id");
+    b->error = hf_strdup("handler.lua:3: real trouble\nstack traceback: ...");
+    out_state.mode = 0;
+    hf_pipeline_complete(pl, b);
+    CHECK_INT(out_state.n, 2);
+    CHECK_HAS(held_headers(0), "hubfn-source-offset=1;");
+    CHECK_HAS(held_headers(0), "hubfn-error=event at offset 1: bad id;");
+    CHECK_HAS(held_headers(1), "hubfn-source-offset=3;");
+    CHECK_HAS(held_headers(1), "hubfn-error=handler.lua:3: real trouble;");
+    report_all(1);
+    CHECK_INT(acked, 4);
 }
 
 TEST_MAIN()
