@@ -255,7 +255,7 @@ TEST(events_kept_after_their_batch)
     hf_lua_close(&lua);
 }
 
-TEST(cardinality_one_events_share_their_batch)
+TEST(cardinality_one_events_read_their_own)
 {
     /* one invocation per event: each reads its own fields, and an event kept from an
        earlier invocation (and batch) still reads right */
