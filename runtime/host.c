@@ -7,10 +7,13 @@
  */
 #include "host.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -331,6 +334,41 @@ static int type_used(const hf_app_t *app, const hf_binding_type_t *type)
     return 0;
 }
 
+/* A watchdog over closing the clients: librdkafka's destroy waits for its broker threads,
+   and a hub deleted under a consumer (or a broker gone for good) can keep one from ever
+   ending. The checkpoints are committed by then, so past CLOSE_GRACE_S the process leaves
+   with the exit code it has rather than hang. */
+#define CLOSE_GRACE_S 15
+
+typedef struct close_watch {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+    int rc;
+} close_watch_t;
+
+static void *close_watchdog(void *arg)
+{
+    close_watch_t *w = arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += CLOSE_GRACE_S;
+    pthread_mutex_lock(&w->lock);
+    while (!w->done)
+        if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) == ETIMEDOUT)
+            break;
+    int done = w->done;
+    pthread_mutex_unlock(&w->lock);
+    if (!done) {
+        hf_log_warn("the Kafka clients did not shut down within %d s (a hub deleted while "
+                    "hubfn ran, or a broker gone?); checkpoints were committed: exiting "
+                    "without waiting for them", CLOSE_GRACE_S);
+        fflush(stderr);
+        _exit(w->rc);
+    }
+    return NULL;
+}
+
 /* Close every started type, in reverse start order. */
 static void close_types(hf_core_t *core, int abandon)
 {
@@ -447,7 +485,18 @@ out_types:;
             hf_binding_types[i]->stats(core->states[i], &stats);
     hf_pipeline_stats(core->pipeline, &stats);
     hf_pipeline_shutdown(core->pipeline);
+    close_watch_t watch = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, rc};
+    pthread_t watcher;
+    int watching = !core->abandon &&
+                   pthread_create(&watcher, NULL, close_watchdog, &watch) == 0;
     close_types(core, core->abandon);
+    if (watching) {
+        pthread_mutex_lock(&watch.lock);
+        watch.done = 1;
+        pthread_cond_signal(&watch.cond);
+        pthread_mutex_unlock(&watch.lock);
+        pthread_join(watcher, NULL);
+    }
     if (core->abandon) {
         /* A handler still running cannot be stopped from outside its thread: what it was
            doing is not checkpointed, so leave now rather than wait for it. */
