@@ -45,7 +45,9 @@ typedef struct part {
     int64_t resume_offset;       /* the group's checkpoint when assigned, until the first
                                     event shows where fetching really starts; -1 */
     int64_t position;            /* next offset to be handed over, for the lag gauge; -1 */
-    hf_series_t *m_received, *m_lag, *m_resets;
+    int64_t checkpoint;          /* the group's committed offset as last known, for the
+                                    checkpoint lag gauge; -1 none */
+    hf_series_t *m_received, *m_lag, *m_resets, *m_ck_lag;
 } part_t;
 
 /* The trigger of one function. */
@@ -106,7 +108,7 @@ static part_t *part_get(consumer_t *c, int32_t id)
         part->c = c;
         part->id = id;
         part->next_offset = part->acked_offset = part->committed_offset = -1;
-        part->resume_offset = part->position = -1;
+        part->resume_offset = part->position = part->checkpoint = -1;
         hf_metrics_t *reg = hf_core_metrics(c->core);
         char num[16];
         snprintf(num, sizeof(num), "%d", (int)id);
@@ -114,6 +116,8 @@ static part_t *part_get(consumer_t *c, int32_t id)
                                             c->fn->name, num);
         part->m_lag = hf_metric_series(hf_metrics_get(reg, HF_M_CONSUMER_LAG), c->fn->name, num);
         part->m_resets = hf_metric_series(hf_metrics_get(reg, HF_M_OFFSET_RESETS), c->fn->name,
+                                          num);
+        part->m_ck_lag = hf_metric_series(hf_metrics_get(reg, HF_M_CHECKPOINT_LAG), c->fn->name,
                                           num);
         c->parts[id] = part;
     }
@@ -156,6 +160,8 @@ static void commit_part(part_t *part, int sync)
         return;
     }
     part->committed_offset = part->acked_offset;
+    if (sync)
+        part->checkpoint = part->acked_offset;
     part->acks_since_commit = 0;
 }
 
@@ -430,6 +436,7 @@ static void part_assign(consumer_t *c, int32_t id)
     part->next_offset = part->acked_offset = part->committed_offset = -1;
     part->resume_offset = -1;
     part->position = -1;
+    part->checkpoint = -1;
     part->acks_since_commit = 0;
     part->lane = hf_pipeline_lane(hf_core_pipeline(c->core), c->fn_index, id);
     hf_lane_source_t src = {c->cfg->hub, c->cfg->consumer_group};
@@ -456,7 +463,8 @@ static void remember_checkpoints(consumer_t *c, const rd_kafka_topic_partition_l
         for (int i = 0; i < committed->cnt; i++) {
             part_t *part = part_get(c, committed->elems[i].partition);
             if (part && committed->elems[i].offset >= 0)
-                part->resume_offset = part->position = committed->elems[i].offset;
+                part->resume_offset = part->position = part->checkpoint =
+                    committed->elems[i].offset;
         }
     }
     rd_kafka_topic_partition_list_destroy(committed);
@@ -623,6 +631,11 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         hf_series_add(err || offsets->elems[i].err ? c->m.commit_failures : c->m.commits, 1);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         c->brokers_down = 0;
+        for (int i = 0; offsets && i < offsets->cnt; i++) {
+            part_t *part = part_get(c, offsets->elems[i].partition);
+            if (part && !offsets->elems[i].err && offsets->elems[i].offset >= 0)
+                part->checkpoint = offsets->elems[i].offset;
+        }
         return;
     }
     for (int i = 0; offsets && i < offsets->cnt; i++) {
@@ -977,6 +990,13 @@ static void trigger_collect(void *state)
                 hf_series_hide(part->m_lag);
             else
                 hf_series_set(part->m_lag, hi > pos ? (double)(hi - pos) : 0);
+            /* against the checkpoint, as KEDA measures; none yet: where fetching starts */
+            int64_t ck = part->checkpoint >= 0 ? part->checkpoint
+                         : host_cfg(c)->initial_offset == HF_OFFSET_FROM_END ? hi : lo;
+            if (!part->assigned || hi < 0 || ck < 0)
+                hf_series_hide(part->m_ck_lag);
+            else
+                hf_series_set(part->m_ck_lag, hi > ck ? (double)(hi - ck) : 0);
             assigned += part->assigned;
         }
         hf_series_set(c->m.assigned, assigned);

@@ -17,6 +17,7 @@
 #include "json.h"
 #include "lua_lazy.h"
 #include "log.h"
+#include "trace.h"
 
 /* Instructions between two looks at the clock while a handler runs. */
 #define HF_HOOK_COUNT 10000
@@ -220,6 +221,7 @@ static int log_at(lua_State *L, hf_log_level_t lvl, int first)
         lua_getfield(L, LUA_REGISTRYINDEX, "hubfn.invocationId");
         ctx.invocation_id = lua_tostring(L, -1);
         lua_pop(L, 1);
+        hf_trace_log_ctx(lua->span, &ctx);
     }
     hf_log_write(lvl, &ctx, lua_tostring(L, -1));
     return 0;
@@ -547,6 +549,62 @@ static void new_invocation_id(hf_lua_t *lua, char *out)
              b[13], b[14], b[15]);
 }
 
+/* ---- context.traceContext ---- */
+
+static const char context_mt_key = 0;
+
+/* Pushes context.traceContext of the invocation's span. */
+static void push_trace_context(lua_State *L, const hf_span_t *span)
+{
+    lua_createtable(L, 0, 9);
+    lua_pushstring(L, span->traceparent);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "traceparent");
+    lua_setfield(L, -2, "traceParent");          /* Azure Functions' spelling */
+    if (span->tracestate) {
+        lua_pushstring(L, span->tracestate);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, "tracestate");
+        lua_setfield(L, -2, "traceState");
+    }
+    lua_pushstring(L, span->trace_hex);
+    lua_setfield(L, -2, "traceId");
+    lua_pushstring(L, span->span_hex);
+    lua_setfield(L, -2, "spanId");
+    if (span->has_parent) {
+        lua_pushstring(L, span->parent_hex);
+        lua_setfield(L, -2, "parentSpanId");
+    }
+    lua_pushboolean(L, (span->ctx.flags & HF_TRACE_SAMPLED) != 0);
+    lua_setfield(L, -2, "sampled");
+}
+
+/* __index of every context: context.traceContext is made on first read (most handlers
+   never read it), then kept in the context. */
+static int l_context_index(lua_State *L)
+{
+    hf_lua_t *lua = hf_lua_of(L);
+    if (!lua->span || lua_type(L, 2) != LUA_TSTRING ||
+        strcmp(lua_tostring(L, 2), "traceContext") != 0)
+        return 0;
+    push_trace_context(L, lua->span);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, 1, "traceContext");
+    return 1;
+}
+
+/* The consumer group of fn's trigger, from its partitionContext, pushed (a string or nil). */
+static const char *push_group(hf_lua_t *lua, int fn_index)
+{
+    lua_State *L = lua->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lua->contexts[fn_index]);
+    lua_getfield(L, -1, "partitionContext");
+    lua_getfield(L, -1, "consumerGroup");
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    return lua_tostring(L, -1);
+}
+
 /* Push the context of one invocation over events [first, first+n); evs is the stack
    index of the events array (many) or of the event (one). */
 static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, int many,
@@ -557,6 +615,15 @@ static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, in
     const hf_function_t *fn = batch->fn;
     lua_createtable(L, 0, 8);
     int c = lua_gettop(L);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &context_mt_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 1);
+        lua_pushcfunction(L, l_context_index);
+        lua_setfield(L, -2, "__index");
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &context_mt_key);
+    }
+    lua_setmetatable(L, c);
     lua_rawgeti(L, LUA_REGISTRYINDEX, lua->contexts[fn_index]);
     int parts = lua_gettop(L);
     lua_pushstring(L, invocation_id);
@@ -599,6 +666,14 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
     size_t outputs_before = batch->outputs_n;
 
     new_invocation_id(lua, invocation_id);
+    if (hf_trace_recording()) {
+        lua->span = hf_trace_begin(batch, first, n, invocation_id, push_group(lua, fn_index));
+        lua_pop(L, 1);
+    } else {
+        lua->span = hf_trace_begin(batch, first, n, invocation_id, NULL);
+    }
+    atomic_store_explicit(&lua->running_fn, fn_index, memory_order_relaxed);
+    atomic_store_explicit(&lua->running_since_us, hf_mono_us(), memory_order_release);
     lua_pushstring(L, invocation_id);
     lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.invocationId");
     lua_pushcfunction(L, msghandler);
@@ -673,7 +748,14 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
         }
         /* Outputs of a failed invocation are not sent. */
         hf_batch_drop_outputs(batch, outputs_before);
+        hf_trace_end_invocation(lua->span, lua->timed_out ? HF_OUTCOME_TIMEOUT
+                                                          : HF_OUTCOME_ERROR,
+                                *head ? head : msg ? msg : "unknown error");
+    } else if (batch->event_failed && memchr(batch->event_failed + first, 1, n)) {
+        hf_trace_end_invocation(lua->span, HF_OUTCOME_ERROR, batch->error);  /* context.fail */
     }
+    atomic_store_explicit(&lua->running_since_us, 0, memory_order_release);
+    lua->span = NULL;
     batch->invocations++;
     lua_pushnil(L);
     lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.events");

@@ -9,6 +9,7 @@
 #define HF_LUA_HOST_H
 
 #include <lua.h>
+#include <stdatomic.h>
 
 #include "app.h"
 #include "batch.h"
@@ -33,6 +34,11 @@ typedef struct hf_lua {
     uint64_t rng;                /* invocation ids */
     int calls_since_gc;
     hf_pool_t *pool;             /* NULL: every block from malloc */
+    struct hf_span *span;        /* the current invocation's span (trace.h), or NULL */
+    /* The invocation running now, for the loop thread's metrics: its function and its
+       monotonic start (0: none runs). */
+    _Atomic int running_fn;
+    _Atomic int64_t running_since_us;
 } hf_lua_t;
 
 /* Create the state and load every enabled function. -1 with one line (file:line) in err. */

@@ -79,6 +79,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         return NULL;
     }
+    atomic_store_explicit(&w->lua_mem, w->lua.mem_used, memory_order_relaxed);
     pthread_mutex_lock(&w->lock);
     w->state = 1;
     pthread_cond_broadcast(&w->cond);
@@ -99,6 +100,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&w->lock);
 
         hf_lua_invoke(&w->lua, batch);
+        atomic_store_explicit(&w->lua_mem, w->lua.mem_used, memory_order_relaxed);
 
         pthread_mutex_lock(&pool->done_lock);
         if (pool->done_tail)
@@ -226,6 +228,37 @@ void hf_workers_reload_module(hf_workers_t *pool, const char *name)
         pthread_cond_signal(&w->cond);
         pthread_mutex_unlock(&w->lock);
     }
+}
+
+void hf_workers_collect(hf_workers_t *pool, hf_metrics_t *reg)
+{
+    const hf_app_t *app = pool->app;
+    if (!reg || !app)
+        return;
+    char num[16];
+    hf_metric_t *mem = hf_metrics_get(reg, HF_M_LUA_MEMORY);
+    for (int i = 0; i < pool->n; i++) {
+        snprintf(num, sizeof(num), "%d", i);
+        hf_series_set(hf_metric_series(mem, num),
+                      (double)atomic_load_explicit(&pool->w[i].lua_mem, memory_order_relaxed));
+    }
+    hf_series_set(hf_metric_series(hf_metrics_get(reg, HF_M_LUA_MEMORY_LIMIT)),
+                  (double)app->host.lua_memory_mb * 1024 * 1024);
+    double *age = hf_calloc(app->functions_n ? app->functions_n : 1, sizeof(double));
+    int64_t now = hf_mono_us();
+    for (int i = 0; i < pool->n; i++) {
+        hf_lua_t *lua = &pool->w[i].lua;
+        int64_t since = atomic_load_explicit(&lua->running_since_us, memory_order_acquire);
+        int fn = atomic_load_explicit(&lua->running_fn, memory_order_relaxed);
+        if (since > 0 && fn >= 0 && (size_t)fn < app->functions_n && now > since &&
+            (double)(now - since) / 1e6 > age[fn])
+            age[fn] = (double)(now - since) / 1e6;
+    }
+    hf_metric_t *oldest = hf_metrics_get(reg, HF_M_OLDEST_INVOCATION);
+    for (size_t f = 0; f < app->functions_n; f++)
+        if (!app->functions[f].disabled)
+            hf_series_set(hf_metric_series(oldest, app->functions[f].name), age[f]);
+    free(age);
 }
 
 void hf_workers_stop(hf_workers_t *pool)

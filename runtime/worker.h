@@ -9,9 +9,11 @@
 
 #include <ev.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "batch.h"
 #include "lua_host.h"
+#include "metrics.h"
 
 typedef struct hf_workers hf_workers_t;
 
@@ -31,6 +33,7 @@ typedef struct hf_worker {
     char **modules;              /* lib modules saved since, whose users reload too */
     size_t modules_n;
     int reload_pending;
+    _Atomic size_t lua_mem;      /* the state's memory after its last batch (metrics) */
 } hf_worker_t;
 
 struct hf_workers {
@@ -60,6 +63,9 @@ void hf_workers_reload(hf_workers_t *pool, int fn_index);
 /* A module of APP/lib was saved: every worker forgets it and reloads the functions that
    required it (while loading or running), between batches. */
 void hf_workers_reload_module(hf_workers_t *pool, const char *name);
+/* Set the workers' gauges (loop thread, at scrape time): each Lua state's memory and its
+   limit, and per function how long its longest-running invocation has been running. */
+void hf_workers_collect(hf_workers_t *pool, hf_metrics_t *reg);
 /* Stop and join every worker; batches still queued are freed unrun. */
 void hf_workers_stop(hf_workers_t *pool);
 
