@@ -4,6 +4,7 @@
  */
 #include "otlp.h"
 
+#include <cjson/cJSON.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,10 +49,10 @@ struct hf_otlp {
     int attempt;
     int stopping;
     ev_timer tick, kick, retry;
-    /* warnings */
+    /* warnings, per reason (queue-full, export-failed, rejected) */
     int failing;
-    int64_t warned_us;
-    uint64_t dropped_unsaid;
+    int64_t warned_us[3];
+    uint64_t dropped_unsaid[3];
     char last_error[256];
     hf_series_t *m_exported, *m_drop_full, *m_drop_failed, *m_drop_rejected, *m_queue;
 };
@@ -397,22 +398,24 @@ static void set_queue_gauge(hf_otlp_t *o)
     hf_series_set(o->m_queue, (double)(o->n + o->body_spans));
 }
 
-/* Count n spans dropped for `series`' reason, and say so: the first time a trouble shows,
-   then at most once a minute while it lasts. */
-static void dropped(hf_otlp_t *o, hf_series_t *series, size_t n, const char *why)
+/* Count n spans dropped for reason r (0 queue-full, 1 export-failed, 2 rejected), and say
+   so: the first time, then at most once a minute per reason while it lasts. */
+static void dropped(hf_otlp_t *o, int r, size_t n, const char *why)
 {
+    hf_series_t *series[3] = {o->m_drop_full, o->m_drop_failed, o->m_drop_rejected};
     if (!n)
         return;
-    hf_series_add(series, (double)n);
-    o->dropped_unsaid += n;
+    hf_series_add(series[r], (double)n);
+    o->dropped_unsaid[r] += n;
     int64_t now = hf_mono_us();
-    if (o->warned_us && now - o->warned_us < WARN_EVERY_US)
+    if (o->warned_us[r] && now - o->warned_us[r] < WARN_EVERY_US)
         return;
-    o->warned_us = now;
+    o->warned_us[r] = now;
     hf_log_warn("OTLP export to %s: %llu span%s dropped (%s); events are not affected, and "
                 "hubfn_trace_spans_dropped_total counts the spans", o->shown,
-                (unsigned long long)o->dropped_unsaid, o->dropped_unsaid == 1 ? "" : "s", why);
-    o->dropped_unsaid = 0;
+                (unsigned long long)o->dropped_unsaid[r], o->dropped_unsaid[r] == 1 ? "" : "s",
+                why);
+    o->dropped_unsaid[r] = 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -428,7 +431,7 @@ void hf_otlp_add(hf_otlp_t *o, char *json, size_t len)
         free(json);
         char why[128];
         snprintf(why, sizeof(why), "the queue of %zu spans is full", o->max_queue);
-        dropped(o, o->m_drop_full, 1, why);
+        dropped(o, 0, 1, why);
         return;
     }
     size_t at = (o->head + o->n) % o->max_queue;
@@ -498,23 +501,23 @@ static void finish(hf_otlp_t *o)
         export_now(o);
 }
 
-/* A 2xx answer may still carry {"partialSuccess":{"rejectedSpans":N,"errorMessage":...}}. */
+/* A 2xx answer may still carry {"partialSuccess":{"rejectedSpans":N,"errorMessage":...}}:
+   how many spans the collector did not keep, and why. */
 static size_t rejected_spans(const hf_httpc_res_t *res, char *why, size_t whysz)
 {
-    const char *b = res->body.data;
-    if (!b || !strstr(b, "rejectedSpans"))
+    if (!res->body.data || !strstr(res->body.data, "rejectedSpans"))
         return 0;
-    const char *r = strstr(b, "\"rejectedSpans\"");
-    if (!r)
-        return 0;
-    r += 15;
-    while (*r == ' ' || *r == ':' || *r == '"')
-        r++;
-    long long n = strtoll(r, NULL, 10);
-    const char *m = strstr(b, "\"errorMessage\"");
-    snprintf(why, whysz, "the collector rejected them%s%.*s", m ? ": " : "",
-             m ? (int)strcspn(m + 14, "}\n") : 0, m ? m + 14 : "");
-    return n > 0 ? (size_t)n : 0;
+    cJSON *doc = cJSON_ParseWithLength(res->body.data, res->body.len);
+    cJSON *ps = cJSON_GetObjectItem(doc, "partialSuccess");
+    cJSON *n = cJSON_GetObjectItem(ps, "rejectedSpans");
+    cJSON *msg = cJSON_GetObjectItem(ps, "errorMessage");
+    /* int64 is a string in OTLP/JSON; a number is taken too */
+    double count = cJSON_IsString(n) ? strtod(n->valuestring, NULL) : cJSON_IsNumber(n)
+                                                                        ? n->valuedouble : 0;
+    snprintf(why, whysz, "the collector rejected them%s%.200s", cJSON_IsString(msg) ? ": " : "",
+             cJSON_IsString(msg) ? msg->valuestring : "");
+    cJSON_Delete(doc);
+    return count > 0 ? (size_t)count : 0;
 }
 
 static int retryable_status(int status)
@@ -531,7 +534,7 @@ static void on_done(void *ud, hf_httpc_res_t *res)
         if (rejected > o->body_spans)
             rejected = o->body_spans;
         hf_series_add(o->m_exported, (double)(o->body_spans - rejected));
-        dropped(o, o->m_drop_rejected, rejected, why);
+        dropped(o, 2, rejected, why);
         if (o->failing)
             hf_log_info("OTLP export to %s works again", o->shown);
         o->failing = 0;
@@ -563,7 +566,7 @@ static void on_done(void *ud, hf_httpc_res_t *res)
     char full[600];
     snprintf(full, sizeof(full), "%s%s", why,
              again && !o->stopping ? ", also after 2 retries" : "");
-    dropped(o, o->m_drop_failed, o->body_spans, full);
+    dropped(o, 1, o->body_spans, full);
     finish(o);
 }
 

@@ -10,7 +10,7 @@
  * is tried twice more (after 1 s and 2 s, or the Retry-After it names, at most 10 s);
  * then its spans are dropped. Spans that find the queue full are dropped at once. Either
  * way hubfn_trace_spans_dropped_total counts them and a warning says so (at most once a
- * minute while it lasts). Events are never held back for spans.
+ * minute per reason while it lasts). Events are never held back for spans.
  *
  * The settings are the standard OpenTelemetry variables (docs/operations.md "Tracing"),
  * looked up as app settings: the environment, then local.settings.json Values.
