@@ -25,8 +25,10 @@ run() {
     local app=$T/$name
     mkapp "$app" "$HF_KAFKA_PLAIN" "$hub" one
     sed -i "s/\"g-$hub\"/\"g-$name-$$\"/" "$app/rec/function.json"
-    # REC_SLOW: a little CPU per event, so that the scrapes see the run, not just its end
-    REC_SLOW=0.0005 OTEL_EXPORTER_OTLP_ENDPOINT=$endpoint OTEL_BSP_MAX_QUEUE_SIZE=$QUEUE \
+    # REC_SLOW: a little CPU per event, so that the scrapes see the run, not just its end.
+    # Under ASan, freed memory waits in a quarantine (256 MB by default): keep it small so
+    # that the resident memory says what the process holds.
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4" REC_SLOW=0.0005 OTEL_EXPORTER_OTLP_ENDPOINT=$endpoint OTEL_BSP_MAX_QUEUE_SIZE=$QUEUE \
         OTEL_BSP_MAX_EXPORT_BATCH_SIZE=50 OTEL_BSP_SCHEDULE_DELAY=100 OTEL_EXPORTER_OTLP_TIMEOUT=500 \
         start_bg "$T/$name.log" "$HUBFN" start "$app" --http-port 0 --workers 2
     local pid=$BG
