@@ -86,11 +86,15 @@ run: deps
 # (Python), franz-go (Go) and franz-go + gopher-lua on the mock broker, then again (with
 # latency) on the harness's Apache Kafka broker; the peers install themselves into
 # ~/.cache/hubfn on first use (npm, PyPI, Go module proxy: needs node, python3 and go).
+# http.sh: a hub -> HTTP forwarding function (the "http" output binding) against kafkajs +
+# undici doing the same work at the same concurrency, against nginx on loopback (Debian's
+# nginx-light, installed when missing), on the mock broker.
 # decode.sh: `hubfn run` against a naive decoder.
 bench: deps
 	@$(MAKE) --no-print-directory all tests
 	@HUBFN=$(BUILD)/hubfn tests/bench/consume.sh
 	@HUBFN=$(BUILD)/hubfn tests/bench/consume.sh --kafka
+	@HUBFN=$(BUILD)/hubfn tests/bench/http.sh
 	@HUBFN=$(BUILD)/hubfn tests/bench/decode.sh
 
 tests: $(BUILD)/hubfn $(UNIT_BIN) $(TOOL_BIN)

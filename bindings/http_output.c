@@ -643,7 +643,7 @@ static void on_done(void *ud, hf_httpc_res_t *res)
     hf_series_set(hb->m_in_flight, (double)hb->in_flight);
     hf_series_observe(hb->m_duration, res->seconds);
     int st = res->status;
-    hf_series_add(hb->m_status[st >= 200 && st < 600 ? st / 100 - 1 : 4], 1);
+    hf_series_add(hb->m_status[st >= 200 && st < 600 ? st / 100 - 2 : 4], 1);
     char what[600];
     if (st >= 200 && st < 300) {
         finish(r, 1, NULL, st, NULL, 0);

@@ -81,6 +81,7 @@ int hf_run_main(const char *function_dir, const char *events_path, int live)
         return 2;
     }
     hf_log_set_level(app.host.log_default);
+    hf_app_export_values(&app);
     for (size_t i = 0; i < app.warnings_n; i++)
         hf_log_warn("%s", app.warnings[i]);
     if (app.functions_n != 1) {

@@ -11,6 +11,7 @@
 
 #include "alloc.h"
 #include "binding.h"
+#include "jsonpath.h"
 #include "kafka.h"
 
 #include <ctype.h>
@@ -228,6 +229,13 @@ const char *hf_app_setting(const hf_app_t *app, const char *name)
             if (strcmp(app->values[i].key, name) == 0)
                 return app->values[i].value;
     return NULL;
+}
+
+void hf_app_export_values(const hf_app_t *app)
+{
+    for (size_t i = 0; i < app->values_n; i++)
+        if (app->values[i].key[0] && !strchr(app->values[i].key, '='))
+            setenv(app->values[i].key, app->values[i].value, 0);
 }
 
 /* Where a missing setting was looked for. */
@@ -690,6 +698,19 @@ static const hf_option_t host_options[] = {
     {"extensions.eventHubs.maxEventBytes", HF_OPT_INT, H(max_event_bytes), "1000000", 1,
      64 * 1024 * 1024, NULL, HF_OPT_HUBFN,
      .help = "the largest event an output binding sends (Event Hubs: 1 MB)"},
+    {"extensions.eventHubs.partitionConcurrency", HF_OPT_INT, H(partition_concurrency), "1", 1,
+     HF_MAX_PARTITION_CONCURRENCY, NULL, HF_OPT_HUBFN,
+     .help = "batches of one partition handled at once, spread over the workers (1: one "
+             "after the other)"},
+    {"extensions.eventHubs.orderingKey", HF_OPT_STRING, H(ordering_key), "\"partitionKey\"",
+     0, 0, NULL, HF_OPT_HUBFN, .use = "use \"partitionKey\", \"none\" or \"body:PATH\" "
+     "(e.g. \"body:identityMap.ecid.0.id\")",
+     .help = "with partitionConcurrency > 1, events with the same key run in offset order "
+             "and never at once: `partitionKey`, `none`, or `body:PATH` into the JSON body"},
+    {"extensions.eventHubs.bisectOnError", HF_OPT_BOOL, H(bisect_on_error), "false", 0, 0,
+     NULL, HF_OPT_HUBFN,
+     .help = "with cardinality `many`, a batch whose handler raised is split in halves and "
+             "run again until the failing events stand alone"},
     {"extensions.eventHubs.eventProcessorOptions", HF_OPT_SECTION, .flags = HF_OPT_WARN},
     {"extensions.eventHubs.eventProcessorOptions.receiveTimeout", HF_OPT_IGNORED,
      .flags = HF_OPT_WARN, .help = AMQP_ONLY},
@@ -771,6 +792,30 @@ static int host_fail(ld_t *ld, const char *path, const char *fmt, ...)
     va_end(ap);
     return fail(ld, "%shost.json: %s: %s%s", ld->disp, path, msg,
                 origin_of(ld, path, ob, sizeof(ob)));
+}
+
+/* extensions.eventHubs.orderingKey into h->ordering (and ordering_path). */
+static int parse_ordering(ld_t *ld, hf_host_cfg_t *h)
+{
+    const char *k = h->ordering_key ? h->ordering_key : "partitionKey";
+    const char *path = "extensions.eventHubs.orderingKey";
+    if (strcasecmp(k, "partitionKey") == 0) {
+        h->ordering = HF_ORDER_PARTITION_KEY;
+    } else if (strcasecmp(k, "none") == 0) {
+        h->ordering = HF_ORDER_NONE;
+    } else if (strncasecmp(k, "body:", 5) == 0) {
+        hf_jsonpath_t jp;
+        char why[300];
+        if (hf_jsonpath_compile(&jp, k + 5, why, sizeof(why)) < 0)
+            return host_fail(ld, path, "%s", why);
+        hf_jsonpath_free(&jp);
+        h->ordering = HF_ORDER_BODY;
+        h->ordering_path = hf_strdup(k + 5);
+    } else {
+        return host_fail(ld, path, "\"%s\" is not an ordering key (use \"partitionKey\", "
+                         "\"none\" or \"body:PATH\", e.g. \"body:identityMap.ecid.0.id\")", k);
+    }
+    return 0;
 }
 
 /* Register the string values of extensions.kafka properties named like a password or
@@ -855,6 +900,8 @@ static int load_host(ld_t *ld, cJSON **allow)
                   "%d is larger than maxEventBatchSize (%d)", h->min_batch, h->max_batch);
         goto bad;
     }
+    if (parse_ordering(ld, h) < 0)
+        goto bad;
     if (h->initial_offset == HF_OFFSET_FROM_ENQUEUED_TIME &&
         !hf_cfgjson_get(hf_cfgjson_get(hf_cfgjson_get(hf_cfgjson_get(root, "extensions"),
                                                       "eventHubs"), "initialOffsetOptions"),
@@ -1483,6 +1530,7 @@ void hf_app_free(hf_app_t *app)
     free(app->dir);
     hf_options_free(host_options, &app->host);
     free(app->host.version);
+    free(app->host.ordering_path);
     kv_free(app->host.log_levels, app->host.log_levels_n);
     for (size_t i = 0; i < app->functions_n; i++)
         function_free(&app->functions[i]);

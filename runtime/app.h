@@ -20,6 +20,10 @@
 typedef enum { HF_CARD_ONE, HF_CARD_MANY } hf_cardinality_t;
 typedef enum { HF_DATA_JSON, HF_DATA_STRING, HF_DATA_BINARY } hf_datatype_t;
 typedef enum { HF_OFFSET_FROM_START, HF_OFFSET_FROM_END, HF_OFFSET_FROM_ENQUEUED_TIME } hf_offset_type_t;
+/* The most batches of one partition in flight (extensions.eventHubs.partitionConcurrency). */
+#define HF_MAX_PARTITION_CONCURRENCY 256
+/* extensions.eventHubs.orderingKey: which events of a partition keep their order. */
+typedef enum { HF_ORDER_PARTITION_KEY, HF_ORDER_NONE, HF_ORDER_BODY } hf_ordering_t;
 typedef enum { HF_DIR_IN, HF_DIR_OUT, HF_DIR_INOUT } hf_direction_t;
 
 typedef struct hf_kv {
@@ -39,6 +43,13 @@ typedef struct hf_host_cfg {
     int checkpoint_every;            /* batchCheckpointFrequency */
     int prefetch;                    /* prefetchCount */
     int max_event_bytes;             /* maxEventBytes (hubfn): largest output event */
+    int partition_concurrency;       /* partitionConcurrency (hubfn): batches of a partition
+                                        in flight at once */
+    char *ordering_key;              /* orderingKey (hubfn): "partitionKey", "none",
+                                        "body:PATH" */
+    hf_ordering_t ordering;          /* what ordering_key says */
+    char *ordering_path;             /* HF_ORDER_BODY: the PATH (jsonpath.h) */
+    int bisect_on_error;             /* bisectOnError (hubfn) */
     hf_offset_type_t initial_offset; /* initialOffsetOptions.type */
     long long initial_time_ms;       /* initialOffsetOptions.enqueuedTimeUtc, epoch ms */
     int lua_memory_mb;               /* extensions.lua.memoryLimitMB (hubfn); 0 = none */
@@ -153,6 +164,10 @@ int hf_app_load_settings(hf_app_t *app, const char *dir, char *err, size_t errsz
  * Returns the value (owned by the environment or the app) or NULL.
  */
 const char *hf_app_setting(const hf_app_t *app, const char *name);
+/* Put local.settings.json Values into the environment where the environment does not
+   already set them, as the Functions host does locally, so that a handler's os.getenv
+   sees every app setting. Call before threads start. */
+void hf_app_export_values(const hf_app_t *app);
 
 /* The level for a log category ("Function.router", "Function.router.User",
    "Host.Results"): the logging.logLevel entry whose key is the category or its longest

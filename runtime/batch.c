@@ -83,6 +83,8 @@ void hf_batch_free(hf_batch_t *batch)
     hf_batch_clear_outputs(batch);
     free(batch->outputs);
     free(batch->event_failed);
+    free(batch->bisect);
+    free(batch->bisect_error);
     free(batch->events);
     free(batch->error);
     free(batch->delivery_error);

@@ -34,6 +34,7 @@ typedef struct hf_event {
     int64_t enqueued_ms;         /* broker/producer timestamp, epoch ms; -1 unknown */
     int64_t received_us;         /* monotonic time the host took it off the consumer */
     uint64_t seq;                /* its place in its lane (pipeline.c) */
+    uint64_t order_key;          /* a hash of its ordering key (pipeline.c); 0: none */
 } hf_event_t;
 
 /* One message an invocation sent through an output binding. */
@@ -89,6 +90,13 @@ typedef struct hf_batch {
     uint64_t generation;         /* the lane's, when dispatched */
     int stage;                   /* where the batch is on its way */
     int dead_lettering;          /* the outputs are the failed events, for $deadLetter */
+    int keyed;                   /* its events hold their ordering keys in the lane */
+    /* bisectOnError: the batch's handler raised, and it runs again on parts of it */
+    size_t range_first, range_n; /* the events the next run covers; range_n 0: all */
+    size_t *bisect;              /* parts still to run: (first, n) pairs, last runs next */
+    size_t bisect_n, bisect_cap;
+    int bisected;                /* every part ran: event_failed says which events failed */
+    char *bisect_error;          /* the error of the first event that failed alone */
     ev_timer timer;              /* a retry's delay, a dead-letter hub's back-off */
     struct hf_batch *lane_next;  /* the lane's unresolved batches */
     struct hf_batch *next;       /* in worker queues and lists of finished batches */

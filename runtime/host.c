@@ -355,6 +355,7 @@ int hf_host_main(const hf_host_opts_t *opts)
         return 2;
     }
     hf_log_set_level(core->app.host.log_default);
+    hf_app_export_values(&core->app);
     for (size_t i = 0; i < core->app.warnings_n; i++)
         hf_log_warn("%s", core->app.warnings[i]);
     size_t enabled = 0;

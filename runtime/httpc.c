@@ -469,10 +469,26 @@ void hf_httpc_free(hf_httpc_t *c)
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* Blocking                                                                            */
+/* On a worker                                                                         */
+
+/* A set of requests started together; it is done when every one is answered or its
+   deadline passes. */
+struct hf_httpc_group {
+    hf_httpc_sync_t *s;
+    xfer_t **xs;
+    hf_httpc_res_t *res;         /* the caller's */
+    size_t n, left;
+    int64_t deadline_us;
+    void *ud;
+    int done;
+    struct hf_httpc_group *prev, *next;   /* in s->running or s->finished */
+};
 
 struct hf_httpc_sync {
     CURLM *multi;
+    hf_httpc_group_t *running;   /* groups with requests in flight */
+    hf_httpc_group_t *finished, *finished_tail;   /* done, not taken yet */
+    size_t groups;               /* started and not taken */
 };
 
 hf_httpc_sync_t *hf_httpc_sync_new(void)
@@ -486,43 +502,24 @@ hf_httpc_sync_t *hf_httpc_sync_new(void)
     return s;
 }
 
-void hf_httpc_sync_run(hf_httpc_sync_t *s, const hf_httpc_req_t *reqs, hf_httpc_res_t *res,
-                       size_t n, int64_t deadline_us)
+static void group_unlink(hf_httpc_group_t **head, hf_httpc_group_t *g)
 {
-    xfer_t **xs = hf_calloc(n ? n : 1, sizeof(*xs));
-    for (size_t i = 0; i < n; i++) {
-        xs[i] = xfer_new(&reqs[i]);
-        curl_multi_add_handle(s->multi, xs[i]->easy);
-    }
-    size_t done = 0;
-    while (done < n) {
-        int running = 0;
-        curl_multi_perform(s->multi, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(s->multi, &left))) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            xfer_t *x = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-            xfer_finish(x, msg->data.result);
-            curl_multi_remove_handle(s->multi, x->easy);
-            done++;
-        }
-        if (done >= n)
-            break;
-        int wait_ms = 1000;
-        if (deadline_us) {
-            int64_t left_us = deadline_us - hf_mono_us();
-            if (left_us <= 0)
-                break;
-            if (left_us / 1000 < wait_ms)
-                wait_ms = (int)(left_us / 1000) + 1;
-        }
-        curl_multi_poll(s->multi, NULL, 0, wait_ms, NULL);
-    }
-    for (size_t i = 0; i < n; i++) {
-        xfer_t *x = xs[i];
+    if (g->prev)
+        g->prev->next = g->next;
+    else
+        *head = g->next;
+    if (g->next)
+        g->next->prev = g->prev;
+    g->prev = g->next = NULL;
+}
+
+/* Every request of g is answered or cut: hand the results over, free the transfers and
+   move g to the finished list. */
+static void group_finish(hf_httpc_group_t *g)
+{
+    hf_httpc_sync_t *s = g->s;
+    for (size_t i = 0; i < g->n; i++) {
+        xfer_t *x = g->xs[i];
         if (!x->res.status && !x->res.transport && !x->res.error[0]) {
             /* still running at the deadline */
             curl_multi_remove_handle(s->multi, x->easy);
@@ -530,17 +527,171 @@ void hf_httpc_sync_run(hf_httpc_sync_t *s, const hf_httpc_req_t *reqs, hf_httpc_
             snprintf(x->res.error, sizeof(x->res.error), "timed out (the invocation's "
                      "deadline came first)");
         }
-        res[i] = x->res;
+        g->res[i] = x->res;
         memset(&x->res, 0, sizeof(x->res));
         xfer_free(x);
     }
-    free(xs);
+    free(g->xs);
+    g->xs = NULL;
+    g->done = 1;
+    group_unlink(&s->running, g);
+    g->prev = s->finished_tail;
+    if (s->finished_tail)
+        s->finished_tail->next = g;
+    else
+        s->finished = g;
+    s->finished_tail = g;
+}
+
+hf_httpc_group_t *hf_httpc_sync_start(hf_httpc_sync_t *s, const hf_httpc_req_t *reqs,
+                                      hf_httpc_res_t *res, size_t n, int64_t deadline_us,
+                                      void *ud)
+{
+    hf_httpc_group_t *g = hf_calloc(1, sizeof(*g));
+    g->s = s;
+    g->res = res;
+    g->n = g->left = n;
+    g->deadline_us = deadline_us;
+    g->ud = ud;
+    g->xs = hf_calloc(n ? n : 1, sizeof(*g->xs));
+    g->next = s->running;
+    if (s->running)
+        s->running->prev = g;
+    s->running = g;
+    s->groups++;
+    for (size_t i = 0; i < n; i++) {
+        g->xs[i] = xfer_new(&reqs[i]);
+        g->xs[i]->ud = g;
+        curl_multi_add_handle(s->multi, g->xs[i]->easy);
+    }
+    if (n == 0)
+        group_finish(g);
+    return g;
+}
+
+/* Collect what libcurl finished, and cut groups past their deadline. */
+static void sync_progress(hf_httpc_sync_t *s)
+{
+    int running = 0;
+    curl_multi_perform(s->multi, &running);
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(s->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        xfer_t *x = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        xfer_finish(x, msg->data.result);
+        curl_multi_remove_handle(s->multi, x->easy);
+        hf_httpc_group_t *g = x->ud;
+        if (--g->left == 0)
+            group_finish(g);
+    }
+    int64_t now = 0;
+    for (hf_httpc_group_t *g = s->running, *next; g; g = next) {
+        next = g->next;
+        if (!g->deadline_us)
+            continue;
+        if (!now)
+            now = hf_mono_us();
+        if (now >= g->deadline_us)
+            group_finish(g);
+    }
+}
+
+void hf_httpc_sync_wait(hf_httpc_sync_t *s, int timeout_ms)
+{
+    sync_progress(s);
+    if (s->finished || !s->running) {
+        if (!s->finished && timeout_ms > 0)
+            curl_multi_poll(s->multi, NULL, 0, timeout_ms, NULL);   /* only a wakeup ends it */
+        return;
+    }
+    int wait_ms = timeout_ms;
+    int64_t now = hf_mono_us();
+    for (hf_httpc_group_t *g = s->running; g; g = g->next) {
+        if (!g->deadline_us)
+            continue;
+        int64_t left_ms = (g->deadline_us - now) / 1000 + 1;
+        if (left_ms < wait_ms)
+            wait_ms = left_ms > 0 ? (int)left_ms : 0;
+    }
+    curl_multi_poll(s->multi, NULL, 0, wait_ms, NULL);
+    sync_progress(s);
+}
+
+void *hf_httpc_sync_take(hf_httpc_sync_t *s)
+{
+    hf_httpc_group_t *g = s->finished;
+    if (!g)
+        return NULL;
+    s->finished = g->next;
+    if (!s->finished)
+        s->finished_tail = NULL;
+    else
+        s->finished->prev = NULL;
+    void *ud = g->ud;
+    s->groups--;
+    free(g);
+    return ud;
+}
+
+size_t hf_httpc_sync_groups(const hf_httpc_sync_t *s)
+{
+    return s->groups;
+}
+
+void hf_httpc_sync_wakeup(hf_httpc_sync_t *s)
+{
+    curl_multi_wakeup(s->multi);
+}
+
+void hf_httpc_sync_cancel(hf_httpc_group_t *g)
+{
+    hf_httpc_sync_t *s = g->s;
+    if (!g->done) {
+        for (size_t i = 0; i < g->n; i++) {
+            curl_multi_remove_handle(s->multi, g->xs[i]->easy);
+            xfer_free(g->xs[i]);
+        }
+        free(g->xs);
+        group_unlink(&s->running, g);
+    } else {
+        group_unlink(&s->finished, g);
+        if (s->finished_tail == g || !s->finished)
+            for (s->finished_tail = s->finished; s->finished_tail && s->finished_tail->next;)
+                s->finished_tail = s->finished_tail->next;
+        for (size_t i = 0; i < g->n; i++)
+            hf_httpc_res_free(&g->res[i]);
+    }
+    s->groups--;
+    free(g);
+}
+
+void hf_httpc_sync_run(hf_httpc_sync_t *s, const hf_httpc_req_t *reqs, hf_httpc_res_t *res,
+                       size_t n, int64_t deadline_us)
+{
+    /* Others' groups may finish meanwhile: they stay on the finished list for their
+       owner; this one is taken out when it is done. */
+    hf_httpc_group_t *g = hf_httpc_sync_start(s, reqs, res, n, deadline_us, NULL);
+    while (!g->done)
+        hf_httpc_sync_wait(s, 1000);
+    group_unlink(&s->finished, g);
+    if (s->finished_tail == g || !s->finished)
+        for (s->finished_tail = s->finished; s->finished_tail && s->finished_tail->next;)
+            s->finished_tail = s->finished_tail->next;
+    s->groups--;
+    free(g);
 }
 
 void hf_httpc_sync_free(hf_httpc_sync_t *s)
 {
     if (!s)
         return;
+    while (s->running)
+        hf_httpc_sync_cancel(s->running);
+    while (s->finished)
+        hf_httpc_sync_cancel(s->finished);
     curl_multi_cleanup(s->multi);
     free(s);
 }

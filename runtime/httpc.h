@@ -75,15 +75,37 @@ void hf_httpc_poll(hf_httpc_t *c, int timeout_ms);
 /* Stop every request (their done is not called) and free the client. */
 void hf_httpc_free(hf_httpc_t *c);
 
-/* ---- blocking ---- */
-
+/* ---- on a worker ---- */
+/* A client of the thread's own: a multi handle run with curl_multi_poll. Requests go in
+   groups; a handler either waits for its group (hf_httpc_sync_run) or, suspended, lets the
+   worker serve other invocations meanwhile (start, wait, take). */
 typedef struct hf_httpc_sync hf_httpc_sync_t;
+typedef struct hf_httpc_group hf_httpc_group_t;
 
 hf_httpc_sync_t *hf_httpc_sync_new(void);
 /* Run the n requests at once and wait until all are answered or deadline_us (monotonic,
-   hf_mono_us; 0 = none) passes; requests still running then fail with "timed out". */
+   hf_mono_us; 0 = none) passes; requests still running then fail with "timed out".
+   Other groups progress meanwhile. */
 void hf_httpc_sync_run(hf_httpc_sync_t *s, const hf_httpc_req_t *reqs, hf_httpc_res_t *res,
                        size_t n, int64_t deadline_us);
+/* Start n requests as one group whose results go to res[0..n) (which must stay valid
+   until the group is taken or cancelled); it is done when all are answered or deadline_us
+   passes. */
+hf_httpc_group_t *hf_httpc_sync_start(hf_httpc_sync_t *s, const hf_httpc_req_t *reqs,
+                                      hf_httpc_res_t *res, size_t n, int64_t deadline_us,
+                                      void *ud);
+/* Serve requests for up to timeout_ms; returns earlier once a group is done or
+   hf_httpc_sync_wakeup was called. */
+void hf_httpc_sync_wait(hf_httpc_sync_t *s, int timeout_ms);
+/* The ud of a group that is done (its results are in its res), removing it; NULL when
+   none is. */
+void *hf_httpc_sync_take(hf_httpc_sync_t *s);
+/* Groups started and not taken or cancelled. */
+size_t hf_httpc_sync_groups(const hf_httpc_sync_t *s);
+/* Stop a group (its res entries are freed when it was done). */
+void hf_httpc_sync_cancel(hf_httpc_group_t *g);
+/* End a hf_httpc_sync_wait of the owning thread early. Thread: any. */
+void hf_httpc_sync_wakeup(hf_httpc_sync_t *s);
+/* Cancels every group. */
 void hf_httpc_sync_free(hf_httpc_sync_t *s);
-
 #endif

@@ -780,7 +780,10 @@ void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch)
         return;
     }
     if (batch->fn->trigger.cardinality == HF_CARD_MANY) {
-        if (invoke_range(lua, fn_index, 0, batch->events_n, 1) != 0)
+        /* range_n: a part of a batch being bisected (bisectOnError) */
+        size_t first = batch->range_n ? batch->range_first : 0;
+        size_t n = batch->range_n ? batch->range_n : batch->events_n;
+        if (invoke_range(lua, fn_index, first, n, 1) != 0)
             batch->status = HF_BATCH_FAILED;
     } else {
         for (size_t i = 0; i < batch->events_n; i++)

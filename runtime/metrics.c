@@ -455,6 +455,15 @@ static const hf_metric_def_t host_defs[HF_M__COUNT] = {
                            "minus position), for the partitions this instance owns."},
     [HF_M_PARTITIONS_ASSIGNED] = {"hubfn_partitions_assigned", HF_METRIC_GAUGE, "function",
                                   NULL, 0, "Partitions this instance owns."},
+    [HF_M_PARTITION_IN_FLIGHT] = {"hubfn_partition_batches_in_flight", HF_METRIC_GAUGE,
+                                  "function,partition", NULL, 0,
+                                  "Batches of the partition taken and not resolved: running, "
+                                  "delivering their outputs or waiting to retry (at most "
+                                  "partitionConcurrency)."},
+    [HF_M_HELD_BY_ORDERING] = {"hubfn_events_held_by_ordering", HF_METRIC_GAUGE,
+                               "function,partition", NULL, 0,
+                               "Events waiting because an earlier event with their ordering "
+                               "key is in flight (partitionConcurrency > 1)."},
     [HF_M_RETRIES] = {"hubfn_retries_total", HF_METRIC_COUNTER, "function", NULL, 0,
                       "Retries scheduled by the function's retry policy."},
     [HF_M_DEAD_LETTERED] = {"hubfn_events_dead_lettered_total", HF_METRIC_COUNTER, "function",

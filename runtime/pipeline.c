@@ -10,6 +10,7 @@
 
 #include "alloc.h"
 #include "binding.h"
+#include "jsonpath.h"
 #include "log.h"
 #include "metrics.h"
 #include "trace.h"
@@ -32,6 +33,19 @@ typedef struct track {
     int64_t offset;
     unsigned char done;
 } track_t;
+
+/* An ordering key with events in flight (partitionConcurrency > 1): busy events hold it;
+   `owner` is the batch being formed that may take more of them; `skipped` marks a key an
+   event of which stayed behind in the current scan, so later ones of it stay too. */
+typedef struct keyslot {
+    uint64_t key;                /* 0: an empty slot */
+    uint32_t busy;
+    uint32_t skipped;
+    uint64_t owner;
+} keyslot_t;
+
+/* The ordering key of keyless events (they keep their order among themselves). */
+#define KEYLESS 1u
 
 struct hf_lane {
     hf_pipeline_t *pl;
@@ -60,7 +74,15 @@ struct hf_lane {
     int slots;                   /* batches dispatched and not resolved */
     hf_batch_t *batches;         /* those batches, linked by lane_next */
     ev_timer wait_timer;         /* maxWaitTime, when minEventBatchSize > 1 */
-    hf_series_t *m_processed, *m_failed;
+    /* partitionConcurrency > 1 with an orderingKey: the keys of events in flight (open
+       addressing, linear probing) */
+    int keyed;                   /* events get and hold keys */
+    keyslot_t *keys;
+    size_t keys_cap, keys_n;
+    uint32_t scan;               /* the current dispatch scan */
+    uint64_t batch_ids;
+    size_t held;                 /* pending events that waited for their key at the last scan */
+    hf_series_t *m_processed, *m_failed, *m_in_flight, *m_held;
 };
 
 /* A function's metric series. */
@@ -72,6 +94,8 @@ typedef struct fn_metrics {
 
 struct hf_pipeline {
     hf_pipeline_env_t env;
+    int conc;                    /* partitionConcurrency */
+    hf_jsonpath_t order_path;    /* orderingKey "body:PATH" */
     hf_lane_t ***lanes;          /* [function][partition] */
     int32_t *lanes_cap;          /* per function */
     fn_metrics_t *fm;            /* per function */
@@ -102,8 +126,140 @@ static size_t pending_count(const hf_lane_t *lane)
 /* Batches of one lane that may be in flight at once. */
 static int concurrency(const hf_lane_t *lane)
 {
-    (void)lane;
-    return 1;
+    return lane->pl->conc;
+}
+
+/* Events of a lane past its checkpoint, at most (partitionConcurrency > 1): a batch that
+   retries for long holds the checkpoint while later batches go on, and a crash repeats
+   the events after the checkpoint, so how far they may go is bounded. */
+static size_t window(const hf_lane_t *lane)
+{
+    return 4 * (size_t)concurrency(lane) * (size_t)lane->pl->env.app->host.max_batch;
+}
+
+/* ---- ordering keys ---- */
+
+static uint64_t hash_bytes(const void *p, size_t n, uint64_t h)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 0x100000001b3ull;
+    }
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 32;
+    return h <= KEYLESS ? h + 2 : h;
+}
+
+/* The ordering key of an event, as host.json's orderingKey says. */
+static uint64_t order_key(const hf_pipeline_t *pl, const hf_event_t *ev)
+{
+    const char *v = NULL;
+    size_t n = 0;
+    switch (pl->env.app->host.ordering) {
+    case HF_ORDER_NONE:
+        return 0;
+    case HF_ORDER_PARTITION_KEY:
+        v = ev->key;
+        n = ev->key_len;
+        break;
+    case HF_ORDER_BODY:
+        if (!hf_jsonpath_get(&pl->order_path, ev->payload, ev->len, &v, &n))
+            v = NULL;
+        break;
+    }
+    return v ? hash_bytes(v, n, 0xcbf29ce484222325ull) : KEYLESS;
+}
+
+static keyslot_t *key_find(const hf_lane_t *lane, uint64_t key)
+{
+    if (!lane->keys_cap)
+        return NULL;
+    size_t mask = lane->keys_cap - 1;
+    for (size_t i = key & mask;; i = (i + 1) & mask) {
+        if (lane->keys[i].key == key)
+            return &lane->keys[i];
+        if (lane->keys[i].key == 0)
+            return NULL;
+    }
+}
+
+static keyslot_t *key_add(hf_lane_t *lane, uint64_t key)
+{
+    if ((lane->keys_n + 1) * 2 > lane->keys_cap) {
+        size_t cap = lane->keys_cap ? lane->keys_cap * 2 : 64;
+        keyslot_t *old = lane->keys;
+        size_t old_cap = lane->keys_cap;
+        lane->keys = hf_calloc(cap, sizeof(*lane->keys));
+        lane->keys_cap = cap;
+        for (size_t i = 0; i < old_cap; i++) {
+            if (!old[i].key)
+                continue;
+            size_t j = old[i].key & (cap - 1);
+            while (lane->keys[j].key)
+                j = (j + 1) & (cap - 1);
+            lane->keys[j] = old[i];
+        }
+        free(old);
+    }
+    size_t mask = lane->keys_cap - 1, i = key & mask;
+    while (lane->keys[i].key)
+        i = (i + 1) & mask;
+    memset(&lane->keys[i], 0, sizeof(lane->keys[i]));
+    lane->keys[i].key = key;
+    lane->keys_n++;
+    return &lane->keys[i];
+}
+
+/* Remove a slot, moving later ones of its probe run back so lookups still find them. */
+static void key_remove(hf_lane_t *lane, keyslot_t *slot)
+{
+    size_t mask = lane->keys_cap - 1, i = (size_t)(slot - lane->keys), j = i;
+    lane->keys[i].key = 0;
+    lane->keys_n--;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!lane->keys[j].key)
+            return;
+        size_t home = lane->keys[j].key & mask;
+        /* j's entry may move to i when its home is not in (i, j] cyclically */
+        if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+            lane->keys[i] = lane->keys[j];
+            lane->keys[j].key = 0;
+            i = j;
+        }
+    }
+}
+
+/* The events of a batch leave the lane's flight: their keys are free for the next. */
+static void unbusy(hf_lane_t *lane, const hf_batch_t *batch, size_t i)
+{
+    if (!batch->keyed)
+        return;
+    keyslot_t *slot = key_find(lane, batch->events[i].order_key);
+    if (slot && --slot->busy == 0)
+        key_remove(lane, slot);
+}
+
+static void unbusy_all(hf_lane_t *lane, const hf_batch_t *batch)
+{
+    for (size_t i = 0; batch->keyed && i < batch->events_n; i++)
+        unbusy(lane, batch, i);
+}
+
+static void keys_reset(hf_lane_t *lane)
+{
+    if (lane->keys_cap)
+        memset(lane->keys, 0, lane->keys_cap * sizeof(*lane->keys));
+    lane->keys_n = 0;
+    lane->held = 0;
+}
+
+static void lane_gauges(hf_lane_t *lane)
+{
+    hf_series_set(lane->m_in_flight, (double)lane->slots);
+    hf_series_set(lane->m_held, (double)lane->held);
 }
 
 static void log_ctx_for(const hf_lane_t *lane, hf_log_ctx_t *ctx)
@@ -152,6 +308,14 @@ hf_pipeline_t *hf_pipeline_new(const hf_pipeline_env_t *env)
     hf_pipeline_t *pl = hf_calloc(1, sizeof(*pl));
     size_t nf = env->app->functions_n ? env->app->functions_n : 1;
     pl->env = *env;
+    pl->conc = env->app->host.partition_concurrency > 0 ? env->app->host.partition_concurrency
+                                                        : 1;
+    if (env->app->host.ordering == HF_ORDER_BODY) {
+        char err[300];
+        if (hf_jsonpath_compile(&pl->order_path, env->app->host.ordering_path, err,
+                                sizeof(err)) < 0)
+            memset(&pl->order_path, 0, sizeof(pl->order_path));   /* app.c checked it */
+    }
     if (pl->env.dead_letter_backoff_s <= 0)
         pl->env.dead_letter_backoff_s = DEAD_LETTER_BACKOFF_S;
     if (pl->env.runner.workers < 1)
@@ -183,6 +347,7 @@ static void forget_batches(hf_lane_t *lane, int keep_running)
             lane->slots--;
             if (waiting) {
                 ev_timer_stop(lane->pl->env.loop, &b->timer);
+                unbusy_all(lane, b);
                 hf_batch_free(b);
             }
         } else {
@@ -212,6 +377,7 @@ void hf_pipeline_free(hf_pipeline_t *pl)
             forget_batches(lane, 0);
             free(lane->pending);
             free(lane->track);
+            free(lane->keys);
             free(lane);
         }
         free(pl->lanes[f]);
@@ -221,6 +387,7 @@ void hf_pipeline_free(hf_pipeline_t *pl)
     free(pl->lanes);
     free(pl->lanes_cap);
     free(pl->fm);
+    hf_jsonpath_free(&pl->order_path);
     free(pl);
 }
 
@@ -261,6 +428,11 @@ hf_lane_t *hf_pipeline_lane(hf_pipeline_t *pl, int fn_index, int32_t partition)
                                              lane->fn->name, num);
         lane->m_failed = hf_metric_series(hf_metrics_get(reg, HF_M_EVENTS_FAILED),
                                           lane->fn->name, num);
+        lane->m_in_flight = hf_metric_series(hf_metrics_get(reg, HF_M_PARTITION_IN_FLIGHT),
+                                             lane->fn->name, num);
+        if (pl->conc > 1 && pl->env.app->host.ordering != HF_ORDER_NONE)
+            lane->m_held = hf_metric_series(hf_metrics_get(reg, HF_M_HELD_BY_ORDERING),
+                                            lane->fn->name, num);
         pl->lanes[fn_index][partition] = lane;
     }
     return lane;
@@ -282,6 +454,9 @@ void hf_lane_open(hf_lane_t *lane, const hf_lane_source_t *src, const hf_lane_op
     lane->track_seq = lane->next_seq = 0;
     lane->resolved_end = lane->acked = -1;
     lane->worker = pl->next_worker++ % pl->env.runner.workers;
+    lane->keyed = pl->conc > 1 && pl->env.app->host.ordering != HF_ORDER_NONE;
+    keys_reset(lane);
+    lane_gauges(lane);
 }
 
 size_t hf_lane_room(const hf_lane_t *lane)
@@ -293,7 +468,12 @@ size_t hf_lane_room(const hf_lane_t *lane)
         return 0;
     size_t want = (size_t)free_slots * (size_t)lane->pl->env.app->host.max_batch;
     size_t have = pending_count(lane);
-    return have < want ? want - have : 0;
+    size_t room = have < want ? want - have : 0;
+    if (concurrency(lane) > 1) {
+        size_t w = window(lane);
+        room = lane->track_n >= w ? 0 : room < w - lane->track_n ? room : w - lane->track_n;
+    }
+    return room;
 }
 
 size_t hf_lane_pending(const hf_lane_t *lane)
@@ -327,6 +507,7 @@ void hf_lane_push(hf_lane_t *lane, const hf_event_t *ev)
     hf_event_t *e = &lane->pending[lane->n++];
     *e = *ev;
     e->seq = lane->next_seq++;
+    e->order_key = lane->keyed ? order_key(lane->pl, e) : 0;
     track_t *t = &lane->track[(lane->track_head + lane->track_n++) % lane->track_cap];
     t->offset = ev->offset;
     t->done = 0;
@@ -372,6 +553,8 @@ void hf_lane_close(hf_lane_t *lane)
     lane->open = 0;
     lane->generation++;          /* what is still running is discarded when it comes back */
     lane->track_head = lane->track_n = 0;
+    keys_reset(lane);
+    lane_gauges(lane);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -413,6 +596,7 @@ static void release(hf_lane_t *lane, hf_batch_t *batch, int resolve)
             resolve_seq(lane, batch->events[i].seq);
         advance(lane);
     }
+    unbusy_all(lane, batch);
     for (hf_batch_t **pp = &lane->batches; *pp; pp = &(*pp)->lane_next) {
         if (*pp == batch) {
             *pp = batch->lane_next;
@@ -426,6 +610,7 @@ static void release(hf_lane_t *lane, hf_batch_t *batch, int resolve)
     if (lane->open && lane->ops && lane->ops->wake && hf_lane_room(lane) > 0)
         lane->ops->wake(lane->ud);
     dispatch(lane, lane->eof);
+    lane_gauges(lane);
     if (pl->env.progress)
         pl->env.progress(pl->env.ud);
 }
@@ -448,6 +633,47 @@ static int outputs_full(hf_lane_t *lane)
     return 0;
 }
 
+/* Take up to max events whose keys are free, in offset order, out of the pending ones
+   into a new batch (the others keep their order); NULL when every pending event waits
+   for its key. An event waits when an earlier event with its key is in flight in another
+   batch, or stayed behind in this scan. */
+static hf_batch_t *take_keyed(hf_lane_t *lane, size_t max)
+{
+    uint32_t scan = ++lane->scan;
+    uint64_t id = ++lane->batch_ids;
+    hf_batch_t *batch = NULL;
+    size_t w = lane->head, held = 0;
+    for (size_t i = lane->head; i < lane->n; i++) {
+        hf_event_t *ev = &lane->pending[i];
+        if (!batch || batch->events_n < max) {
+            keyslot_t *slot = key_find(lane, ev->order_key);
+            if (!slot || (slot->busy == 0 && slot->skipped != scan) ||
+                (slot->owner == id && slot->skipped != scan)) {
+                if (!slot)
+                    slot = key_add(lane, ev->order_key);
+                slot->busy++;
+                slot->owner = id;
+                if (!batch)
+                    batch = hf_batch_new(max);
+                batch->events[batch->events_n++] = *ev;
+                continue;
+            }
+            slot->skipped = scan;
+            held++;
+        }
+        if (w != i)
+            lane->pending[w] = *ev;
+        w++;
+    }
+    lane->n = w;
+    if (lane->head == lane->n)
+        lane->head = lane->n = 0;
+    lane->held = held;
+    if (batch)
+        batch->keyed = 1;
+    return batch;
+}
+
 /* Start the lane's next batches when the batching rules allow. */
 static void dispatch(hf_lane_t *lane, int flush)
 {
@@ -456,28 +682,35 @@ static void dispatch(hf_lane_t *lane, int flush)
     while (lane->open && !lane->draining && lane->slots < concurrency(lane)) {
         size_t n = pending_count(lane);
         if (n == 0)
-            return;
+            break;
         if (!flush && !lane->eof && n < (size_t)cfg->min_batch) {
             if (!ev_is_active(&lane->wait_timer)) {
                 ev_timer_set(&lane->wait_timer, (double)cfg->max_wait_ms / 1000.0, 0);
                 ev_timer_start(pl->env.loop, &lane->wait_timer);
             }
-            return;
+            break;
         }
         if (outputs_full(lane)) {
             lane->blocked = 1;
-            return;
+            break;
         }
         lane->blocked = 0;
-        ev_timer_stop(pl->env.loop, &lane->wait_timer);
         if (n > (size_t)cfg->max_batch)
             n = (size_t)cfg->max_batch;
-        hf_batch_t *batch = hf_batch_new(n);
-        memcpy(batch->events, lane->pending + lane->head, n * sizeof(hf_event_t));
-        batch->events_n = n;
-        lane->head += n;
-        if (lane->head == lane->n)
-            lane->head = lane->n = 0;
+        hf_batch_t *batch;
+        if (lane->keyed) {
+            batch = take_keyed(lane, n);
+            if (!batch)
+                break;           /* every pending event waits for a batch in flight */
+        } else {
+            batch = hf_batch_new(n);
+            memcpy(batch->events, lane->pending + lane->head, n * sizeof(hf_event_t));
+            batch->events_n = n;
+            lane->head += n;
+            if (lane->head == lane->n)
+                lane->head = lane->n = 0;
+        }
+        ev_timer_stop(pl->env.loop, &lane->wait_timer);
         batch->fn = lane->fn;
         batch->fn_index = lane->fn_index;
         batch->hub = lane->src.hub;
@@ -490,8 +723,12 @@ static void dispatch(hf_lane_t *lane, int flush)
         batch->lane_next = lane->batches;
         lane->batches = batch;
         lane->slots++;
-        pl->env.runner.submit(pl->env.runner.ud, lane->worker, batch);
+        /* One batch at a time runs on the lane's worker; several are spread over all. */
+        int worker = concurrency(lane) > 1 ? pl->next_worker++ % pl->env.runner.workers
+                                           : lane->worker;
+        pl->env.runner.submit(pl->env.runner.ud, worker, batch);
     }
+    lane_gauges(lane);
 }
 
 void hf_pipeline_resume(hf_pipeline_t *pl)
@@ -625,8 +862,8 @@ static void record_run(hf_pipeline_t *pl, const hf_batch_t *batch)
     /* cardinality one: the batch's invocations share its time evenly */
     if (done > 0)
         hf_series_observe_n(m->duration, (double)batch->run_us / 1e6 / done, (uint64_t)done);
-    if (batch->started_ms <= 0 || batch->done_ms <= 0)
-        return;
+    if (batch->started_ms <= 0 || batch->done_ms <= 0 || batch->range_n || batch->bisect_n)
+        return;                  /* a part of a bisected batch: its events were counted */
     for (size_t i = 0; i < batch->events_n; i++) {
         int64_t enq = batch->events[i].enqueued_ms;
         if (enq < 0)
@@ -637,6 +874,89 @@ static void record_run(hf_pipeline_t *pl, const hf_batch_t *batch)
         hf_series_observe(m->to_done,
                           batch->done_ms > enq ? (double)(batch->done_ms - enq) / 1e3 : 0);
     }
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* bisectOnError                                                                       */
+
+static void bisect_push(hf_batch_t *batch, size_t first, size_t n)
+{
+    if (batch->bisect_n + 2 > batch->bisect_cap) {
+        batch->bisect_cap = batch->bisect_cap ? batch->bisect_cap * 2 : 16;
+        batch->bisect = hf_realloc(batch->bisect, batch->bisect_cap * sizeof(size_t));
+    }
+    batch->bisect[batch->bisect_n++] = first;
+    batch->bisect[batch->bisect_n++] = n;
+}
+
+/* Split the range in halves, the first half to run next. */
+static void bisect_split(hf_batch_t *batch, size_t first, size_t n)
+{
+    size_t half = n / 2;
+    bisect_push(batch, first + half, n - half);
+    bisect_push(batch, first, half);
+}
+
+/* With bisectOnError and cardinality many, a run whose handler raised on more than one
+   event is split in halves run one after the other (keeping their order), and so on until
+   the events that fail stand alone; events in parts that succeed are done, their outputs
+   kept. 1 when the batch went back to the runner, 0 when it goes on to its outputs and
+   finalize (event_failed then marks the events that failed alone). */
+static int bisect_step(hf_pipeline_t *pl, hf_lane_t *lane, hf_batch_t *batch)
+{
+    if (!pl->env.app->host.bisect_on_error || batch->fn->trigger.cardinality != HF_CARD_MANY ||
+        batch->bisected || lane->draining)
+        return 0;
+    size_t first = batch->range_n ? batch->range_first : 0;
+    size_t n = batch->range_n ? batch->range_n : batch->events_n;
+    int raised = batch->failed_invocations > 0;
+    if (!batch->range_n && !batch->bisect_n) {
+        /* the whole batch ran */
+        if (!raised || n < 2)
+            return 0;
+        free(batch->event_failed);
+        batch->event_failed = hf_calloc(batch->events_n, 1);
+        hf_log_ctx_t ctx;
+        log_ctx_for(lane, &ctx);
+        ctx.first_offset = batch->events[0].offset;
+        ctx.last_offset = batch->events[n - 1].offset;
+        hf_log_ctx(HF_LOG_WARN, &ctx, "invocation failed on hub %s partition %d offsets "
+                   "%lld-%lld (%zu events); bisecting to find the events that fail: %s",
+                   lane->src.hub, (int)lane->partition, (long long)ctx.first_offset,
+                   (long long)ctx.last_offset, n, batch->error ? batch->error : "unknown error");
+        bisect_split(batch, 0, n);
+    } else if (raised && n > 1) {
+        memset(batch->event_failed + first, 0, n);
+        bisect_split(batch, first, n);
+    } else if (raised && !batch->bisect_error && batch->error) {
+        batch->bisect_error = hf_strdup(batch->error);   /* an event failed alone */
+    }
+    if (!batch->bisect_n) {
+        /* every part ran */
+        batch->bisected = 1;
+        batch->range_first = batch->range_n = 0;
+        int any = 0;
+        for (size_t i = 0; i < batch->events_n; i++)
+            any |= batch->event_failed[i];
+        batch->status = any ? HF_BATCH_FAILED : HF_BATCH_OK;
+        if (batch->bisect_error) {
+            free(batch->error);
+            batch->error = batch->bisect_error;
+            batch->bisect_error = NULL;
+        }
+        return 0;
+    }
+    batch->range_n = batch->bisect[--batch->bisect_n];
+    batch->range_first = batch->bisect[--batch->bisect_n];
+    /* a fresh run of that part */
+    batch->status = HF_BATCH_OK;
+    free(batch->error);
+    batch->error = NULL;
+    batch->invocations = batch->failed_invocations = 0;
+    batch->failed_marked = 0;
+    batch->stage = ST_RUNNING;
+    pl->env.runner.submit(pl->env.runner.ud, lane->worker, batch);
+    return 1;
 }
 
 void hf_pipeline_complete(hf_pipeline_t *pl, hf_batch_t *batch)
@@ -653,6 +973,8 @@ void hf_pipeline_complete(hf_pipeline_t *pl, hf_batch_t *batch)
             pl->env.progress(pl->env.ud);
         return;
     }
+    if (bisect_step(pl, lane, batch))
+        return;
     if (batch->outputs_n > 0) {
         batch->stage = ST_DELIVERING;
         deliver(pl, batch);
@@ -738,8 +1060,11 @@ static void schedule_retry(hf_lane_t *lane, hf_batch_t *batch)
     }
     batch->events_n = kept;
     hf_series_add(lane->m_processed, (double)kept);
-    for (size_t i = 0; i < kept; i++)
+    for (size_t i = 0; i < kept; i++) {
         resolve_seq(lane, batch->events[i].seq);
+        unbusy(lane, batch, i);
+    }
+    rb->keyed = batch->keyed;
     rb->fn = batch->fn;
     rb->fn_index = batch->fn_index;
     rb->hub = batch->hub;
@@ -910,6 +1235,7 @@ static void dead_letter(hf_lane_t *lane, hf_batch_t *batch)
                 batch->events[kept++] = batch->events[i];
             } else {
                 resolve_seq(lane, batch->events[i].seq);
+                unbusy(lane, batch, i);
                 hf_event_release(&batch->events[i]);
             }
         }

@@ -30,7 +30,11 @@ need_kafka() {
 }
 
 # topic NAME PARTITIONS: a fresh hub on the real broker
-topic() { "$TOP/tests/kafka/broker.sh" topic "$@" >/dev/null 2>&1; }
+# (tried twice: a broker busy with other tests' clients may time the admin request out)
+topic() {
+    "$TOP/tests/kafka/broker.sh" topic "$@" >/dev/null 2>>"$T/topic.err" ||
+        "$TOP/tests/kafka/broker.sh" topic "$@" >/dev/null 2>>"$T/topic.err"
+}
 
 # produce BOOTSTRAP TOPIC FILE: key<TAB>value lines, keyed produce with kcat
 produce() {

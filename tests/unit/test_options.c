@@ -204,6 +204,48 @@ TEST(docs_tables_match_the_option_tables)
     }
 }
 
+/* The README's table of settings names host.json keys that exist, with their defaults. */
+TEST(readme_settings_match_the_option_table)
+{
+    FILE *f = fopen("README.md", "r");
+    CHECK(f != NULL);
+    char line[1024];
+    int rows = 0;
+    while (fgets(line, sizeof(line), f)) {
+        char key[200], def[100];
+        if (sscanf(line, "| `%199[^`]` | `%99[^`]` |", key, def) != 2 || strchr(key, ' '))
+            continue;
+        if (strncmp(key, "extensions.", 11) != 0 && strcmp(key, "functionTimeout") != 0)
+            continue;
+        const hf_option_t *o = hf_app_host_options();
+        while (o->name && strcmp(o->name, key) != 0)
+            o++;
+        if (!o->name || !o->def) {
+            snprintf(hf_test_why, sizeof(hf_test_why), "README.md names host.json key %s, "
+                     "which hubfn does not have", key);
+            hf_test_failed = 1;
+            fclose(f);
+            return;
+        }
+        /* the default as JSON text, without quotes */
+        char want[100];
+        snprintf(want, sizeof(want), "%s", o->def[0] == '"' ? o->def + 1 : o->def);
+        size_t wn = strlen(want);
+        if (o->def[0] == '"' && wn)
+            want[wn - 1] = 0;
+        if (strcmp(want, def) != 0) {
+            snprintf(hf_test_why, sizeof(hf_test_why), "README.md: %s defaults to %s, not %s",
+                     key, want, def);
+            hf_test_failed = 1;
+            fclose(f);
+            return;
+        }
+        rows++;
+    }
+    fclose(f);
+    CHECK(rows >= 5);
+}
+
 /* The host.json `hubfn new` writes is valid and holds the defaults. */
 TEST(template_loads_with_the_defaults)
 {

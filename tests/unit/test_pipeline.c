@@ -177,6 +177,7 @@ static void setup(int max_batch, int min_batch, int retries, int dead_letter)
     app.host.min_batch = min_batch;
     app.host.max_wait_ms = 20;
     app.host.checkpoint_every = 1;
+    app.host.partition_concurrency = 1;
     hf_pipeline_env_t env = {.loop = loop, .app = &app,
                              .runner = {fake_submit, NULL, 1, NULL}, .type_state = type_state,
                              .failed = env_failed, .dead_letter_backoff_s = 0.02};
@@ -519,6 +520,374 @@ TEST(room_is_a_batch_and_wakes_the_trigger)
     run(take_submitted(), 0, 0);
     CHECK(wakes > w);                          /* the trigger is asked for more */
     CHECK_INT(hf_lane_room(lane), 5);
+}
+
+/* ---- partitionConcurrency and orderingKey ---- */
+
+/* setup() with N batches of a partition in flight, ordered as `ordering` says. */
+static void setup_conc(int max_batch, int retries, int conc, hf_ordering_t ordering,
+                       const char *path)
+{
+    setup(max_batch, 1, retries, 0);
+    hf_pipeline_free(pl);
+    app.host.partition_concurrency = conc;
+    app.host.ordering = ordering;
+    app.host.ordering_path = (char *)path;
+    hf_pipeline_env_t env = {.loop = loop, .app = &app,
+                             .runner = {fake_submit, NULL, 2, NULL}, .type_state = type_state,
+                             .failed = env_failed, .dead_letter_backoff_s = 0.02};
+    pl = hf_pipeline_new(&env);
+}
+
+/* Push one event per character of keys from offset first: a letter is its partition key,
+   '-' an event without one. Bodies are {"user":"<letter>"} ({} for '-'). */
+static void push_keyed(hf_lane_t *lane, int64_t first, const char *keys)
+{
+    for (size_t i = 0; keys[i]; i++) {
+        hf_event_t ev;
+        char buf[64];
+        memset(&ev, 0, sizeof(ev));
+        int len = keys[i] == '-' ? snprintf(buf, sizeof(buf), "{}")
+                                 : snprintf(buf, sizeof(buf), "{\"user\":\"%c\"}%c", keys[i],
+                                            keys[i]);
+        ev.own = hf_memdup(buf, (size_t)len + 1);
+        ev.payload = ev.own;
+        ev.len = keys[i] == '-' ? (size_t)len : (size_t)len - 1;
+        if (keys[i] != '-') {
+            ev.key = ev.own + len - 1;          /* the letter after the body */
+            ev.key_len = 1;
+        }
+        ev.offset = first + (int64_t)i;
+        hf_lane_push(lane, &ev);
+    }
+    hf_lane_pushed(lane, 0);
+}
+
+/* The offsets of the batch, as "0,2,5". */
+static const char *offsets(const hf_batch_t *b)
+{
+    static char buf[256];
+    size_t n = 0;
+    buf[0] = 0;
+    for (size_t i = 0; b && i < b->events_n; i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%lld", i ? "," : "",
+                              (long long)b->events[i].offset);
+    return buf;
+}
+
+/* The submitted batch whose first event has this offset, taken out of the list. */
+static hf_batch_t *take_at(int64_t offset)
+{
+    for (size_t k = 0; k < submitted_n; k++) {
+        hf_batch_t *b = submitted[k];
+        if (b->events_n && b->events[0].offset == offset) {
+            memmove(submitted + k, submitted + k + 1, (submitted_n - k - 1) * sizeof(*submitted));
+            submitted_n--;
+            return b;
+        }
+    }
+    return NULL;
+}
+
+TEST(concurrency_runs_batches_at_once_and_checkpoints_contiguously)
+{
+    setup_conc(2, -1, 3, HF_ORDER_NONE, NULL);
+    hf_lane_t *lane = open_lane(0);
+    push(lane, 0, 8);
+    CHECK_INT(submitted_n, 3);                 /* three batches of one partition at once */
+    CHECK_STR(offsets(submitted[0]), "0,1");
+    CHECK_STR(offsets(submitted[2]), "4,5");
+    run(take_at(4), 0, 0);                     /* the third finishes first */
+    CHECK_INT(acked, -1);                      /* the checkpoint does not pass 0..3 */
+    CHECK_INT(submitted_n, 3);                 /* its slot went to 6,7 */
+    run(take_at(0), 0, 0);
+    CHECK_INT(acked, 2);
+    run(take_at(6), 0, 0);
+    CHECK_INT(acked, 2);
+    run(take_at(2), 0, 0);
+    CHECK_INT(acked, 8);                       /* the longest finished run from the start */
+    CHECK(hf_lane_idle(lane));
+}
+
+TEST(same_key_waits_for_its_predecessor_other_keys_go)
+{
+    setup_conc(2, -1, 4, HF_ORDER_PARTITION_KEY, NULL);
+    hf_lane_t *lane = open_lane(0);
+    push_keyed(lane, 0, "ABAC");
+    /* {A0, B1} goes; A2 waits for A0's batch; C3 goes alone */
+    CHECK_INT(submitted_n, 2);
+    CHECK_STR(offsets(submitted[0]), "0,1");
+    CHECK_STR(offsets(submitted[1]), "3");
+    CHECK_INT(hf_lane_pending(lane), 1);
+    run(take_at(3), 0, 0);
+    CHECK_INT(submitted_n, 1);                 /* A2 still waits */
+    run(take_at(0), 0, 0);
+    CHECK_INT(submitted_n, 1);
+    CHECK_STR(offsets(submitted[0]), "2");     /* now A2 */
+    CHECK_INT(acked, 2);
+    run(take_at(2), 0, 0);
+    CHECK_INT(acked, 4);
+    CHECK(hf_lane_idle(lane));
+}
+
+TEST(events_of_one_key_in_one_batch_keep_their_order)
+{
+    setup_conc(4, -1, 4, HF_ORDER_PARTITION_KEY, NULL);
+    hf_lane_t *lane = open_lane(0);
+    push_keyed(lane, 0, "AABAB");
+    CHECK_INT(submitted_n, 1);
+    CHECK_STR(offsets(submitted[0]), "0,1,2,3");   /* a batch holds many keys, in order */
+    CHECK_INT(hf_lane_pending(lane), 1);           /* B4 waits for B2's batch */
+    run(take_submitted(), 0, 0);
+    CHECK_STR(offsets(submitted_n ? submitted[0] : NULL), "4");
+}
+
+TEST(keyless_events_are_ordered_among_themselves)
+{
+    setup_conc(1, -1, 8, HF_ORDER_PARTITION_KEY, NULL);
+    hf_lane_t *lane = open_lane(0);
+    push_keyed(lane, 0, "--A-");
+    CHECK_INT(submitted_n, 2);                 /* the first keyless event, and A */
+    CHECK_STR(offsets(submitted[0]), "0");
+    CHECK_STR(offsets(submitted[1]), "2");
+    run(take_at(0), 0, 0);
+    CHECK_INT(submitted_n, 2);
+    CHECK(take_at(1) != NULL);
+    CHECK(take_at(3) == NULL);                 /* offset 3 waits for offset 1 */
+}
+
+TEST(ordering_by_a_body_path)
+{
+    setup_conc(1, -1, 8, HF_ORDER_BODY, "user");
+    hf_lane_t *lane = open_lane(0);
+    push_keyed(lane, 0, "ABA-B");
+    /* A0, B1 and the keyless 3 go; A2 and B4 wait */
+    CHECK_INT(submitted_n, 3);
+    CHECK(take_at(2) == NULL && take_at(4) == NULL);
+    hf_batch_t *b = take_at(1);
+    run(b, 0, 0);
+    CHECK(take_at(4) != NULL);                 /* B4 after B1 */
+    CHECK(take_at(2) == NULL);
+}
+
+TEST(ordering_none_runs_any_event)
+{
+    setup_conc(1, -1, 4, HF_ORDER_NONE, NULL);
+    hf_lane_t *lane = open_lane(0);
+    push_keyed(lane, 0, "AAAA");
+    CHECK_INT(submitted_n, 4);
+}
+
+TEST(a_retry_holds_its_key_and_the_checkpoint_not_the_partition)
+{
+    setup_conc(1, 1, 3, HF_ORDER_PARTITION_KEY, NULL);
+    hf_lane_t *lane = open_lane(0);
+    push_keyed(lane, 0, "ABA");
+    CHECK_INT(submitted_n, 2);                 /* A0 and B1 */
+    run(take_at(0), -1, 0);                    /* A0 fails: a retry waits 10 ms */
+    run(take_at(1), 0, 0);                     /* B1 finishes meanwhile */
+    CHECK_INT(acked, -1);                      /* A0 holds the checkpoint */
+    CHECK_INT(submitted_n, 0);                 /* A2 waits for A0 */
+    WAIT_FOR(submitted_n == 1);
+    hf_batch_t *b = take_submitted();
+    CHECK_STR(offsets(b), "0");                /* the retry of A0 */
+    CHECK_INT(b->retry_count, 1);
+    run(b, 0, 0);
+    CHECK_INT(acked, 2);
+    CHECK_STR(offsets(submitted_n ? submitted[0] : NULL), "2");
+    run(take_submitted(), 0, 0);
+    CHECK_INT(acked, 3);
+}
+
+TEST(events_past_the_checkpoint_are_bounded)
+{
+    setup_conc(1, -1, 2, HF_ORDER_NONE, NULL);  /* window: 4 x 2 x 1 = 8 events */
+    hf_lane_t *lane = open_lane(0);
+    push(lane, 0, 2);
+    hf_batch_t *stuck = take_at(0);             /* offset 0 does not finish */
+    int64_t off = 2;
+    while (submitted_n && off < 40) {
+        run(take_submitted(), 0, 0);
+        if (hf_lane_room(lane) == 0)
+            break;
+        push(lane, off++, 1);
+    }
+    CHECK_INT(off, 8);                          /* offsets 0..7 taken, no more */
+    CHECK_INT(hf_lane_room(lane), 0);
+    CHECK_INT(acked, -1);
+    run(stuck, 0, 0);
+    CHECK_INT(acked, 8);
+    CHECK(hf_lane_room(lane) > 0);
+}
+
+/* Many keys, batches finishing in a random order: a key is never in two batches in
+   flight, each key's events start in offset order, and everything is acknowledged. */
+TEST(random_completion_keeps_key_order)
+{
+    setup_conc(3, -1, 16, HF_ORDER_PARTITION_KEY, NULL);
+    hf_lane_t *lane = open_lane(0);
+    const int total = 3000;
+    char keys[2];
+    int64_t last_started[26];
+    for (int k = 0; k < 26; k++)
+        last_started[k] = -1;
+    unsigned rnd = 12345;
+    int64_t next = 0, started = 0;
+    int bad_order = 0, shared = 0;
+    keys[1] = 0;
+    for (int round = 0; round < 100000 && (next < total || submitted_n); round++) {
+        while (next < total && hf_lane_room(lane) > 0) {
+            rnd = rnd * 1103515245u + 12345u;
+            unsigned r = (rnd >> 16) % 100;
+            keys[0] = r < 30 ? 'A' : (char)('A' + (int)(r % 26));   /* a hot key */
+            push_keyed(lane, next++, keys);
+        }
+        if (!submitted_n)
+            continue;
+        /* a key in two batches in flight? */
+        int seen[26] = {0};
+        for (size_t k = 0; k < submitted_n; k++) {
+            int mine[26] = {0};
+            for (size_t i = 0; i < submitted[k]->events_n; i++)
+                mine[submitted[k]->events[i].key[0] - 'A'] = 1;
+            for (int c = 0; c < 26; c++) {
+                shared += mine[c] && seen[c];
+                seen[c] |= mine[c];
+            }
+        }
+        rnd = rnd * 1103515245u + 12345u;
+        size_t pick = (rnd >> 16) % submitted_n;
+        hf_batch_t *b = submitted[pick];
+        memmove(submitted + pick, submitted + pick + 1,
+                (submitted_n - pick - 1) * sizeof(*submitted));
+        submitted_n--;
+        for (size_t i = 0; i < b->events_n; i++) {
+            int c = b->events[i].key[0] - 'A';
+            bad_order += b->events[i].offset <= last_started[c];
+            last_started[c] = b->events[i].offset;
+            started++;
+        }
+        run(b, 0, 0);
+    }
+    CHECK_INT(shared, 0);
+    CHECK_INT(bad_order, 0);
+    CHECK_INT(started, total);
+    CHECK_INT(acked, total);
+    CHECK(hf_lane_idle(lane));
+}
+
+TEST(revocation_frees_the_keys)
+{
+    setup_conc(1, -1, 4, HF_ORDER_PARTITION_KEY, NULL);
+    hf_lane_t *lane = open_lane(0);
+    push_keyed(lane, 0, "AA");
+    hf_batch_t *late = take_submitted();
+    hf_lane_close(lane);
+    open_lane(0);
+    push_keyed(lane, 0, "AA");
+    CHECK_INT(submitted_n, 1);                 /* A0 again, not held by the old batch */
+    run(late, 0, 0);                           /* discarded: another generation */
+    CHECK_INT(acked, -1);
+    run(take_submitted(), 0, 0);
+    CHECK_INT(acked, 1);
+}
+
+/* ---- bisectOnError ---- */
+
+/* Play a cardinality-many handler that raises when its events (the batch's current part)
+   include an offset whose bit is set in poison. */
+static void run_poison(hf_batch_t *b, unsigned long poison)
+{
+    size_t first = b->range_n ? b->range_first : 0, n = b->range_n ? b->range_n : b->events_n;
+    b->invocations = 1;
+    for (size_t i = first; i < first + n; i++) {
+        if (poison & (1UL << b->events[i].offset)) {
+            b->status = HF_BATCH_FAILED;
+            b->failed_invocations = 1;
+            char msg[64];
+            snprintf(msg, sizeof(msg), "poison at %lld", (long long)b->events[i].offset);
+            b->error = hf_strdup(msg);
+            if (b->event_failed)
+                memset(b->event_failed + first, 1, n);
+            break;
+        }
+    }
+    if (!b->failed_invocations) {
+        hf_output_t o = {0};             /* one output per event of a part that succeeds */
+        for (size_t i = first; i < first + n; i++) {
+            o.binding = 0;
+            o.body = hf_strdup("x");
+            o.body_len = 1;
+            hf_batch_add_output(b, &o);
+        }
+    }
+    hf_pipeline_complete(pl, b);
+}
+
+TEST(bisect_leaves_only_the_failing_events_for_the_dead_letter_hub)
+{
+    setup(16, 1, -1, 1);
+    fn.trigger.cardinality = HF_CARD_MANY;
+    app.host.bisect_on_error = 1;
+    hf_lane_t *lane = open_lane(0);
+    push(lane, 0, 16);
+    unsigned long poison = (1UL << 3) | (1UL << 4) | (1UL << 13);
+    int runs = 0;
+    hf_batch_t *b;
+    while ((b = take_submitted()) && runs < 100) {
+        runs++;
+        run_poison(b, poison);
+    }
+    CHECK_INT(runs, 19);                       /* the halves visited: 3 events of 16 */
+    CHECK_INT(out_state.delivered, 13 + 3);    /* 13 good events' outputs, 3 dead letters */
+    hf_host_stats_t st = {0};
+    hf_pipeline_stats(pl, &st);
+    CHECK_INT(st.dead_lettered, 3);
+    CHECK_INT(st.failed_events, 3);
+    CHECK(strstr(out_state.last_headers, "hubfn-source-offset=13;") != NULL);
+    CHECK(strstr(out_state.last_headers, "hubfn-error=poison at 3;") != NULL);
+    CHECK_INT(acked, 16);
+    CHECK(hf_lane_idle(lane));
+}
+
+TEST(bisect_then_retry_policy_sees_only_the_failing_event)
+{
+    setup(8, 1, 1, 1);
+    fn.trigger.cardinality = HF_CARD_MANY;
+    app.host.bisect_on_error = 1;
+    hf_lane_t *lane = open_lane(0);
+    push(lane, 0, 8);
+    hf_batch_t *b;
+    int runs = 0;
+    size_t retried = 0;
+    while (runs < 100) {
+        WAIT_FOR(submitted_n > 0 || hf_lane_idle(lane));
+        if (!(b = take_submitted()))
+            break;
+        runs++;
+        if (b->retry_count > 0)
+            retried = b->events_n;
+        run_poison(b, 1UL << 6);
+    }
+    CHECK_INT(retried, 1);                     /* the retry ran offset 6 alone */
+    hf_host_stats_t st = {0};
+    hf_pipeline_stats(pl, &st);
+    CHECK_INT(st.dead_lettered, 1);
+    CHECK_INT(acked, 8);
+}
+
+TEST(without_bisect_the_whole_batch_fails)
+{
+    setup(8, 1, -1, 1);
+    fn.trigger.cardinality = HF_CARD_MANY;
+    hf_lane_t *lane = open_lane(0);
+    push(lane, 0, 8);
+    run_poison(take_submitted(), 1UL << 6);
+    CHECK_INT(submitted_n, 0);
+    hf_host_stats_t st = {0};
+    hf_pipeline_stats(pl, &st);
+    CHECK_INT(st.dead_lettered, 8);
+    CHECK(hf_lane_idle(lane));
 }
 
 TEST_MAIN()
