@@ -554,8 +554,9 @@ static void new_invocation_id(hf_lua_t *lua, char *out)
 static const char context_mt_key = 0;
 
 /* Pushes context.traceContext of the invocation's span. */
-static void push_trace_context(lua_State *L, const hf_span_t *span)
+static void push_trace_context(lua_State *L, hf_span_t *span)
 {
+    hf_span_texts(span);
     lua_createtable(L, 0, 9);
     lua_pushstring(L, span->traceparent);
     lua_pushvalue(L, -1);
@@ -672,8 +673,9 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
     } else {
         lua->span = hf_trace_begin(batch, first, n, invocation_id, NULL);
     }
+    int64_t started_us = hf_mono_us();
     atomic_store_explicit(&lua->running_fn, fn_index, memory_order_relaxed);
-    atomic_store_explicit(&lua->running_since_us, hf_mono_us(), memory_order_release);
+    atomic_store_explicit(&lua->running_since_us, started_us, memory_order_release);
     lua_pushstring(L, invocation_id);
     lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.invocationId");
     lua_pushcfunction(L, msghandler);
@@ -683,7 +685,7 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
     lua->timed_out = 0;
     lua->mem_exceeded = 0;
     lua->deadline_us = fn && lua->app->host.function_timeout_ms > 0
-                           ? hf_mono_us() + lua->app->host.function_timeout_ms * 1000
+                           ? started_us + lua->app->host.function_timeout_ms * 1000
                            : 0;
     if (lua->deadline_us)
         lua_sethook(L, timeout_hook, LUA_MASKCOUNT, HF_HOOK_COUNT);

@@ -397,7 +397,8 @@ hf_span_t *hf_trace_begin(hf_batch_t *batch, size_t first, size_t n, const char 
     }
     hf_span_t *s = &batch->spans[batch->spans_n++];
     memset(s, 0, sizeof(*s));
-    s->start_ns = now_ns();
+    if (g_cfg.sink)
+        s->start_ns = now_ns();      /* only an exported span shows its times */
     s->first = first;
     s->n = n;
     s->function = batch->fn ? batch->fn->name : NULL;
@@ -409,7 +410,13 @@ hf_span_t *hf_trace_begin(hf_batch_t *batch, size_t first, size_t n, const char 
         s->first_offset = batch->events[first].offset;
         s->last_offset = batch->events[first + n - 1].offset;
     }
-    snprintf(s->invocation_id, sizeof(s->invocation_id), "%s", invocation_id ? invocation_id : "");
+    if (invocation_id) {
+        size_t len = strlen(invocation_id);
+        if (len >= sizeof(s->invocation_id))
+            len = sizeof(s->invocation_id) - 1;
+        memcpy(s->invocation_id, invocation_id, len);
+        s->invocation_id[len] = 0;
+    }
 
     hf_trace_ctx_t in;
     const char *state = NULL;
@@ -431,11 +438,6 @@ hf_span_t *hf_trace_begin(hf_batch_t *batch, size_t first, size_t n, const char 
         s->ctx.flags = HF_TRACE_SAMPLED;
     if (state)
         s->tracestate = hf_strndup(state, state_len);
-    hf_traceparent_format(&s->ctx, s->traceparent);
-    hf_trace_hex(s->ctx.trace_id, 16, s->trace_hex);
-    hf_trace_hex(s->ctx.span_id, 8, s->span_hex);
-    if (s->has_parent)
-        hf_trace_hex(s->parent_span_id, 8, s->parent_hex);
 
     /* What only an exported span needs. */
     if (!g_cfg.sink || !(s->ctx.flags & HF_TRACE_SAMPLED))
@@ -459,6 +461,18 @@ hf_span_t *hf_trace_begin(hf_batch_t *batch, size_t first, size_t n, const char 
     return s;
 }
 
+void hf_span_texts(hf_span_t *s)
+{
+    if (s->texts)
+        return;
+    s->texts = 1;
+    hf_traceparent_format(&s->ctx, s->traceparent);
+    hf_trace_hex(s->ctx.trace_id, 16, s->trace_hex);
+    hf_trace_hex(s->ctx.span_id, 8, s->span_hex);
+    if (s->has_parent)
+        hf_trace_hex(s->parent_span_id, 8, s->parent_hex);
+}
+
 void hf_trace_end_invocation(hf_span_t *span, hf_outcome_t outcome, const char *error)
 {
     if (!span)
@@ -468,13 +482,14 @@ void hf_trace_end_invocation(hf_span_t *span, hf_outcome_t outcome, const char *
         span->error = first_line(error);
 }
 
-void hf_trace_stamp(const hf_span_t *span, hf_output_t *out)
+void hf_trace_stamp(hf_span_t *span, hf_output_t *out)
 {
     if (!span || !g_cfg.propagate)
         return;
     for (size_t i = 0; i < out->headers_n; i++)
         if (strcasecmp(out->headers[i].name, "traceparent") == 0)
             return;
+    hf_span_texts(span);
     hf_output_add_header(out, "traceparent", span->traceparent, HF_TRACEPARENT_LEN);
     if (!span->tracestate)
         return;
@@ -484,15 +499,16 @@ void hf_trace_stamp(const hf_span_t *span, hf_output_t *out)
     hf_output_add_header(out, "tracestate", span->tracestate, strlen(span->tracestate));
 }
 
-void hf_trace_log_ctx(const hf_span_t *span, hf_log_ctx_t *ctx)
+void hf_trace_log_ctx(hf_span_t *span, hf_log_ctx_t *ctx)
 {
     if (!span)
         return;
+    hf_span_texts(span);
     ctx->trace_id = span->trace_hex;
     ctx->span_id = span->span_hex;
 }
 
-const hf_span_t *hf_trace_batch_span(const hf_batch_t *batch)
+hf_span_t *hf_trace_batch_span(hf_batch_t *batch)
 {
     for (size_t i = 0; i < batch->spans_n; i++)
         if (batch->spans[i].outcome != HF_OUTCOME_OK)
@@ -514,7 +530,7 @@ void hf_trace_batch_end(hf_batch_t *batch)
 {
     if (!batch->spans)
         return;
-    int64_t end = now_ns();
+    int64_t end = g_cfg.sink ? now_ns() : 0;
     int dead_lettered = batch->dead_lettering && !batch->delivery_failed && batch->outputs_n &&
                         batch->delivered == batch->outputs_n;
     for (size_t i = 0; i < batch->spans_n; i++) {
@@ -580,10 +596,11 @@ static void attr_int(hf_buf_t *b, int *n, const char *key, long long value)
     put(b, num);
 }
 
-char *hf_span_json(const hf_span_t *s, size_t *len)
+char *hf_span_json(hf_span_t *s, size_t *len)
 {
     hf_buf_t b = {0};
     char num[64], hex[33];
+    hf_span_texts(s);
     put(&b, "{\"traceId\":\"");
     put(&b, s->trace_hex);
     put(&b, "\",\"spanId\":\"");

@@ -108,6 +108,8 @@ typedef struct hf_span {
     uint8_t parent_span_id[8];
     int has_parent;
     hf_trace_from_t from;        /* where the first event's context came from */
+    /* the text forms, made on first need (hf_span_texts) */
+    int texts;
     char traceparent[HF_TRACEPARENT_LEN + 1];   /* ctx, as outputs carry it */
     char trace_hex[33], span_hex[17], parent_hex[17];
     char *tracestate;            /* the parent's, passed on; NULL */
@@ -154,21 +156,23 @@ int hf_trace_recording(void);
    stored in the batch (freed with it). `group` (may be NULL) is the consumer group. */
 hf_span_t *hf_trace_begin(hf_batch_t *batch, size_t first, size_t n, const char *invocation_id,
                           const char *group);
+/* Fill the span's text forms (traceparent, the hex ids) if not done yet. */
+void hf_span_texts(hf_span_t *span);
 /* The invocation returned: ok, failed (error, its first line kept) or timed out. */
 void hf_trace_end_invocation(hf_span_t *span, hf_outcome_t outcome, const char *error);
 /* Add "traceparent" (and "tracestate" when there is one) to an output message unless it
    has a traceparent header already; only when propagation is on. */
-void hf_trace_stamp(const hf_span_t *span, hf_output_t *out);
+void hf_trace_stamp(hf_span_t *span, hf_output_t *out);
 /* Fill the trace fields of a log context with the span's ids. */
-void hf_trace_log_ctx(const hf_span_t *span, hf_log_ctx_t *ctx);
+void hf_trace_log_ctx(hf_span_t *span, hf_log_ctx_t *ctx);
 /* The span a log line about the batch's failure belongs to: the first failed one, else the
    first; NULL when the batch ran no invocation. */
-const hf_span_t *hf_trace_batch_span(const hf_batch_t *batch);
+hf_span_t *hf_trace_batch_span(hf_batch_t *batch);
 /* The batch is settled (or dropped): end its spans with their outcome, hand the sampled
    ones to the sink, free them. */
 void hf_trace_batch_end(hf_batch_t *batch);
 
 /* The OTLP/JSON span object of a finished span (a malloc'd string; its length in *len). */
-char *hf_span_json(const hf_span_t *span, size_t *len);
+char *hf_span_json(hf_span_t *span, size_t *len);
 
 #endif

@@ -313,6 +313,8 @@ TEST(span_of_a_batch)
     hf_batch_t *b = batch3();
     b->retry_count = 1;
     hf_span_t *s = hf_trace_begin(b, 0, 3, "5b99-inv", "g1");
+    CHECK_INT(s->texts, 0);              /* made when something needs them */
+    hf_span_texts(s);
     /* the first event's trace, a new span id, its parent the event's span */
     CHECK_STR(s->trace_hex, "4bf92f3577b34da6a3ce929d0e0e4736");
     CHECK_STR(s->parent_hex, "00f067aa0ba902b7");
@@ -393,6 +395,8 @@ TEST(outcomes_and_sampling)
     for (size_t i = 0; i < 3; i++)
         hf_trace_begin(b, i, 1, "inv", NULL);
     CHECK_INT(b->spans[0].links_n, 1);
+    hf_span_texts(&b->spans[0]);
+    hf_span_texts(&b->spans[2]);
     CHECK(!b->spans[2].has_parent);      /* a new trace for the event without a context */
     CHECK(strcmp(b->spans[2].trace_hex, b->spans[0].trace_hex) != 0);
     hf_trace_end_invocation(&b->spans[1], HF_OUTCOME_TIMEOUT, "function timed out");
