@@ -444,11 +444,6 @@ void hf_otlp_add(hf_otlp_t *o, char *json, size_t len)
         ev_timer_start(o->loop, &o->kick);
 }
 
-size_t hf_otlp_pending(const hf_otlp_t *o)
-{
-    return o ? o->n + o->body_spans : 0;
-}
-
 static void on_done(void *ud, hf_httpc_res_t *res);
 
 static void send_body(hf_otlp_t *o)

@@ -39,8 +39,6 @@ int hf_otlp_setup(hf_otlp_t **out, struct ev_loop *loop, hf_metrics_t *metrics,
 
 /* Queue one span (an OTLP/JSON span object; the exporter owns json from now on). */
 void hf_otlp_add(hf_otlp_t *o, char *json, size_t len);
-/* Spans waiting (queued, or in the request in flight). */
-size_t hf_otlp_pending(const hf_otlp_t *o);
 
 /* Send what waits, serving the client for up to timeout_ms (the loop no longer runs),
    without retries; stop tracing (hf_trace_setup(NULL)) and free. NULL: only the latter. */
