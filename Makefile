@@ -48,7 +48,7 @@ $(BUILD)/%.o: %.c
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libhubfn.a: $(LIB_OBJ)
-	$(Q)ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/hubfn: $(BUILD)/commands/main.o $(BUILD)/libhubfn.a
 	@$(if $(Q),echo "  LD      $@")
@@ -90,12 +90,15 @@ run: deps
 # undici doing the same work at the same concurrency, against nginx on loopback (Debian's
 # nginx-light, installed when missing), on the mock broker.
 # decode.sh: `hubfn run` against a naive decoder.
+# concurrency.sh: one partition's events against a 50 ms API with partitionConcurrency 1,
+# 4, 16 and 64: the speed-up against the default of 1.
 bench: deps
 	@$(MAKE) --no-print-directory all tests
 	@HUBFN=$(BUILD)/hubfn tests/bench/consume.sh
 	@HUBFN=$(BUILD)/hubfn tests/bench/consume.sh --kafka
 	@HUBFN=$(BUILD)/hubfn tests/bench/http.sh
 	@HUBFN=$(BUILD)/hubfn tests/bench/decode.sh
+	@HUBFN=$(BUILD)/hubfn tests/bench/concurrency.sh
 
 tests: $(BUILD)/hubfn $(UNIT_BIN) $(TOOL_BIN)
 

@@ -183,7 +183,8 @@ void hf_cmdline_help(const hf_cmd_t *cmd, FILE *out)
     fprintf(out, "usage: hubfn %s", cmd->name);
     indent++;
     for (const hf_cmd_arg_t *p = cmd->args; p->name; p++) {
-        snprintf(item, sizeof(item), p->missing ? "%s" : "[%s]", p->name);
+        snprintf(item, sizeof(item), p->missing || p->shown ? "%s" : "[%s]",
+                 p->shown ? p->shown : p->name);
         hf_cmdline_usage_item(out, item, indent, &col);
     }
     for (const hf_cmd_opt_t *o = cmd->opts; o->name; o++) {

@@ -42,6 +42,8 @@ typedef struct hf_cmd_opt {
 typedef struct hf_cmd_arg {
     const char *name;            /* as the usage line shows it ("APP", "FILE|-"); NULL ends */
     const char *missing;         /* the message when it is left out; NULL when optional */
+    const char *shown;           /* the usage line's text when not NAME or [NAME] (an
+                                    optional first argument before a required one), or NULL */
 } hf_cmd_arg_t;
 
 /* One option as given on the command line. */

@@ -30,6 +30,10 @@
 /* ---------------------------------------------------------------------------------- */
 /* Messages                                                                            */
 
+/* The command whose messages hf_send_say prints: "send", or one that resolves its
+   CONNECTION as send does (hf_send_resolve_connection). */
+static const char *hf_send_cmd = "send";
+
 /* Print "hubfn send: MESSAGE" on stderr with secrets masked. */
 static void hf_send_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void hf_send_say(const char *fmt, ...)
@@ -40,7 +44,7 @@ static void hf_send_say(const char *fmt, ...)
     vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
     hf_secret_mask(raw, masked, sizeof(masked));
-    fprintf(stderr, "hubfn send: %s\n", masked);
+    fprintf(stderr, "hubfn %s: %s\n", hf_send_cmd, masked);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -303,6 +307,7 @@ void hf_send_input_free(hf_send_input_t *in)
     free(in->text);
     free(in->events);
     free(in->keys);
+    free(in->headers);
     memset(in, 0, sizeof(*in));
 }
 
@@ -483,6 +488,16 @@ static int hf_send_resolve(const char *arg, hf_conn_t *conn)
         return -1;
     }
     return 0;
+}
+
+/* Resolve CONNECTION for another command; see send.h. */
+int hf_send_resolve_connection(const char *cmd, const char *arg, hf_conn_t *conn)
+{
+    const char *saved = hf_send_cmd;
+    hf_send_cmd = cmd;
+    int rc = hf_send_resolve(arg, conn);
+    hf_send_cmd = saved;
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -791,19 +806,66 @@ static int hf_send_check_hub(hf_send_run_t *r)
     return rc;
 }
 
+/* The headers of a capture record's event, for the producer. */
+static rd_kafka_headers_t *hf_send_headers(const hf_send_input_t *in, const hf_send_event_t *ev)
+{
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(ev->headers_n);
+    for (size_t i = 0; i < ev->headers_n; i++) {
+        const hf_send_header_t *h = &in->headers[ev->headers_first + i];
+        rd_kafka_header_add(hdrs, in->text + h->name_off, -1,
+                            h->null_value ? NULL : in->text + h->value_off,
+                            h->null_value ? 0 : (ssize_t)h->value_len);
+    }
+    return hdrs;
+}
+
+/* Capture records go to their recorded partitions: every one must exist in the hub (else
+   nothing is sent). 0, or -1 after naming the records whose partition is not there. */
+static int hf_send_check_partitions(hf_send_run_t *r)
+{
+    size_t bad = 0;
+    const hf_send_event_t *first = NULL;
+    int32_t highest = -1;
+    for (size_t i = 0; i < r->in.events_n; i++) {
+        const hf_send_event_t *ev = &r->in.events[i];
+        if (ev->partition < r->partition_cnt)
+            continue;
+        if (!bad++)
+            first = ev;
+        if (ev->partition > highest)
+            highest = ev->partition;
+    }
+    if (!bad)
+        return 0;
+    hf_send_say("%s:%zu: partition %d does not exist in hub %s, which has partitions 0-%d; "
+                "nothing sent. --by-key sends every event by its key instead (murmur2, as "
+                "Java clients do), or send to a hub with at least %d partitions", r->name,
+                first->line, (int)first->partition, r->opts->hub, r->partition_cnt - 1,
+                (int)highest + 1);
+    if (bad > 1)
+        hf_send_say("%zu events in all are for partitions the hub does not have", bad);
+    return -1;
+}
+
 /* Produce every event, serving delivery reports as it goes. */
 static void hf_send_produce_all(hf_send_run_t *r)
 {
     for (size_t i = 0; i < r->in.events_n && !r->abort && !hf_send_interrupted; i++) {
         hf_send_event_t *ev = &r->in.events[i];
+        /* A capture record's headers; librdkafka owns them once the event is produced. */
+        rd_kafka_headers_t *hdrs = ev->headers_n ? hf_send_headers(&r->in, ev) : NULL;
         for (;;) {
             rd_kafka_resp_err_t err = rd_kafka_producev(
                 r->rk, RD_KAFKA_V_TOPIC(r->opts->hub),
-                RD_KAFKA_V_VALUE(r->in.text + ev->off, ev->len),
+                RD_KAFKA_V_PARTITION(r->opts->captured && ev->partition >= 0
+                                         ? ev->partition : RD_KAFKA_PARTITION_UA),
+                RD_KAFKA_V_VALUE(ev->null_body ? NULL : r->in.text + ev->off, ev->len),
                 RD_KAFKA_V_KEY((ev->has_key ? r->in.keys + ev->key_off : NULL),
                                ev->has_key ? ev->key_len : 0),
+                RD_KAFKA_V_TIMESTAMP(ev->timestamp_ms), RD_KAFKA_V_HEADERS(hdrs),
                 RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(ev), RD_KAFKA_V_END);
             if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                hdrs = NULL;
                 r->produced++;
                 break;
             }
@@ -825,6 +887,8 @@ static void hf_send_produce_all(hf_send_run_t *r)
             }
             break;
         }
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
         if ((i & 1023) == 1023) {
             rd_kafka_poll(r->rk, 0);
             hf_send_show_progress(r, 0);
@@ -978,8 +1042,12 @@ int hf_send_main(const hf_send_opts_t *given)
         return 2;
     }
     size_t shown = 0;
-    rc = hf_send_parse(&r.in, text, len, r.name, fields, fields_n, opts.max_event_bytes,
-                       hf_send_print_problem, &shown);
+    if (opts.captured)
+        rc = hf_send_parse_captured(&r.in, text, len, r.name, opts.by_key,
+                                    opts.max_event_bytes, hf_send_print_problem, &shown);
+    else
+        rc = hf_send_parse(&r.in, text, len, r.name, fields, fields_n, opts.max_event_bytes,
+                           hf_send_print_problem, &shown);
     if (rc != 0) {
         hf_send_say("nothing sent: %zu problem%s in %s%s", r.in.problems,
                     r.in.problems == 1 ? "" : "s", r.name,
@@ -1003,11 +1071,14 @@ int hf_send_main(const hf_send_opts_t *given)
         return 2;
     }
     rc = 1;
-    if (hf_send_check_hub(&r) == 0) {
-        hf_send_produce_all(&r);
-        hf_send_wait(&r);
-        rc = hf_send_report(&r, (double)(hf_mono_us() - r.t0_us) / 1e6);
+    int hub_ok = hf_send_check_hub(&r) == 0;
+    if (hub_ok && opts.captured && !opts.by_key && hf_send_check_partitions(&r) < 0) {
+        rc = 2;
     } else {
+        if (hub_ok) {
+            hf_send_produce_all(&r);
+            hf_send_wait(&r);
+        }
         rc = hf_send_report(&r, (double)(hf_mono_us() - r.t0_us) / 1e6);
     }
     rd_kafka_purge(r.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);

@@ -89,5 +89,10 @@ void hf_batch_free(hf_batch_t *batch)
     free(batch->error);
     free(batch->delivery_error);
     free(batch->fail_response);
+    for (size_t i = 0; i < batch->inv_failures_n; i++) {
+        free(batch->inv_failures[i].response);
+        free(batch->inv_failures[i].error);
+    }
+    free(batch->inv_failures);
     free(batch);
 }

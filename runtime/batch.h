@@ -48,9 +48,20 @@ typedef struct hf_output {
     size_t body_len;
     int body_is_json;            /* body is a JSON document (a table was sent) */
     void *ext;                   /* what else the binding type keeps (its free_ext frees it) */
+    size_t invocation;           /* cardinality one: 1 + the index of the event whose
+                                    invocation sent it, so that its failed delivery fails
+                                    that invocation only; 0: the batch's */
 } hf_output_t;
 
 typedef enum { HF_BATCH_OK, HF_BATCH_FAILED } hf_batch_status_t;
+
+/* Why an invocation's output was not delivered, for its events' dead-letter headers. */
+typedef struct hf_inv_failure {
+    int binding;                 /* index in fn->outputs */
+    int status;                  /* its HTTP status, when it had one, else 0 */
+    char *response;              /* the first bytes of the answer, or NULL */
+    char *error;                 /* NULL: nothing recorded */
+} hf_inv_failure_t;
 
 typedef struct hf_batch {
     /* in */
@@ -85,6 +96,9 @@ typedef struct hf_batch {
     /* the spans of its invocations (trace.c), ended when the batch is freed */
     struct hf_span *spans;
     size_t spans_n, spans_cap;
+    hf_inv_failure_t *inv_failures;  /* cardinality one: per event, the first output of its
+                                        invocation that failed for good; NULL when none */
+    size_t inv_failures_n;
     /* the pipeline's (pipeline.c) */
     void *owner;                 /* the lane */
     uint64_t generation;         /* the lane's, when dispatched */

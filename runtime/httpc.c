@@ -30,6 +30,7 @@ typedef struct xfer {
     struct curl_slist *hdrs;
     char *body;                  /* the request body (a copy) */
     size_t keep;
+    char why[CURL_ERROR_SIZE];   /* libcurl's own words on a failure */
     hf_httpc_res_t res;
     hf_httpc_done_fn done;
     void *ud;
@@ -154,6 +155,7 @@ static xfer_t *xfer_new(const hf_httpc_req_t *req)
         hf_oom_at(0, __FILE__, __LINE__);
     CURL *e = x->easy;
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->why);
     curl_easy_setopt(e, CURLOPT_URL, req->url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "hubfn/" HF_VERSION);
@@ -180,6 +182,13 @@ static xfer_t *xfer_new(const hf_httpc_req_t *req)
     /* No "Expect: 100-continue": it would hold every body of over 1 KB for a second on a
        server that does not answer it. */
     x->hdrs = header_add(NULL, "Expect:");
+    /* A body goes as it is: without a Content-Type of the caller's, none (libcurl would
+       label it application/x-www-form-urlencoded). */
+    int typed = 0;
+    for (size_t i = 0; i < req->headers_n; i++)
+        typed |= strcasecmp(req->headers[i].name, "Content-Type") == 0;
+    if (req->body && !typed)
+        x->hdrs = header_add(x->hdrs, "Content-Type:");
     for (size_t i = 0; i < req->headers_n; i++) {
         const hf_header_t *h = &req->headers[i];
         size_t n = strlen(h->name) + h->value_len + 3;
@@ -233,7 +242,10 @@ static void xfer_finish(xfer_t *x, CURLcode code)
     x->res.status = 0;
     x->res.transport = (int)code;
     x->res.retryable = retryable(code);
-    snprintf(x->res.error, sizeof(x->res.error), "%s", curl_easy_strerror(code));
+    /* "SSL certificate problem: unable to get local issuer certificate" says more than the
+       code's "SSL peer certificate or SSH remote key was not OK" */
+    snprintf(x->res.error, sizeof(x->res.error), "%s", x->why[0] ? x->why
+                                                                  : curl_easy_strerror(code));
     if (code == CURLE_OPERATION_TIMEDOUT)
         snprintf(x->res.error, sizeof(x->res.error), "timed out after %.1f s", secs);
 }

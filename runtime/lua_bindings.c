@@ -121,6 +121,8 @@ void hf_lua_send(lua_State *L, int binding, int idx, int opts)
     const hf_binding_t *b = &lua->batch->fn->outputs[binding];
     hf_output_t out = {0};
     out.binding = binding;
+    if (lua->batch->fn->trigger.cardinality == HF_CARD_ONE)
+        out.invocation = lua->inv_first + 1;
     if (lua_isnoneornil(L, idx))
         luaL_error(L, "bindings.%s:send: nothing to send (the value is nil)", b->name);
     if (!b->type->send)

@@ -453,6 +453,11 @@ static const hf_metric_def_t host_defs[HF_M__COUNT] = {
                            NULL, 0,
                            "Events in the partition after the fetch position (high watermark "
                            "minus position), for the partitions this instance owns."},
+    [HF_M_CONSUMER_LAG_SECONDS] = {"hubfn_consumer_lag_seconds", HF_METRIC_GAUGE,
+                                   "function,partition", NULL, 0,
+                                   "Seconds since the enqueued time of the oldest event of the "
+                                   "partition not yet checkpointed; 0 when caught up, absent "
+                                   "when unknown."},
     [HF_M_PARTITIONS_ASSIGNED] = {"hubfn_partitions_assigned", HF_METRIC_GAUGE, "function",
                                   NULL, 0, "Partitions this instance owns."},
     [HF_M_PARTITION_IN_FLIGHT] = {"hubfn_partition_batches_in_flight", HF_METRIC_GAUGE,

@@ -783,6 +783,27 @@ void hf_delivery_fail(hf_delivery_t *d, size_t i, const char *why, int status,
                       const char *response, size_t response_len)
 {
     hf_batch_t *batch = d->batch;
+    size_t inv = i < batch->outputs_n ? batch->outputs[i].invocation : 0;
+    if (inv && inv <= batch->events_n && !d->reported[i] && !batch->dead_lettering) {
+        /* cardinality one: the invocation's own reason, for its event's dead-letter headers */
+        if (!batch->inv_failures) {
+            batch->inv_failures = hf_calloc(batch->events_n, sizeof(*batch->inv_failures));
+            batch->inv_failures_n = batch->events_n;
+        }
+        hf_inv_failure_t *f = &batch->inv_failures[inv - 1];
+        if (!f->error) {
+            char what[300], msg[1024];
+            const hf_binding_t *b = &batch->fn->outputs[batch->outputs[i].binding];
+            snprintf(msg, sizeof(msg), "an output to %s was not delivered: %s",
+                     hf_binding_describe(b, what, sizeof(what)), why ? why : "unknown error");
+            f->binding = batch->outputs[i].binding;
+            f->status = status;
+            f->error = hf_strdup(msg);
+            if (response && response_len)
+                f->response = hf_memdup(response, response_len < FAIL_RESPONSE_MAX
+                                                      ? response_len : FAIL_RESPONSE_MAX);
+        }
+    }
     if (i < batch->outputs_n && !d->reported[i] && batch->fail_binding < 0) {
         batch->fail_binding = batch->outputs[i].binding;
         batch->fail_status = status;
@@ -805,10 +826,20 @@ void hf_delivery_report(hf_delivery_t *d, size_t i, int ok, const char *why)
     fn_metrics_t *m = &pl->fm[batch->fn_index];
     if (m->delivered)
         hf_series_add((ok ? m->delivered : m->undelivered)[b], 1);
+    size_t inv = batch->outputs[i].invocation;
     if (ok) {
         batch->delivered++;
     } else {
-        batch->delivery_failed = 1;
+        if (inv && inv <= batch->events_n && !batch->dead_lettering) {
+            /* cardinality one: the invocation that sent it failed, the others did not */
+            if (!batch->event_failed)
+                batch->event_failed = hf_calloc(batch->events_n, 1);
+            batch->event_failed[inv - 1] = 1;
+            batch->status = HF_BATCH_FAILED;
+        } else {
+            batch->delivery_failed = 1;
+        }
+        hf_trace_output_failed(batch, inv, why);   /* its span ends as an error */
         if (!batch->delivery_error) {
             char what[300], msg[1024];
             snprintf(msg, sizeof(msg), "an output to %s was not delivered: %s",
@@ -1045,7 +1076,8 @@ static size_t failed_range(const hf_batch_t *batch, int64_t *first, int64_t *las
 }
 
 /* Move the failed events of the batch into a new batch run again after the policy's delay;
-   the others are done. The slot stays taken, so the partition's next events wait. */
+   the others are done. The slot stays taken and the failed events keep their ordering keys:
+   the partition's next events wait (with partitionConcurrency 1), or those of their keys. */
 static void schedule_retry(hf_lane_t *lane, hf_batch_t *batch)
 {
     hf_pipeline_t *pl = lane->pl;
@@ -1232,6 +1264,11 @@ static void dead_letter(hf_lane_t *lane, hf_batch_t *batch)
         size_t kept = 0;
         for (size_t i = 0; i < batch->events_n; i++) {
             if (event_failed(batch, i)) {
+                if (batch->inv_failures && kept != i) {
+                    hf_inv_failure_t *f = &batch->inv_failures[i];
+                    batch->inv_failures[kept] = *f;   /* that slot's event was done: empty */
+                    memset(f, 0, sizeof(*f));
+                }
                 batch->events[kept++] = batch->events[i];
             } else {
                 resolve_seq(lane, batch->events[i].seq);
@@ -1272,20 +1309,24 @@ static void dead_letter(hf_lane_t *lane, hf_batch_t *batch)
             hf_log_time_iso(ev->enqueued_ms, num, sizeof(num));
             hf_output_add_header(&out, "hubfn-enqueued-time", num, strlen(num));
         }
-        const char *e = error ? error : "unknown error";
+        /* with cardinality one, what failed this event's own invocation */
+        const hf_inv_failure_t *f = i < batch->inv_failures_n && batch->inv_failures[i].error
+                                        ? &batch->inv_failures[i] : NULL;
+        const char *e = f ? f->error : error ? error : "unknown error";
         const char *nl = strchr(e, '\n');   /* the first line; the traceback stays in the log */
         hf_output_add_header(&out, "hubfn-error", e, nl ? (size_t)(nl - e) : strlen(e));
-        if (fail_binding >= 0) {
+        int fb = f ? f->binding : fail_binding, fs = f ? f->status : fail_status;
+        const char *fr = f ? f->response : fail_response;
+        if (fb >= 0) {
             /* an output the other end refused: which one, and what it answered */
-            const char *bn = fn->outputs[fail_binding].name;
+            const char *bn = fn->outputs[fb].name;
             hf_output_add_header(&out, "hubfn-failed-binding", bn, strlen(bn));
-            if (fail_status > 0) {
-                snprintf(num, sizeof(num), "%d", fail_status);
+            if (fs > 0) {
+                snprintf(num, sizeof(num), "%d", fs);
                 hf_output_add_header(&out, "hubfn-http-status", num, strlen(num));
             }
-            if (fail_response)
-                hf_output_add_header(&out, "hubfn-response", fail_response,
-                                     strlen(fail_response));
+            if (fr)
+                hf_output_add_header(&out, "hubfn-response", fr, strlen(fr));
         }
         fit_dead_letter(lane, &out);
         hf_batch_add_output(batch, &out);

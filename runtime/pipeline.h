@@ -13,8 +13,12 @@
  *   3. tells the trigger how far every event is resolved (ops->ack), so that it can move
  *      the checkpoint there. The checkpoint moves only over a contiguous run of resolved
  *      events: a crash never skips one that is not.
- * One batch of a lane is in flight at a time, so events of a partition are handled in order
- * and the next batch waits while the previous one retries.
+ * By default one batch of a lane is in flight at a time, so events of a partition are
+ * handled in order and the next batch waits while the previous one retries. With host.json
+ * partitionConcurrency N, up to N batches of a lane are in flight, spread over the workers;
+ * events with the same orderingKey never run at once and start in offset order (the lane
+ * keeps the keys of events in flight). bisectOnError reruns a failed batch in halves until
+ * its failing events stand alone.
  *
  * docs/reliability.md lists each path; tests/unit/test_pipeline.c runs them with a fake
  * trigger and a fake output binding.

@@ -482,6 +482,29 @@ void hf_trace_end_invocation(hf_span_t *span, hf_outcome_t outcome, const char *
         span->error = first_line(error);
 }
 
+void hf_trace_output_failed(hf_batch_t *batch, size_t invocation, const char *why)
+{
+    if (batch->dead_lettering)
+        return;
+    /* the latest span of that invocation: a retried batch is a new batch, a bisected one
+       runs its parts as spans of their own */
+    for (size_t i = batch->spans_n; i-- > 0;) {
+        hf_span_t *s = &batch->spans[i];
+        if (invocation && !(s->n == 1 && s->first == invocation - 1))
+            continue;
+        if (s->outcome == HF_OUTCOME_OK) {
+            char msg[ERROR_MAX];
+            snprintf(msg, sizeof(msg), "an output was not delivered: %s",
+                     why ? why : "unknown error");
+            s->outcome = HF_OUTCOME_ERROR;
+            free(s->error);
+            s->error = first_line(msg);
+        }
+        if (invocation)
+            return;
+    }
+}
+
 void hf_trace_stamp(hf_span_t *span, hf_output_t *out)
 {
     if (!span || !g_cfg.propagate)
@@ -539,11 +562,6 @@ void hf_trace_batch_end(hf_batch_t *batch)
             s->outcome = HF_OUTCOME_DEAD_LETTERED;
             if (!s->error && batch->error)
                 s->error = first_line(batch->error);
-        } else if (s->outcome == HF_OUTCOME_OK && batch->delivery_failed &&
-                   !batch->dead_lettering) {
-            s->outcome = HF_OUTCOME_ERROR;
-            s->error = first_line(batch->delivery_error ? batch->delivery_error
-                                                        : "an output was not delivered");
         }
         s->end_ns = end;
         if (g_cfg.sink && (s->ctx.flags & HF_TRACE_SAMPLED)) {

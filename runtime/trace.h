@@ -160,6 +160,10 @@ hf_span_t *hf_trace_begin(hf_batch_t *batch, size_t first, size_t n, const char 
 void hf_span_texts(hf_span_t *span);
 /* The invocation returned: ok, failed (error, its first line kept) or timed out. */
 void hf_trace_end_invocation(hf_span_t *span, hf_outcome_t outcome, const char *error);
+/* An output message of the batch was not delivered: the span of the invocation that sent it
+   (`invocation`: 1 + its event's index, cardinality one; 0: every invocation of the batch)
+   ends as an error, unless it goes to the dead-letter hub. Nothing while dead-lettering. */
+void hf_trace_output_failed(hf_batch_t *batch, size_t invocation, const char *why);
 /* Add "traceparent" (and "tracestate" when there is one) to an output message unless it
    has a traceparent header already; only when propagation is on. */
 void hf_trace_stamp(hf_span_t *span, hf_output_t *out);

@@ -51,6 +51,7 @@ LUA
 start_bg "$T/run.log" "$HUBFN" start "$app" --embedded --partitions 3 --workers 2 --http-port 0
 pid=$BG
 wait_for 20 grep -q "on http://" "$T/run.log"
+wait_for 20 grep -q "embedded broker listening at" "$T/run.log"
 port=$(sed -n 's|.*on http://0\.0\.0\.0:\([0-9]*\).*|\1|p' "$T/run.log" | head -1)
 addr=$(sed -n 's/.*embedded broker listening at \([0-9.:]*\).*/\1/p' "$T/run.log" | head -1)
 check port-logged "$(grep -m1 http:// "$T/run.log")" [ -n "$port" ]

@@ -14,6 +14,20 @@
 #   httpd_stat FIELD             prints one field of the stats (a dotted path: by_status.429);
 #                                0 when it is absent
 #   json_get FILE|- FIELD        prints a dotted field of a JSON document
+#   httpd_settle [SECONDS]       waits until every request that arrived was answered (slow
+#                                answers are logged when written); 1 after SECONDS (10)
+#   http_app DIR HUB BINDING [CARD] [EVENTHUBS] [FUNCTION] [BINDINGS]
+#                                an app on the Kafka test broker ($HF_KAFKA_PLAIN) whose
+#                                function "fwd" reads HUB (consumer group g-HUB, cardinality
+#                                CARD, default many) and sends each event's body through its
+#                                http output binding "crm" with { event = ev, path =
+#                                "/PARTITION/ID" }; BINDING: the binding's other keys (JSON
+#                                members: url, ...); EVENTHUBS: more members of host.json's
+#                                extensions.eventHubs; FUNCTION: more members of function.json
+#                                (a retry policy); BINDINGS: more bindings (a $deadLetter)
+#   httplog CMD ARGS...          tests/integration/httplog.py: checks of a request log
+#   logcheck NAME CMD ARGS...    check NAME: `httplog CMD ARGS...` holds (its figures are
+#                                the reason when it does not)
 # Set HTTPD_CACERT to the CA file when the server speaks TLS.
 
 HTTPD=${HTTPD:-$TOP/tests/tools/httpserver.py}
@@ -87,4 +101,44 @@ for part in sys.argv[2].split(".") if sys.argv[2] else []:
 print(json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else v)' "$1" "$2"
 }
 
+httpd_settle() {
+    local n; n=$(httpd_stat requests) || return 1
+    httpd_ctl GET "wait?requests=$n&timeout=$((${1:-10} * SLOW))" >/dev/null
+}
+
 httpd_stat() { httpd_ctl GET stats | json_get - "$1"; }
+
+http_app() {
+    local dir=$1 hub=$2 binding=$3 card=${4:-many} eh=${5:-} fn=${6:-} more=${7:-}
+    mkdir -p "$dir/fwd"
+    cat >"$dir/host.json" <<JSON
+{ "version": "2.0",
+  "extensions": { "eventHubs": { "maxEventBatchSize": 50 ${eh:+, $eh} },
+                  "kafka": { "session.timeout.ms": "6000" } } }
+JSON
+    echo "{ \"Values\": { \"Conn\": \"$HF_KAFKA_PLAIN\" } }" >"$dir/local.settings.json"
+    cat >"$dir/fwd/function.json" <<JSON
+{ "bindings": [
+    { "type": "eventHubTrigger", "direction": "in", "name": "events", "eventHubName": "$hub",
+      "connection": "Conn", "consumerGroup": "g-$hub", "cardinality": "$card" },
+    { "type": "http", "direction": "out", "name": "crm", $binding } ${more:+, $more} ]
+  ${fn:+, $fn} }
+JSON
+    cat >"$dir/fwd/handler.lua" <<'LUA'
+return function(events, context)
+  if events.offset then events = { events } end
+  for _, ev in ipairs(events) do
+    context.bindings.crm:send(ev.body, { event = ev,
+                                         path = "/" .. ev.partition .. "/" .. ev.body.id })
+  end
+end
+LUA
+}
+
+httplog() { python3 "$TOP/tests/integration/httplog.py" "$@"; }
+
+logcheck() {
+    local name=$1 out rc; shift
+    out=$(httplog "$@"); rc=$?
+    check "$name" "$out" [ "$rc" = 0 ]
+}

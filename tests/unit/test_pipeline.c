@@ -387,6 +387,64 @@ TEST(output_failure_after_partial_fail_dead_letters_whole_batch)
     CHECK_INT(acked, 3);
 }
 
+/* The value of header `name` of a held message, or "". */
+static const char *held_header(size_t k, const char *name)
+{
+    static char v[512];
+    const hf_output_t *m = hf_delivery_msg(out_state.d[k], out_state.i[k]);
+    v[0] = 0;
+    for (size_t h = 0; h < m->headers_n; h++)
+        if (strcmp(m->headers[h].name, name) == 0)
+            snprintf(v, sizeof(v), "%.*s", (int)m->headers[h].value_len, m->headers[h].value);
+    return v;
+}
+
+TEST(output_failure_with_cardinality_one_fails_its_invocation_only)
+{
+    setup(10, 1, -1, 1);
+    out_state.mode = 0;
+    hf_lane_t *lane = open_lane(0);
+    push(lane, 0, 4);
+    hf_batch_t *b = take_submitted();
+    b->invocations = 4;
+    for (size_t k = 0; k < 4; k++) {           /* one output per invocation (event) */
+        hf_output_t o = {0};
+        o.binding = 0;
+        o.body = hf_strdup("x");
+        o.body_len = 1;
+        o.invocation = k + 1;
+        hf_batch_add_output(b, &o);
+    }
+    hf_pipeline_complete(pl, b);
+    CHECK_INT(out_state.n, 4);
+    hf_delivery_t *d[4];
+    size_t at[4];
+    for (size_t k = 0; k < 4; k++)
+        d[k] = out_state.d[k], at[k] = out_state.i[k];
+    out_state.n = 0;
+    hf_delivery_report(d[0], at[0], 1, NULL);
+    hf_delivery_fail(d[1], at[1], "HTTP 400: refused", 400, "bad one", 7);
+    hf_delivery_report(d[2], at[2], 1, NULL);
+    hf_delivery_fail(d[3], at[3], "gave up: HTTP 503", 503, "down", 4);
+    /* only events 1 and 3 go to $deadLetter, each with its own invocation's failure */
+    CHECK_INT(out_state.n, 2);
+    CHECK_STR(held_header(0, "hubfn-source-offset"), "1");
+    CHECK_STR(held_header(0, "hubfn-http-status"), "400");
+    CHECK_STR(held_header(0, "hubfn-response"), "bad one");
+    CHECK_STR(held_header(0, "hubfn-failed-binding"), "out");
+    CHECK_HAS(held_header(0, "hubfn-error"), "fake out was not delivered: HTTP 400: refused");
+    CHECK_STR(held_header(1, "hubfn-source-offset"), "3");
+    CHECK_STR(held_header(1, "hubfn-http-status"), "503");
+    CHECK_STR(held_header(1, "hubfn-response"), "down");
+    CHECK_HAS(held_header(1, "hubfn-error"), "gave up: HTTP 503");
+    report_all(1);
+    CHECK_INT(acked, 4);
+    hf_host_stats_t st = {0};
+    hf_pipeline_stats(pl, &st);
+    CHECK_INT(st.failed_events, 2);
+    CHECK_INT(st.dead_lettered, 2);
+}
+
 TEST(fatal_output_failure_is_not_checkpointed)
 {
     setup(10, 1, 3, 1);

@@ -424,13 +424,25 @@ TEST(outcomes_and_sampling)
     hf_trace_begin(b, 0, 3, "inv", NULL);
     CHECK_INT(b->spans[0].links_n, 1);   /* the limit */
     CHECK_INT(b->spans[0].links_dropped, 1);
-    b->delivery_failed = 1;
-    b->delivery_error = hf_strdup("an output to hub x was not delivered: gone");
+    hf_trace_output_failed(b, 0, "gone");
     hf_batch_free(b);
     CHECK_INT(sunk_n, 1);
     CHECK_HAS(sunk[0], "\"hubfn.outcome\",\"value\":{\"stringValue\":\"error\"}");
     CHECK_HAS(sunk[0], "\"droppedLinksCount\":1");
-    CHECK_HAS(sunk[0], "was not delivered: gone");
+    CHECK_HAS(sunk[0], "\"message\":\"an output was not delivered: gone\"");
+    sunk_clear();
+
+    /* cardinality one: only the invocation whose output failed */
+    b = batch3();
+    for (size_t i = 0; i < 3; i++)
+        hf_trace_begin(b, i, 1, "inv", NULL);
+    hf_trace_output_failed(b, 2, "refused");
+    hf_batch_free(b);
+    CHECK_INT(sunk_n, 3);
+    CHECK_HAS(sunk[0], "\"hubfn.outcome\",\"value\":{\"stringValue\":\"ok\"}");
+    CHECK_HAS(sunk[1], "\"hubfn.outcome\",\"value\":{\"stringValue\":\"error\"}");
+    CHECK_HAS(sunk[1], "not delivered: refused");
+    CHECK_HAS(sunk[2], "\"hubfn.outcome\",\"value\":{\"stringValue\":\"ok\"}");
     sunk_clear();
 
     /* an unsampled parent: no span is exported, and outputs say so in their flags */
