@@ -23,6 +23,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "otlp.h"
 #include "pipeline.h"
 #include "reload.h"
 #include "worker.h"
@@ -46,6 +47,7 @@ struct hf_core {
     int exit_code;
     hf_metrics_t *metrics;       /* NULL when HTTP is off (metrics.h calls accept NULL) */
     hf_http_t *http;
+    hf_otlp_t *otlp;             /* the span exporter, NULL without an OTLP endpoint */
 };
 
 /* ---- core.h ---- */
@@ -220,6 +222,8 @@ static void collect_metrics(void *ud)
             hf_binding_types[i]->collect(core->states[i]);
     hf_series_set(hf_metric_series(hf_metrics_get(core->metrics, HF_M_READY)),
                   host_ready(core, why, sizeof(why)));
+    hf_workers_collect(&core->workers, core->metrics);
+    hf_metrics_collect_process(core->metrics);
 }
 
 /* How long past functionTimeout a worker may stay inside one call before /healthz fails.
@@ -264,6 +268,8 @@ static int start_http(hf_core_t *core, char *err, size_t errsz)
     core->metrics = hf_metrics_new_host();
     hf_series_set(hf_metric_series(hf_metrics_get(core->metrics, HF_M_BUILD_INFO), HF_VERSION),
                   1);
+    hf_metrics_set_function_timeout(core->metrics,
+                                    (double)core->app.host.function_timeout_ms / 1000.0);
     hf_metrics_on_collect(core->metrics, collect_metrics, core);
     if (hf_http_start(&core->http, core->loop, addr, core->opts.http_port, serve_http, core,
                       err, errsz) != 0)
@@ -272,6 +278,12 @@ static int start_http(hf_core_t *core, char *err, size_t errsz)
                 strchr(addr, ':') && addr[0] != '[' ? "[" : "", addr,
                 strchr(addr, ':') && addr[0] != '[' ? "]" : "", hf_http_port(core->http));
     return 0;
+}
+
+/* The OTEL_* variables are app settings: the environment, then local.settings.json. */
+static const char *setting(void *ud, const char *name)
+{
+    return hf_app_setting(ud, name);
 }
 
 static int cpu_count(void)
@@ -435,6 +447,11 @@ int hf_host_main(const hf_host_opts_t *opts)
         rc = 1;
         goto out;
     }
+    if (hf_otlp_setup(&core->otlp, core->loop, core->metrics, setting, &core->app, err,
+                      sizeof(err)) != 0) {
+        hf_log_error("%s", err);
+        goto out;
+    }
     if (hf_workers_start(&core->workers, &core->app, core->copts.workers, core->loop,
                          &core->done_async, err, sizeof(err)) != 0) {
         hf_log_error("%s", err);
@@ -514,6 +531,7 @@ out_types:;
                     (unsigned long long)stats.retries, (unsigned long long)stats.dead_lettered);
 out:
     hf_pipeline_free(core->pipeline);
+    hf_otlp_shutdown(core->otlp, 3000);   /* the spans of every batch freed above */
     hf_http_stop(core->http);
     hf_metrics_free(core->metrics);
     free(core->states);
