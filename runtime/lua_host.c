@@ -18,6 +18,7 @@
 #include "json.h"
 #include "lua_lazy.h"
 #include "log.h"
+#include "trace.h"
 
 /* Instructions between two looks at the clock while a handler runs. */
 #define HF_HOOK_COUNT 10000
@@ -466,6 +467,7 @@ static int log_at(lua_State *L, hf_log_level_t lvl, int first)
         lua_getfield(L, LUA_REGISTRYINDEX, "hubfn.invocationId");
         ctx.invocation_id = lua_tostring(L, -1);
         lua_pop(L, 1);
+        hf_trace_log_ctx(lua->span, &ctx);
     }
     hf_log_write(lvl, &ctx, lua_tostring(L, -1));
     return 0;
@@ -831,6 +833,7 @@ int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
     lua_State *L = lua->L;
     *(hf_lua_t **)lua_getextraspace(L) = lua;
     lua->http = hf_httpc_sync_new();
+    lua->oldest_us = hf_calloc(app->functions_n ? app->functions_n : 1, sizeof(*lua->oldest_us));
     luaL_openlibs(L);
     if (!app->host.lua_unsafe)
         sandbox(L);
@@ -880,6 +883,8 @@ void hf_lua_close(hf_lua_t *lua)
         lua_close(lua->L);
     hf_httpc_sync_free(lua->http);
     lua->http = NULL;
+    free((void *)lua->oldest_us);
+    lua->oldest_us = NULL;
     pool_destroy(lua->pool);
     lua->pool = NULL;
     free(lua->handlers);
@@ -908,6 +913,63 @@ static void new_invocation_id(hf_lua_t *lua, char *out)
              b[13], b[14], b[15]);
 }
 
+/* ---- context.traceContext ---- */
+
+static const char context_mt_key = 0;
+
+/* Pushes context.traceContext of the invocation's span. */
+static void push_trace_context(lua_State *L, hf_span_t *span)
+{
+    hf_span_texts(span);
+    lua_createtable(L, 0, 9);
+    lua_pushstring(L, span->traceparent);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "traceparent");
+    lua_setfield(L, -2, "traceParent");          /* Azure Functions' spelling */
+    if (span->tracestate) {
+        lua_pushstring(L, span->tracestate);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, "tracestate");
+        lua_setfield(L, -2, "traceState");
+    }
+    lua_pushstring(L, span->trace_hex);
+    lua_setfield(L, -2, "traceId");
+    lua_pushstring(L, span->span_hex);
+    lua_setfield(L, -2, "spanId");
+    if (span->has_parent) {
+        lua_pushstring(L, span->parent_hex);
+        lua_setfield(L, -2, "parentSpanId");
+    }
+    lua_pushboolean(L, (span->ctx.flags & HF_TRACE_SAMPLED) != 0);
+    lua_setfield(L, -2, "sampled");
+}
+
+/* __index of every context: context.traceContext is made on first read (most handlers
+   never read it), then kept in the context. */
+static int l_context_index(lua_State *L)
+{
+    hf_lua_t *lua = hf_lua_of(L);
+    if (!lua->span || lua_type(L, 2) != LUA_TSTRING ||
+        strcmp(lua_tostring(L, 2), "traceContext") != 0)
+        return 0;
+    push_trace_context(L, lua->span);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, 1, "traceContext");
+    return 1;
+}
+
+/* The consumer group of fn's trigger, from its partitionContext, pushed (a string or nil). */
+static const char *push_group(hf_lua_t *lua, int fn_index)
+{
+    lua_State *L = lua->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lua->contexts[fn_index]);
+    lua_getfield(L, -1, "partitionContext");
+    lua_getfield(L, -1, "consumerGroup");
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    return lua_tostring(L, -1);
+}
+
 /* Push the context of one invocation over events [first, first+n); evs is the stack
    index of the events array (many) or of the event (one). */
 static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, int many,
@@ -918,6 +980,15 @@ static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, in
     const hf_function_t *fn = batch->fn;
     lua_createtable(L, 0, 8);
     int c = lua_gettop(L);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &context_mt_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 1);
+        lua_pushcfunction(L, l_context_index);
+        lua_setfield(L, -2, "__index");
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &context_mt_key);
+    }
+    lua_setmetatable(L, c);
     lua_rawgeti(L, LUA_REGISTRYINDEX, lua->contexts[fn_index]);
     int parts = lua_gettop(L);
     lua_pushstring(L, invocation_id);
@@ -1011,6 +1082,8 @@ struct hf_inv {
     int many;
     size_t outputs_before;
     char id[40];
+    int64_t started_us;
+    struct hf_span *span;        /* its span (trace.h) */
     /* the state's fields of the invocation while it waits */
     int sends_ref;
     int64_t deadline_us;
@@ -1032,6 +1105,20 @@ struct hf_run {
 
 enum { INV_DONE, INV_WAITING };
 
+/* Function fn's oldest invocation in flight on this state, for metrics: `started` began
+   now (0: one of fn's ended). Runs waiting are few: a scan is cheap. */
+static void publish_oldest(hf_lua_t *lua, int fn, int64_t started)
+{
+    if (!lua->oldest_us || fn < 0)
+        return;
+    int64_t oldest = started;
+    for (hf_run_t *r = lua->suspended; r; r = r->next_w)
+        if (r->fn_index == fn && r->inv.started_us &&
+            (!oldest || r->inv.started_us < oldest))
+            oldest = r->inv.started_us;
+    atomic_store_explicit(&lua->oldest_us[fn], oldest, memory_order_release);
+}
+
 /* The error object at the top of L as text: a string, a value with __tostring, or its
    type. Protected: __tostring may fail. */
 static int error_text(lua_State *L)
@@ -1051,6 +1138,7 @@ static void inv_enter(hf_lua_t *lua, hf_inv_t *inv)
     hf_run_t *run = inv->run;
     lua->inv = inv;
     lua->inv_co = inv->co;
+    lua->span = inv->span;
     lua->batch = run->batch;
     lua->current_fn = run->fn_index;
     lua->error_is_fail = run->error_is_fail;
@@ -1081,6 +1169,7 @@ static void inv_leave(hf_lua_t *lua, hf_inv_t *inv)
     inv->run->error_is_fail = lua->error_is_fail;
     lua->inv = NULL;
     lua->inv_co = NULL;
+    lua->span = NULL;
     lua->batch = NULL;
     lua->current_fn = -1;
     lua->sends_ref = LUA_NOREF;
@@ -1117,7 +1206,16 @@ static void inv_end(hf_lua_t *lua, hf_inv_t *inv, int rc)
         invocation_failed(lua, inv->first, inv->n, inv->many, error);
         /* Outputs of a failed invocation are not sent. */
         hf_batch_drop_outputs(batch, inv->outputs_before);
+        hf_trace_end_invocation(lua->span, lua->timed_out ? HF_OUTCOME_TIMEOUT
+                                                          : HF_OUTCOME_ERROR,
+                                *head ? head : msg ? msg : "unknown error");
+    } else if (batch->event_failed && memchr(batch->event_failed + inv->first, 1, inv->n)) {
+        hf_trace_end_invocation(lua->span, HF_OUTCOME_ERROR, batch->error);  /* context.fail */
     }
+    lua->span = NULL;
+    inv->span = NULL;
+    inv->started_us = 0;
+    publish_oldest(lua, inv->run->fn_index, 0);
     batch->invocations++;
     inv->run->error_is_fail = lua->error_is_fail;
     luaL_unref(L, LUA_REGISTRYINDEX, inv->co_ref);
@@ -1224,6 +1322,15 @@ static int inv_start(hf_lua_t *lua, hf_run_t *run, size_t first, size_t n, int m
     lua->sends_ref = LUA_NOREF;
     lua_pushstring(L, inv->id);
     lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.invocationId");
+    if (hf_trace_recording()) {
+        inv->span = hf_trace_begin(batch, first, n, inv->id, push_group(lua, fn_index));
+        lua_pop(L, 1);
+    } else {
+        inv->span = hf_trace_begin(batch, first, n, inv->id, NULL);
+    }
+    lua->span = inv->span;
+    inv->started_us = hf_mono_us();
+    publish_oldest(lua, fn_index, inv->started_us);
     call_begin(lua, fn_index, 0);
 
     int rc;

@@ -60,6 +60,10 @@ typedef struct hf_lua {
     _Atomic int64_t call_started_us;
     _Atomic int call_fn;
     _Atomic int call_loading;
+    struct hf_span *span;        /* the current invocation's span (trace.h), or NULL */
+    /* Per function, the monotonic start of its oldest invocation in flight on this state,
+       running or waiting (0: none), for the loop thread's metrics. */
+    _Atomic int64_t *oldest_us;
 } hf_lua_t;
 
 /* Create the state and load every enabled function. -1 with one line (file:line) in err. */

@@ -102,6 +102,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         return NULL;
     }
+    atomic_store_explicit(&w->lua_mem, w->lua.mem_used, memory_order_relaxed);
     pthread_mutex_lock(&w->lock);
     w->state = 1;
     pthread_cond_broadcast(&w->cond);
@@ -128,11 +129,13 @@ static void *worker_main(void *arg)
             batch->next = NULL;
             if (hf_lua_start(&w->lua, batch))
                 batch_done(pool, batch);
+            atomic_store_explicit(&w->lua_mem, w->lua.mem_used, memory_order_relaxed);
             batch = next;
         }
         if (atomic_load_explicit(&w->polling, memory_order_seq_cst)) {
             hf_batch_t *done = hf_lua_poll(&w->lua, 1000);
             atomic_store_explicit(&w->polling, 0, memory_order_seq_cst);
+            atomic_store_explicit(&w->lua_mem, w->lua.mem_used, memory_order_relaxed);
             while (done) {
                 hf_batch_t *next = done->next;
                 done->next = NULL;
@@ -280,6 +283,37 @@ int hf_workers_stuck(hf_workers_t *pool, int64_t limit_us, char *why, size_t why
         return 1;
     }
     return 0;
+}
+
+void hf_workers_collect(hf_workers_t *pool, hf_metrics_t *reg)
+{
+    const hf_app_t *app = pool->app;
+    if (!reg || !app)
+        return;
+    char num[16];
+    hf_metric_t *mem = hf_metrics_get(reg, HF_M_LUA_MEMORY);
+    for (int i = 0; i < pool->n; i++) {
+        snprintf(num, sizeof(num), "%d", i);
+        hf_series_set(hf_metric_series(mem, num),
+                      (double)atomic_load_explicit(&pool->w[i].lua_mem, memory_order_relaxed));
+    }
+    hf_series_set(hf_metric_series(hf_metrics_get(reg, HF_M_LUA_MEMORY_LIMIT)),
+                  (double)app->host.lua_memory_mb * 1024 * 1024);
+    double *age = hf_calloc(app->functions_n ? app->functions_n : 1, sizeof(double));
+    int64_t now = hf_mono_us();
+    for (int i = 0; i < pool->n; i++) {
+        hf_lua_t *lua = &pool->w[i].lua;
+        for (size_t fn = 0; lua->oldest_us && fn < app->functions_n; fn++) {
+            int64_t since = atomic_load_explicit(&lua->oldest_us[fn], memory_order_acquire);
+            if (since > 0 && now > since && (double)(now - since) / 1e6 > age[fn])
+                age[fn] = (double)(now - since) / 1e6;
+        }
+    }
+    hf_metric_t *oldest = hf_metrics_get(reg, HF_M_OLDEST_INVOCATION);
+    for (size_t f = 0; f < app->functions_n; f++)
+        if (!app->functions[f].disabled)
+            hf_series_set(hf_metric_series(oldest, app->functions[f].name), age[f]);
+    free(age);
 }
 
 void hf_workers_stop(hf_workers_t *pool)

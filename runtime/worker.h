@@ -11,9 +11,11 @@
 
 #include <ev.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "batch.h"
 #include "lua_host.h"
+#include "metrics.h"
 
 typedef struct hf_workers hf_workers_t;
 
@@ -34,6 +36,7 @@ typedef struct hf_worker {
     size_t modules_n;
     int reload_pending;
     _Atomic int polling;         /* in hf_lua_poll: hf_lua_wakeup ends its wait */
+    _Atomic size_t lua_mem;      /* the state's memory after its last batch (metrics) */
 } hf_worker_t;
 
 struct hf_workers {
@@ -67,6 +70,9 @@ void hf_workers_reload_module(hf_workers_t *pool, const char *name);
    limit_us ago? 1 with one line in why naming the worker, the function and how long (loop
    thread, any time between hf_workers_start and hf_workers_stop), else 0. */
 int hf_workers_stuck(hf_workers_t *pool, int64_t limit_us, char *why, size_t whysz);
+/* Set the workers' gauges (loop thread, at scrape time): each Lua state's memory and its
+   limit, and per function how long its longest-running invocation has been running. */
+void hf_workers_collect(hf_workers_t *pool, hf_metrics_t *reg);
 /* Stop and join every worker; batches still queued are freed unrun. */
 void hf_workers_stop(hf_workers_t *pool);
 
