@@ -46,13 +46,15 @@ typedef struct part {
     int64_t resume_offset;       /* the group's checkpoint when assigned, until the first
                                     event shows where fetching really starts; -1 */
     int64_t position;            /* next offset to be handed over, for the lag gauge; -1 */
+    int64_t checkpoint;          /* the group's committed offset as last known, for the
+                                    checkpoint lag gauge; -1 none */
     struct {                     /* the enqueued times of the events handed over and not yet
                                     checkpointed, oldest first, for the lag in seconds (kept
                                     only while metrics are on); a ring */
         struct lag_entry { int64_t offset, ms; } *e;
         size_t head, n, cap;
     } unckpt;
-    hf_series_t *m_received, *m_lag, *m_lag_s, *m_resets;
+    hf_series_t *m_received, *m_lag, *m_lag_s, *m_resets, *m_ck_lag;
 } part_t;
 
 /* The trigger of one function. */
@@ -113,7 +115,7 @@ static part_t *part_get(consumer_t *c, int32_t id)
         part->c = c;
         part->id = id;
         part->next_offset = part->acked_offset = part->committed_offset = -1;
-        part->resume_offset = part->position = -1;
+        part->resume_offset = part->position = part->checkpoint = -1;
         hf_metrics_t *reg = hf_core_metrics(c->core);
         char num[16];
         snprintf(num, sizeof(num), "%d", (int)id);
@@ -123,6 +125,8 @@ static part_t *part_get(consumer_t *c, int32_t id)
         part->m_lag_s = hf_metric_series(hf_metrics_get(reg, HF_M_CONSUMER_LAG_SECONDS),
                                          c->fn->name, num);
         part->m_resets = hf_metric_series(hf_metrics_get(reg, HF_M_OFFSET_RESETS), c->fn->name,
+                                          num);
+        part->m_ck_lag = hf_metric_series(hf_metrics_get(reg, HF_M_CHECKPOINT_LAG), c->fn->name,
                                           num);
         c->parts[id] = part;
     }
@@ -211,6 +215,8 @@ static void commit_part(part_t *part, int sync)
         return;
     }
     part->committed_offset = part->acked_offset;
+    if (sync)
+        part->checkpoint = part->acked_offset;
     part->acks_since_commit = 0;
     if (sync)
         unckpt_done(part, part->acked_offset);   /* an async one: in commit_cb */
@@ -488,6 +494,7 @@ static void part_assign(consumer_t *c, int32_t id)
     part->next_offset = part->acked_offset = part->committed_offset = -1;
     part->resume_offset = -1;
     part->position = -1;
+    part->checkpoint = -1;
     part->acks_since_commit = 0;
     part->unckpt.head = part->unckpt.n = 0;
     part->lane = hf_pipeline_lane(hf_core_pipeline(c->core), c->fn_index, id);
@@ -515,7 +522,8 @@ static void remember_checkpoints(consumer_t *c, const rd_kafka_topic_partition_l
         for (int i = 0; i < committed->cnt; i++) {
             part_t *part = part_get(c, committed->elems[i].partition);
             if (part && committed->elems[i].offset >= 0)
-                part->resume_offset = part->position = committed->elems[i].offset;
+                part->resume_offset = part->position = part->checkpoint =
+                    committed->elems[i].offset;
         }
     }
     rd_kafka_topic_partition_list_destroy(committed);
@@ -684,6 +692,8 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         c->brokers_down = 0;
         for (int i = 0; offsets && i < offsets->cnt; i++) {
             part_t *part = part_get(c, offsets->elems[i].partition);
+            if (part && !offsets->elems[i].err && offsets->elems[i].offset >= 0)
+                part->checkpoint = offsets->elems[i].offset;
             if (part && part->assigned && !offsets->elems[i].err)
                 unckpt_done(part, offsets->elems[i].offset);
         }
@@ -1044,6 +1054,13 @@ static void trigger_collect(void *state)
                 hf_series_hide(part->m_lag);
             else
                 hf_series_set(part->m_lag, hi > pos ? (double)(hi - pos) : 0);
+            /* against the checkpoint, as KEDA measures; none yet: where fetching starts */
+            int64_t ck = part->checkpoint >= 0 ? part->checkpoint
+                         : host_cfg(c)->initial_offset == HF_OFFSET_FROM_END ? hi : lo;
+            if (!part->assigned || hi < 0 || ck < 0)
+                hf_series_hide(part->m_ck_lag);
+            else
+                hf_series_set(part->m_ck_lag, hi > ck ? (double)(hi - ck) : 0);
             double secs = part->assigned ? unckpt_lag_seconds(part, pos, hi) : -1;
             if (secs < 0)
                 hf_series_hide(part->m_lag_s);   /* unknown is absent, never 0 */

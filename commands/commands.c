@@ -13,6 +13,7 @@
 #include "capture.h"
 #include "checkpoints.h"
 #include "datetime.h"
+#include "embedded.h"
 #include "host.h"
 #include "http.h"
 #include "log.h"
@@ -61,8 +62,8 @@ static void hf_cmd_log_format(const hf_cmd_value_t *v)
 /* start                                                                               */
 
 enum {
-    START_EMBEDDED, START_PARTITIONS, START_EXIT_ON_EOF, START_WORKERS, START_HTTP_PORT,
-    START_HTTP_ADDRESS, START_DRAIN_TIMEOUT, START_LOG_FORMAT, START_OPTS_N
+    START_EMBEDDED, START_EMBEDDED_PORT, START_HUB, START_PARTITIONS, START_EXIT_ON_EOF, START_WORKERS,
+    START_HTTP_PORT, START_HTTP_ADDRESS, START_DRAIN_TIMEOUT, START_LOG_FORMAT, START_OPTS_N
 };
 
 static const hf_cmd_arg_t start_args[] = {
@@ -74,6 +75,16 @@ static const hf_cmd_opt_t start_opts[] = {
     [START_EMBEDDED] = {"embedded", 0, HF_ARG_FLAG, NULL,
                         "start an in-process Kafka-protocol broker, create every hub\n"
                         "the app names and point every connection at it"},
+    [START_EMBEDDED_PORT] = {"embedded-port", 0, HF_ARG_INT, "N",
+                             "the embedded broker's port on 127.0.0.1 (default 9192, or\n"
+                             "$HUBFN_EMBEDDED_PORT; 0: any free port)",
+                             "a whole number", 0, 65535, "a port number"},
+    [START_HUB] = {"hub", 0, HF_ARG_TEXT, "NAME[:N]",
+                   "one more hub for the embedded broker besides those the app\n"
+                   "names, with N partitions (default --partitions); repeatable.\n"
+                   "Any other hub is refused, as Event Hubs refuses it",
+                   "a hub name, optionally with :PARTITIONS (1-65535), e.g. orders:8",
+                   .valid = hf_embedded_valid_hub_arg, .repeat = 1},
     [START_PARTITIONS] = {"partitions", 0, HF_ARG_INT, "N",
                           "partitions per hub of the embedded broker (default 4)",
                           "a whole number", 1, 65535, "a whole number"},
@@ -117,6 +128,9 @@ static int hf_cmd_start(const hf_cmd_args_t *a)
         opts.app_dir = ".";
     opts.http_port = -1;
     opts.partitions = 4;
+    char why[256];
+    if (hf_embedded_port(&opts.embedded_port, why, sizeof(why)) != 0)
+        return hf_cmdline_usage_error("start", "%s", why);
     /* Containers set these instead of options. */
     const char *env_port = getenv("HUBFN_HTTP_PORT");
     if (env_port && *env_port) {
@@ -140,6 +154,16 @@ static int hf_cmd_start(const hf_cmd_args_t *a)
         opts.drain_timeout_s = (double)n;
     }
     opts.embedded = o[START_EMBEDDED].set;
+    if (o[START_EMBEDDED_PORT].set && !opts.embedded)
+        return hf_cmdline_usage_error("start", "--embedded-port is the port of the embedded "
+                                      "broker: add --embedded");
+    if (o[START_HUB].set && !opts.embedded)
+        return hf_cmdline_usage_error("start", "--hub adds a hub to the embedded broker: add "
+                                      "--embedded");
+    if (o[START_EMBEDDED_PORT].set)
+        opts.embedded_port = (int)o[START_EMBEDDED_PORT].num;
+    opts.embedded_hubs = o[START_HUB].all;
+    opts.embedded_hubs_n = o[START_HUB].count;
     opts.exit_on_eof = o[START_EXIT_ON_EOF].set;
     if (o[START_WORKERS].set)
         opts.workers = (int)o[START_WORKERS].num;
@@ -474,7 +498,10 @@ const hf_cmd_t hf_commands[] = {
      "finishes in-flight batches, commits, leaves the group. Without APP: the folder\n"
      "$AzureWebJobsScriptRoot names (as in Azure and the container image), else the\n"
      "current folder.\n",
-     "", hf_cmd_start},
+     "The embedded broker listens on 127.0.0.1:9192 at every start (hubfn send embedded\n"
+     "HUB reaches it) and holds the hubs the app names and those of --hub. As in Event\n"
+     "Hubs, no client creates a hub by sending to it: any other hub does not exist.\n",
+     hf_cmd_start},
     {"run", "run one function locally on events from a file, no broker", run_args, run_opts,
      "Runs the function in FUNCTION_DIR on the events of FILE, one event body per line\n"
      "(a line that is not JSON is still an event), or with --captured on the capture\n"
@@ -491,8 +518,8 @@ const hf_cmd_t hf_commands[] = {
      "Publishes every event of FILE (default: standard input) to HUB and waits for each\n"
      "delivery report. CONNECTION is an app setting name (the environment, then\n"
      "./local.settings.json Values) or a connection value: an Event Hubs connection string,\n"
-     "the emulator's, or host:port[,host:port...]; for `hubfn start --embedded` pass the\n"
-     "address it printed.\n"
+     "the emulator's, host:port[,host:port...], or embedded: the broker of\n"
+     "`hubfn start --embedded` on 127.0.0.1:9192 (or port $HUBFN_EMBEDDED_PORT).\n"
      "FILE holds JSON lines (one event per line), one JSON array of events, or one document\n"
      "{\"events\": [...]}. Each event is sent as its compact JSON text. With --captured,\n"
      "FILE holds capture records and each event is sent as it was recorded.\n",
@@ -500,8 +527,8 @@ const hf_cmd_t hf_commands[] = {
      "every such event is reported by line and nothing is sent.\n"
      "Ends with one line on stderr: \"sent N events to HUB in T s (P partitions), F failed\".\n"
      "Exit 0 when every event was delivered, 1 when some were not (or the hub refused the\n"
-     "connection: wrong key, no Send rights, no such hub), 2 for usage, configuration or\n"
-     "input errors (nothing sent). See docs/send.md.\n",
+     "connection: wrong key, no Send rights, no such hub, no embedded broker listening),\n"
+     "2 for usage, configuration or input errors (nothing sent). See docs/send.md.\n",
      hf_cmd_send},
     {"capture", "save a hub's events to a file, moving no checkpoint", capture_args,
      capture_opts,

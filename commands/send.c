@@ -12,17 +12,20 @@
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "alloc.h"
 #include "app.h"
 #include "conn.h"
+#include "embedded.h"
 #include "jsonlex.h"
 #include "kafka.h"
 #include "log.h"
@@ -479,13 +482,23 @@ static int hf_send_resolve(const char *arg, hf_conn_t *conn)
         return -1;
     }
     if (conn->kind == HF_CONN_EMBEDDED) {
-        hf_send_say("%s%s%sis \"embedded\", the broker of `hubfn start --embedded`, whose "
-                    "address hubfn send cannot know: pass the address it printed "
-                    "(\"embedded broker listening at HOST:PORT\") as CONNECTION",
-                    *setting ? "setting \"" : "CONNECTION ", *setting ? setting : "",
-                    *setting ? "\" " : "");
-        hf_conn_free(conn);
-        return -1;
+        /* The broker of `hubfn start --embedded`, on its port on this machine. */
+        int port;
+        char buf[64];
+        if (hf_embedded_port(&port, err, sizeof(err)) != 0) {
+            hf_send_say("%s", err);
+            hf_conn_free(conn);
+            return -1;
+        }
+        if (port == 0) {
+            hf_send_say("HUBFN_EMBEDDED_PORT is 0 (any free port), so \"embedded\" names no "
+                        "port: pass the address `hubfn start --embedded` printed (\"embedded "
+                        "broker listening at HOST:PORT\") as CONNECTION");
+            hf_conn_free(conn);
+            return -1;
+        }
+        snprintf(buf, sizeof(buf), "127.0.0.1:%d", port);
+        conn->bootstrap = hf_strdup(buf);
     }
     return 0;
 }
@@ -498,6 +511,22 @@ int hf_send_resolve_connection(const char *cmd, const char *arg, hf_conn_t *conn
     int rc = hf_send_resolve(arg, conn);
     hf_send_cmd = saved;
     return rc;
+}
+
+/* Is something listening on the embedded broker's address (conn->bootstrap,
+   "127.0.0.1:PORT")? */
+static int hf_send_embedded_listening(const hf_conn_t *conn)
+{
+    const char *colon = strrchr(conn->bootstrap, ':');
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)atoi(colon ? colon + 1 : "0")),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 1;                    /* cannot tell: let the producer find out */
+    int rc = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+    close(fd);
+    return rc == 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -721,9 +750,11 @@ static int hf_send_producer(hf_send_run_t *r)
     snprintf(req_timeout, sizeof(req_timeout), "%d", timeout_ms < 60000 ? timeout_ms : 60000);
     /* Idempotence: retries after a broker hiccup neither duplicate nor reorder events.
        murmur2_random: a key lands where Java clients (and hubfn's output bindings) put
-       it; events without a key go to a random partition. */
+       it; events without a key go to a random partition. Asking for a hub never creates
+       it, as in Event Hubs (the embedded broker would create it). */
     if (hf_kafka_conf_common(&kc, &r->conn) ||
         hf_kafka_conf_set(&kc, "enable.idempotence", "true") ||
+        hf_kafka_conf_set(&kc, "allow.auto.create.topics", "false") ||
         hf_kafka_conf_set(&kc, "acks", "all") ||
         hf_kafka_conf_set(&kc, "linger.ms", "10") ||
         hf_kafka_conf_set(&kc, "partitioner", "murmur2_random") ||
@@ -746,6 +777,41 @@ static int hf_send_producer(hf_send_run_t *r)
         return -1;
     }
     return 0;
+}
+
+/* Compare hub names for qsort. */
+static int hf_send_cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Say that the embedded broker has no hub HUB, and which hubs it has (a Metadata request
+   for every hub, which creates none). */
+static void hf_send_no_embedded_hub(hf_send_run_t *r)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    char list[1024] = "";
+    size_t n = 0;
+    if (rd_kafka_metadata(r->rk, 1, NULL, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR && md) {
+        const char **names = hf_calloc((size_t)md->topic_cnt + 1, sizeof(*names));
+        size_t k = 0;
+        for (int i = 0; i < md->topic_cnt; i++)
+            if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+                names[k++] = md->topics[i].topic;
+        qsort(names, k, sizeof(*names), hf_send_cmp_names);
+        for (size_t i = 0; i < k && n < sizeof(list); i++)
+            n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", names[i]);
+        free(names);
+        rd_kafka_metadata_destroy(md);
+    }
+    if (n >= sizeof(list))
+        snprintf(list + sizeof(list) - 5, 5, "...");
+    if (n)
+        hf_send_say("hub %s does not exist in the embedded broker (its hubs: %s; add more with "
+                    "hubfn start --embedded --hub NAME)", r->opts->hub, list);
+    else
+        hf_send_say("hub %s does not exist in the embedded broker (add it with hubfn start "
+                    "--embedded --hub NAME)", r->opts->hub);
 }
 
 /* Wait until the hub's metadata is known: it exists, this policy may see it, and its
@@ -778,6 +844,11 @@ static int hf_send_check_hub(hf_send_run_t *r)
             if (terr == RD_KAFKA_RESP_ERR_NO_ERROR && cnt > 0) {
                 r->partition_cnt = cnt;
                 rc = 0;
+                break;
+            }
+            if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
+                r->conn.kind == HF_CONN_EMBEDDED) {
+                hf_send_no_embedded_hub(r);
                 break;
             }
             if (hf_kafka_error_is_permanent(terr)) {
@@ -1061,6 +1132,14 @@ int hf_send_main(const hf_send_opts_t *given)
         hf_send_input_free(&r.in);
         hf_conn_free(&r.conn);
         return 0;
+    }
+
+    if (r.conn.kind == HF_CONN_EMBEDDED && !hf_send_embedded_listening(&r.conn)) {
+        hf_send_say("no embedded broker is listening on %s (start one with hubfn start "
+                    "--embedded)", r.conn.bootstrap);
+        hf_send_input_free(&r.in);
+        hf_conn_free(&r.conn);
+        return 1;
     }
 
     hf_send_catch_signals();

@@ -97,6 +97,9 @@ typedef struct hf_batch {
     int fail_status;             /* its HTTP status, when it had one, else 0 */
     char *fail_response;         /* the first bytes of the answer, when there was one */
     size_t delivered;            /* output messages with a successful delivery report */
+    /* the spans of its invocations (trace.c), ended when the batch is freed */
+    struct hf_span *spans;
+    size_t spans_n, spans_cap;
     hf_inv_failure_t *inv_failures;  /* cardinality one: per event, the first output of its
                                         invocation that failed for good; NULL when none */
     size_t inv_failures_n;
@@ -118,7 +121,7 @@ typedef struct hf_batch {
 } hf_batch_t;
 
 hf_batch_t *hf_batch_new(size_t events_cap);
-/* Free the batch, its outputs and its events. */
+/* Free the batch, its outputs and its events; its spans end (trace.h). */
 void hf_batch_free(hf_batch_t *batch);
 void hf_batch_clear_outputs(hf_batch_t *batch);
 /* Append an output message (taking what it holds). */

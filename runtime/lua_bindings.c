@@ -16,6 +16,7 @@
 #include "log.h"
 #include "lua_host.h"
 #include "options.h"
+#include "trace.h"
 
 
 const hf_app_t *hf_lua_app(lua_State *L)
@@ -145,6 +146,7 @@ void hf_lua_send(lua_State *L, int binding, int idx, int opts)
         hf_output_free(lua->batch->fn, &out);
         lua_error(L);
     }
+    hf_trace_stamp(lua->span, &out);   /* traceparent, unless the handler set one */
     hf_batch_add_output(lua->batch, &out);
 }
 

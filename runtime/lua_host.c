@@ -14,9 +14,11 @@
 #include "lua_http.h"
 #include "lua_modules.h"
 #include "datetime.h"
+#include "httpc.h"
 #include "json.h"
 #include "lua_lazy.h"
 #include "log.h"
+#include "trace.h"
 
 /* Instructions between two looks at the clock while a handler runs. */
 #define HF_HOOK_COUNT 10000
@@ -465,6 +467,7 @@ static int log_at(lua_State *L, hf_log_level_t lvl, int first)
         lua_getfield(L, LUA_REGISTRYINDEX, "hubfn.invocationId");
         ctx.invocation_id = lua_tostring(L, -1);
         lua_pop(L, 1);
+        hf_trace_log_ctx(lua->span, &ctx);
     }
     hf_log_write(lvl, &ctx, lua_tostring(L, -1));
     return 0;
@@ -829,6 +832,8 @@ int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
     }
     lua_State *L = lua->L;
     *(hf_lua_t **)lua_getextraspace(L) = lua;
+    lua->http = hf_httpc_sync_new();
+    lua->oldest_us = hf_calloc(app->functions_n ? app->functions_n : 1, sizeof(*lua->oldest_us));
     luaL_openlibs(L);
     if (!app->host.lua_unsafe)
         sandbox(L);
@@ -867,10 +872,19 @@ int hf_lua_init(hf_lua_t *lua, const hf_app_t *app, char *err, size_t errsz)
     return 0;
 }
 
+static void abandon_suspended(hf_lua_t *lua);
+
 void hf_lua_close(hf_lua_t *lua)
 {
+    /* Invocations still waiting (the host gave up on them): their requests stop, their
+       batches go. */
+    abandon_suspended(lua);
     if (lua->L)
         lua_close(lua->L);
+    hf_httpc_sync_free(lua->http);
+    lua->http = NULL;
+    free((void *)lua->oldest_us);
+    lua->oldest_us = NULL;
     pool_destroy(lua->pool);
     lua->pool = NULL;
     free(lua->handlers);
@@ -899,6 +913,63 @@ static void new_invocation_id(hf_lua_t *lua, char *out)
              b[13], b[14], b[15]);
 }
 
+/* ---- context.traceContext ---- */
+
+static const char context_mt_key = 0;
+
+/* Pushes context.traceContext of the invocation's span. */
+static void push_trace_context(lua_State *L, hf_span_t *span)
+{
+    hf_span_texts(span);
+    lua_createtable(L, 0, 9);
+    lua_pushstring(L, span->traceparent);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "traceparent");
+    lua_setfield(L, -2, "traceParent");          /* Azure Functions' spelling */
+    if (span->tracestate) {
+        lua_pushstring(L, span->tracestate);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, "tracestate");
+        lua_setfield(L, -2, "traceState");
+    }
+    lua_pushstring(L, span->trace_hex);
+    lua_setfield(L, -2, "traceId");
+    lua_pushstring(L, span->span_hex);
+    lua_setfield(L, -2, "spanId");
+    if (span->has_parent) {
+        lua_pushstring(L, span->parent_hex);
+        lua_setfield(L, -2, "parentSpanId");
+    }
+    lua_pushboolean(L, (span->ctx.flags & HF_TRACE_SAMPLED) != 0);
+    lua_setfield(L, -2, "sampled");
+}
+
+/* __index of every context: context.traceContext is made on first read (most handlers
+   never read it), then kept in the context. */
+static int l_context_index(lua_State *L)
+{
+    hf_lua_t *lua = hf_lua_of(L);
+    if (!lua->span || lua_type(L, 2) != LUA_TSTRING ||
+        strcmp(lua_tostring(L, 2), "traceContext") != 0)
+        return 0;
+    push_trace_context(L, lua->span);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, 1, "traceContext");
+    return 1;
+}
+
+/* The consumer group of fn's trigger, from its partitionContext, pushed (a string or nil). */
+static const char *push_group(hf_lua_t *lua, int fn_index)
+{
+    lua_State *L = lua->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lua->contexts[fn_index]);
+    lua_getfield(L, -1, "partitionContext");
+    lua_getfield(L, -1, "consumerGroup");
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    return lua_tostring(L, -1);
+}
+
 /* Push the context of one invocation over events [first, first+n); evs is the stack
    index of the events array (many) or of the event (one). */
 static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, int many,
@@ -909,6 +980,15 @@ static void push_context(hf_lua_t *lua, int fn_index, size_t first, size_t n, in
     const hf_function_t *fn = batch->fn;
     lua_createtable(L, 0, 8);
     int c = lua_gettop(L);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &context_mt_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 1);
+        lua_pushcfunction(L, l_context_index);
+        lua_setfield(L, -2, "__index");
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &context_mt_key);
+    }
+    lua_setmetatable(L, c);
     lua_rawgeti(L, LUA_REGISTRYINDEX, lua->contexts[fn_index]);
     int parts = lua_gettop(L);
     lua_pushstring(L, invocation_id);
@@ -947,18 +1027,7 @@ static int build_args(lua_State *L)
     int many = lua_toboolean(L, 4);
     const char *invocation_id = lua_tostring(L, 5);
     luaL_checkstack(L, 8, "building the events");
-    hf_lua_push_event_names(L);
-    int names = lua_gettop(L);
-    if (many) {
-        lua_createtable(L, (int)n, 0);
-        for (size_t i = 0; i < n; i++) {
-            hf_lua_push_event(L, &batch->events[first + i], batch->fn->trigger.data_type, names);
-            lua_rawseti(L, -2, (lua_Integer)i + 1);
-        }
-    } else {
-        hf_lua_push_event(L, &batch->events[first], batch->fn->trigger.data_type, names);
-    }
-    lua_remove(L, names);
+    hf_lua_push_events(L, batch, first, n, many);
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.events");
     lua_pushinteger(L, (lua_Integer)first);
@@ -1000,57 +1069,124 @@ static void invocation_failed(hf_lua_t *lua, size_t first, size_t n, int many, c
     }
 }
 
-/* One protected call of the handler on events [first, first+n). 0 ok, -1 failed. */
-static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int many)
+/* ---- invocations as coroutines ---- */
+
+/* One invocation: the handler on events [first, first+n) of its run's batch, running in a
+   coroutine of its own so that it can wait for requests without holding the state. */
+struct hf_inv {
+    hf_run_t *run;
+    lua_State *co;
+    int co_ref;                  /* registry refs anchoring the coroutine and the events */
+    int events_ref;
+    size_t first, n;
+    int many;
+    size_t outputs_before;
+    char id[40];
+    int64_t started_us;
+    struct hf_span *span;        /* its span (trace.h) */
+    /* the state's fields of the invocation while it waits */
+    int sends_ref;
+    int64_t deadline_us;
+    int timed_out;
+    char stopped_at[300];
+    hf_httpc_group_t *group;     /* what it waits for */
+};
+
+/* A batch being run: its invocations one after another (cardinality one), or its one. */
+struct hf_run {
+    hf_batch_t *batch;
+    int fn_index;
+    size_t next;                 /* cardinality one: the next event to invoke */
+    int error_is_fail;
+    int64_t t0;
+    hf_inv_t inv;
+    hf_run_t *prev_w, *next_w;   /* in lua->suspended */
+};
+
+enum { INV_DONE, INV_WAITING };
+
+/* Function fn's oldest invocation in flight on this state, for metrics: `started` began
+   now (0: one of fn's ended). Runs waiting are few: a scan is cheap. */
+static void publish_oldest(hf_lua_t *lua, int fn, int64_t started)
 {
-    lua->inv_first = first;
-    lua->inv_n = n;
-    if (lua->sends_ref != LUA_NOREF) {
-        luaL_unref(lua->L, LUA_REGISTRYINDEX, lua->sends_ref);
-        lua->sends_ref = LUA_NOREF;
-    }
+    if (!lua->oldest_us || fn < 0)
+        return;
+    int64_t oldest = started;
+    for (hf_run_t *r = lua->suspended; r; r = r->next_w)
+        if (r->fn_index == fn && r->inv.started_us &&
+            (!oldest || r->inv.started_us < oldest))
+            oldest = r->inv.started_us;
+    atomic_store_explicit(&lua->oldest_us[fn], oldest, memory_order_release);
+}
+
+/* The error object at the top of L as text: a string, a value with __tostring, or its
+   type. Protected: __tostring may fail. */
+static int error_text(lua_State *L)
+{
+    if (lua_type(L, 1) == LUA_TSTRING)
+        return 1;
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+        return 1;
+    lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    return 1;
+}
+
+/* The state's fields become those of inv, which runs now. */
+static void inv_enter(hf_lua_t *lua, hf_inv_t *inv)
+{
     lua_State *L = lua->L;
-    hf_batch_t *batch = lua->batch;
-    char invocation_id[40];
-    int top = lua_gettop(L);
-    size_t outputs_before = batch->outputs_n;
-
-    new_invocation_id(lua, invocation_id);
-    lua_pushstring(L, invocation_id);
+    hf_run_t *run = inv->run;
+    lua->inv = inv;
+    lua->inv_co = inv->co;
+    lua->span = inv->span;
+    lua->batch = run->batch;
+    lua->current_fn = run->fn_index;
+    lua->error_is_fail = run->error_is_fail;
+    lua->inv_first = inv->first;
+    lua->inv_n = inv->n;
+    lua->sends_ref = inv->sends_ref;
+    lua->deadline_us = inv->deadline_us;
+    lua->timed_out = inv->timed_out;
+    memcpy(lua->stopped_at, inv->stopped_at, sizeof(lua->stopped_at));
+    lua_rawgeti(L, LUA_REGISTRYINDEX, inv->events_ref);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.events");
+    lua_pushinteger(L, (lua_Integer)inv->first);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.first");
+    lua_pushstring(L, inv->id);
     lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.invocationId");
-    lua_pushcfunction(L, msghandler);
-    int base = lua_gettop(L);
+    atomic_store_explicit(&lua->call_fn, run->fn_index, memory_order_relaxed);
+    atomic_store_explicit(&lua->call_loading, 0, memory_order_relaxed);
+    atomic_store_explicit(&lua->call_started_us, hf_mono_us(), memory_order_release);
+}
 
-    int rc;
-    call_begin(lua, fn_index, 0);
-    if (!lua_checkstack(L, 8)) {
-        rc = LUA_ERRMEM;
-    } else {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, lua->handlers[fn_index]);
-        lua_pushcfunction(L, build_args);
-        lua_pushinteger(L, fn_index);
-        lua_pushinteger(L, (lua_Integer)first);
-        lua_pushinteger(L, (lua_Integer)n);
-        lua_pushboolean(L, many);
-        lua_pushstring(L, invocation_id);
-        lua->capped = 1;
-        rc = lua_pcall(L, 5, 2, base);                 /* handler, events, context */
-        if (rc == LUA_OK)
-            rc = lua_pcall(L, 2, 1, base);
-        if (rc == LUA_OK) {
-            /* Route the return value through $return, itself protected. */
-            lua_pushcfunction(L, hf_lua_l_send_return);
-            lua_insert(L, -2);
-            rc = lua_pcall(L, 1, 0, base);
-        }
-        lua->capped = 0;
-        if (rc == LUA_OK && call_overran(lua)) {
-            rc = LUA_ERRRUN;
-            lua_pushnil(L);
-        }
-    }
-    call_end(lua);
+/* inv waits: its fields are kept in it, and the state runs nothing. */
+static void inv_leave(hf_lua_t *lua, hf_inv_t *inv)
+{
+    inv->sends_ref = lua->sends_ref;
+    inv->deadline_us = lua->deadline_us;
+    inv->timed_out = lua->timed_out;
+    memcpy(inv->stopped_at, lua->stopped_at, sizeof(inv->stopped_at));
+    inv->run->error_is_fail = lua->error_is_fail;
+    lua->inv = NULL;
+    lua->inv_co = NULL;
+    lua->span = NULL;
+    lua->batch = NULL;
+    lua->current_fn = -1;
+    lua->sends_ref = LUA_NOREF;
+    lua->deadline_us = 0;
+    lua->timed_out = 0;
+    lua->capped = 0;
+    lua_pushnil(lua->L);
+    lua_setfield(lua->L, LUA_REGISTRYINDEX, "hubfn.events");
+    atomic_store_explicit(&lua->call_started_us, 0, memory_order_release);
+}
 
+/* The invocation ended (rc, and the error text at the top of L when it failed): count it,
+   record a failure, and let go of its coroutine. */
+static void inv_end(hf_lua_t *lua, hf_inv_t *inv, int rc)
+{
+    lua_State *L = lua->L;
+    hf_batch_t *batch = inv->run->batch;
     if (rc != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
         char head[200];
@@ -1067,53 +1203,333 @@ static int invoke_range(hf_lua_t *lua, int fn_index, size_t first, size_t n, int
         size_t len = strlen(head) + (msg ? strlen(msg) : 0) + 4;
         char *error = hf_malloc(len);
         snprintf(error, len, "%s%s%s", head, *head && msg ? ": " : "", msg ? msg : "");
-        invocation_failed(lua, first, n, many, error);
+        invocation_failed(lua, inv->first, inv->n, inv->many, error);
         /* Outputs of a failed invocation are not sent. */
-        hf_batch_drop_outputs(batch, outputs_before);
+        hf_batch_drop_outputs(batch, inv->outputs_before);
+        hf_trace_end_invocation(lua->span, lua->timed_out ? HF_OUTCOME_TIMEOUT
+                                                          : HF_OUTCOME_ERROR,
+                                *head ? head : msg ? msg : "unknown error");
+    } else if (batch->event_failed && memchr(batch->event_failed + inv->first, 1, inv->n)) {
+        hf_trace_end_invocation(lua->span, HF_OUTCOME_ERROR, batch->error);  /* context.fail */
     }
+    lua->span = NULL;
+    inv->span = NULL;
+    inv->started_us = 0;
+    publish_oldest(lua, inv->run->fn_index, 0);
     batch->invocations++;
+    inv->run->error_is_fail = lua->error_is_fail;
+    luaL_unref(L, LUA_REGISTRYINDEX, inv->co_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, inv->events_ref);
+    inv->co_ref = inv->events_ref = LUA_NOREF;
+    inv->co = NULL;
+    if (lua->sends_ref != LUA_NOREF) {
+        luaL_unref(L, LUA_REGISTRYINDEX, lua->sends_ref);
+        lua->sends_ref = LUA_NOREF;
+    }
     lua_pushnil(L);
     lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.events");
-    lua_settop(L, top);
-    return rc == LUA_OK ? 0 : -1;
+    call_end(lua);
+    lua->inv = NULL;
+    lua->inv_co = NULL;
+    lua->batch = NULL;
+    lua->current_fn = -1;
 }
 
-void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch)
+/* Run inv's coroutine (nargs values on it) until it ends or waits. */
+static int inv_resume(hf_lua_t *lua, hf_inv_t *inv, int nargs)
+{
+    lua_State *L = lua->L, *co = inv->co;
+    int top = lua_gettop(L), nres = 0;
+    lua->suspend_group = NULL;
+    lua->capped = 1;
+    int rc = lua_resume(co, L, nargs, &nres);
+    lua->capped = 0;
+    if (rc == LUA_YIELD && lua->suspend_group) {
+        inv->group = lua->suspend_group;
+        lua->suspend_group = NULL;
+        lua_pop(co, nres);
+        inv_leave(lua, inv);
+        return INV_WAITING;
+    }
+    if (rc == LUA_YIELD) {
+        /* coroutine.yield in the handler itself, outside a coroutine of its own */
+        lua_pushstring(L, "attempt to yield from outside a coroutine (the handler is not "
+                          "a coroutine; wrap the code that yields in coroutine.wrap)");
+        luaL_traceback(L, co, lua_tostring(L, -1), 0);
+        lua_remove(L, -2);
+        rc = LUA_ERRRUN;
+    } else if (rc == LUA_OK) {
+        /* Route the return value through $return, itself protected. */
+        lua_pushcfunction(L, msghandler);
+        int base = lua_gettop(L);
+        lua_pushcfunction(L, hf_lua_l_send_return);
+        if (nres > 0) {
+            lua_pop(co, nres - 1);
+            lua_xmove(co, L, 1);
+        } else {
+            lua_pushnil(L);
+        }
+        lua->capped = 1;
+        rc = lua_pcall(L, 1, 0, base);
+        lua->capped = 0;
+        if (rc != LUA_OK)
+            lua_remove(L, base);
+        else if (call_overran(lua)) {
+            rc = LUA_ERRRUN;
+            lua_pushnil(L);
+        }
+    } else {
+        /* the error and where it happened, from the coroutine's stack */
+        lua_xmove(co, L, 1);
+        lua_pushcfunction(L, error_text);
+        lua_insert(L, -2);
+        if (lua_pcall(L, 1, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            lua_pushliteral(L, "(error object is not a string)");
+        }
+        luaL_traceback(L, co, lua_tostring(L, -1), 0);
+        lua_remove(L, -2);
+    }
+    inv_end(lua, inv, rc);
+    lua_settop(L, top);
+    return INV_DONE;
+}
+
+/* Start the invocation over [first, first+n) of run. */
+static int inv_start(hf_lua_t *lua, hf_run_t *run, size_t first, size_t n, int many)
 {
     lua_State *L = lua->L;
-    int fn_index = batch->fn_index;
-    int64_t t0 = hf_mono_us();
-    batch->started_ms = hf_now_ms();
+    hf_inv_t *inv = &run->inv;
+    hf_batch_t *batch = run->batch;
+    int fn_index = run->fn_index;
+    int top = lua_gettop(L);
+    memset(inv, 0, sizeof(*inv));
+    inv->run = run;
+    inv->first = first;
+    inv->n = n;
+    inv->many = many;
+    inv->outputs_before = batch->outputs_n;
+    inv->co_ref = inv->events_ref = LUA_NOREF;
+    inv->sends_ref = LUA_NOREF;
+    new_invocation_id(lua, inv->id);
+
+    lua->inv = inv;
     lua->batch = batch;
     lua->current_fn = fn_index;
-    lua->error_is_fail = 0;
+    lua->error_is_fail = run->error_is_fail;
+    lua->inv_first = first;
+    lua->inv_n = n;
+    lua->sends_ref = LUA_NOREF;
+    lua_pushstring(L, inv->id);
+    lua_setfield(L, LUA_REGISTRYINDEX, "hubfn.invocationId");
+    if (hf_trace_recording()) {
+        inv->span = hf_trace_begin(batch, first, n, inv->id, push_group(lua, fn_index));
+        lua_pop(L, 1);
+    } else {
+        inv->span = hf_trace_begin(batch, first, n, inv->id, NULL);
+    }
+    lua->span = inv->span;
+    inv->started_us = hf_mono_us();
+    publish_oldest(lua, fn_index, inv->started_us);
+    call_begin(lua, fn_index, 0);
+
+    int rc;
+    if (!lua_checkstack(L, 10)) {
+        lua_pushliteral(L, "not enough memory");
+        rc = LUA_ERRMEM;
+    } else {
+        lua->capped = 1;
+        lua_State *co = lua_newthread(L);
+        lua->capped = 0;
+        inv->co = co;
+        inv->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        lua->inv_co = co;
+        if (lua->deadline_us)
+            lua_sethook(co, timeout_hook, LUA_MASKCOUNT, HF_HOOK_COUNT);
+        lua_pushcfunction(L, msghandler);
+        int base = lua_gettop(L);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, lua->handlers[fn_index]);
+        lua_pushcfunction(L, build_args);
+        lua_pushinteger(L, fn_index);
+        lua_pushinteger(L, (lua_Integer)first);
+        lua_pushinteger(L, (lua_Integer)n);
+        lua_pushboolean(L, many);
+        lua_pushstring(L, inv->id);
+        lua->capped = 1;
+        rc = lua_pcall(L, 5, 2, base);                 /* handler, events, context */
+        lua->capped = 0;
+        if (rc == LUA_OK) {
+            lua_pushvalue(L, -2);
+            inv->events_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+            lua_xmove(L, co, 3);
+            lua_settop(L, top);
+            return inv_resume(lua, inv, 2);
+        }
+        lua_remove(L, base);
+    }
+    inv_end(lua, inv, rc);
+    lua_settop(L, top);
+    return INV_DONE;
+}
+
+/* The batch's handler is done with: its status, timings and a small GC step. */
+static void run_finish(hf_lua_t *lua, hf_run_t *run)
+{
+    hf_batch_t *batch = run->batch;
+    if (batch->failed_marked)
+        batch->status = HF_BATCH_FAILED;   /* some events failed through context.fail */
+    else if (batch->failed_invocations)
+        batch->status = HF_BATCH_FAILED;
+    /* A small GC step between batches keeps pauses short (Redis does the same). It runs no
+       script code: the sandbox allows no finalizers written in Lua (with
+       allowUnsafeLibraries they run here too, outside functionTimeout). */
+    lua_gc(lua->L, LUA_GCSTEP, 0);
+    batch->run_us = hf_mono_us() - run->t0;
+    batch->done_ms = hf_now_ms();
+}
+
+/* Go on with a run until its batch is done (1) or an invocation waits (0). */
+static int run_continue(hf_lua_t *lua, hf_run_t *run)
+{
+    hf_batch_t *batch = run->batch;
+    for (;;) {
+        if (batch->fn->trigger.cardinality == HF_CARD_MANY) {
+            if (run->next > 0)
+                return 1;
+            run->next = 1;
+            /* range_n: a part of a batch being bisected (bisectOnError) */
+            size_t first = batch->range_n ? batch->range_first : 0;
+            size_t n = batch->range_n ? batch->range_n : batch->events_n;
+            if (inv_start(lua, run, first, n, 1) == INV_WAITING)
+                return 0;
+        } else {
+            if (run->next >= batch->events_n)
+                return 1;
+            if (inv_start(lua, run, run->next++, 1, 0) == INV_WAITING)
+                return 0;
+        }
+    }
+}
+
+static void suspended_add(hf_lua_t *lua, hf_run_t *run)
+{
+    run->prev_w = NULL;
+    run->next_w = lua->suspended;
+    if (lua->suspended)
+        lua->suspended->prev_w = run;
+    lua->suspended = run;
+    lua->suspended_n++;
+}
+
+static void suspended_remove(hf_lua_t *lua, hf_run_t *run)
+{
+    if (run->prev_w)
+        run->prev_w->next_w = run->next_w;
+    else
+        lua->suspended = run->next_w;
+    if (run->next_w)
+        run->next_w->prev_w = run->prev_w;
+    run->prev_w = run->next_w = NULL;
+    lua->suspended_n--;
+}
+
+int hf_lua_start(hf_lua_t *lua, hf_batch_t *batch)
+{
+    int fn_index = batch->fn_index;
+    batch->started_ms = hf_now_ms();
     batch->status = HF_BATCH_OK;
     if (lua->handlers[fn_index] == LUA_NOREF) {
         batch->error = hf_strdup("the function is not loaded");
         batch->status = HF_BATCH_FAILED;
-        lua->batch = NULL;
-        lua->current_fn = -1;
+        batch->done_ms = hf_now_ms();
+        return 1;
+    }
+    hf_run_t *run = hf_calloc(1, sizeof(*run));
+    run->batch = batch;
+    run->fn_index = fn_index;
+    run->t0 = hf_mono_us();
+    if (!run_continue(lua, run)) {
+        suspended_add(lua, run);
+        return 0;
+    }
+    run_finish(lua, run);
+    free(run);
+    return 1;
+}
+
+hf_batch_t *hf_lua_poll(hf_lua_t *lua, int timeout_ms)
+{
+    hf_batch_t *done = NULL, **tail = &done;
+    if (!lua->suspended_n || !lua->http)
+        return NULL;
+    hf_httpc_sync_wait(lua->http, timeout_ms);
+    hf_inv_t *inv;
+    while ((inv = hf_httpc_sync_take(lua->http)) != NULL) {
+        hf_run_t *run = inv->run;
+        inv->group = NULL;
+        inv_enter(lua, inv);
+        if (inv_resume(lua, inv, 0) == INV_WAITING)
+            continue;
+        if (!run_continue(lua, run))
+            continue;            /* its next invocation waits */
+        suspended_remove(lua, run);
+        run_finish(lua, run);
+        *tail = run->batch;
+        tail = &run->batch->next;
+        run->batch->next = NULL;
+        free(run);
+    }
+    return done;
+}
+
+void hf_lua_wakeup(hf_lua_t *lua)
+{
+    if (lua->http)
+        hf_httpc_sync_wakeup(lua->http);
+}
+
+void hf_lua_invoke(hf_lua_t *lua, hf_batch_t *batch)
+{
+    if (hf_lua_start(lua, batch))
         return;
+    for (;;) {
+        hf_batch_t *done = hf_lua_poll(lua, 1000);
+        int mine = 0;
+        while (done) {
+            hf_batch_t *next = done->next;
+            done->next = NULL;
+            mine |= done == batch;
+            done = next;
+        }
+        if (mine)
+            return;
     }
-    if (batch->fn->trigger.cardinality == HF_CARD_MANY) {
-        /* range_n: a part of a batch being bisected (bisectOnError) */
-        size_t first = batch->range_n ? batch->range_first : 0;
-        size_t n = batch->range_n ? batch->range_n : batch->events_n;
-        if (invoke_range(lua, fn_index, first, n, 1) != 0)
-            batch->status = HF_BATCH_FAILED;
-    } else {
-        for (size_t i = 0; i < batch->events_n; i++)
-            if (invoke_range(lua, fn_index, i, 1, 0) != 0)
-                batch->status = HF_BATCH_FAILED;
+}
+
+int hf_lua_can_suspend(lua_State *L)
+{
+    hf_lua_t *lua = hf_lua_of(L);
+    return lua->inv && L == lua->inv_co && lua->http && lua_isyieldable(L);
+}
+
+void hf_lua_suspend(lua_State *L, hf_httpc_group_t *group)
+{
+    hf_lua_of(L)->suspend_group = group;
+}
+
+void *hf_lua_inv_ud(lua_State *L)
+{
+    return hf_lua_of(L)->inv;
+}
+
+static void abandon_suspended(hf_lua_t *lua)
+{
+    while (lua->suspended) {
+        hf_run_t *run = lua->suspended;
+        suspended_remove(lua, run);
+        if (run->inv.group)
+            hf_httpc_sync_cancel(run->inv.group);
+        hf_batch_free(run->batch);
+        free(run);
     }
-    if (batch->failed_marked)
-        batch->status = HF_BATCH_FAILED;   /* some events failed through context.fail */
-    lua->batch = NULL;
-    lua->current_fn = -1;
-    /* A small GC step between batches keeps pauses short (Redis does the same). It runs no
-       script code: the sandbox allows no finalizers written in Lua (with
-       allowUnsafeLibraries they run here too, outside functionTimeout). */
-    lua_gc(L, LUA_GCSTEP, 0);
-    batch->run_us = hf_mono_us() - t0;
-    batch->done_ms = hf_now_ms();
 }

@@ -13,6 +13,7 @@
 #include "jsonpath.h"
 #include "log.h"
 #include "metrics.h"
+#include "trace.h"
 
 /* Where a batch is on its way (hf_batch_t.stage). */
 enum {
@@ -838,6 +839,7 @@ void hf_delivery_report(hf_delivery_t *d, size_t i, int ok, const char *why)
         } else {
             batch->delivery_failed = 1;
         }
+        hf_trace_output_failed(batch, inv, why);   /* its span ends as an error */
         if (!batch->delivery_error) {
             char what[300], msg[1024];
             snprintf(msg, sizeof(msg), "an output to %s was not delivered: %s",
@@ -1115,6 +1117,7 @@ static void schedule_retry(hf_lane_t *lane, hf_batch_t *batch)
     double delay = retry_delay_s(policy, rb->retry_count);
     hf_log_ctx_t ctx;
     log_ctx_for(lane, &ctx);
+    hf_trace_log_ctx(hf_trace_batch_span(batch), &ctx);
     ctx.first_offset = rb->events[0].offset;
     ctx.last_offset = rb->events[rb->events_n - 1].offset;
     char of[32];
@@ -1181,6 +1184,7 @@ static void finalize(hf_pipeline_t *pl, hf_batch_t *batch)
     }
     hf_log_ctx_t ctx;
     log_ctx_for(lane, &ctx);
+    hf_trace_log_ctx(hf_trace_batch_span(batch), &ctx);
     size_t n = failed_range(batch, &ctx.first_offset, &ctx.last_offset);
     hf_series_add(lane->m_processed, (double)(batch->events_n - n));
     hf_series_add(lane->m_failed, (double)n);
@@ -1367,6 +1371,7 @@ static void dead_lettered(hf_pipeline_t *pl, hf_batch_t *batch)
     }
     hf_log_ctx_t ctx;
     log_ctx_for(lane, &ctx);
+    hf_trace_log_ctx(hf_trace_batch_span(batch), &ctx);
     ctx.first_offset = batch->events[0].offset;
     ctx.last_offset = batch->events[batch->events_n - 1].offset;
     hf_binding_describe(&fn->outputs[fn->dead_letter], what, sizeof(what));

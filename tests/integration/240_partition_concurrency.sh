@@ -9,15 +9,19 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/http_lib.sh"
 need_kafka
-N=320
-USERS=40
+USERS=200
 
 httpd_start api || { fail httpd "the test server did not start: $(cat "$T/api.err")"; exit 1; }
 httpd_script '[{"delay_ms": 50}]' >/dev/null
 
-# events: key uK, body {"user":"uK","seq":S} with S counting per user
-awk -v n=$N -v u=$USERS 'BEGIN { for (i = 0; i < n; i++) { k = (i * 7) % u; s[k]++;
-    printf "u%d\t{\"user\":\"u%d\",\"seq\":%d}\n", k, k, s[k] } }' >"$T/events"
+# events FILE N: key uK, body {"user":"uK","seq":S} with S counting per user (USERS users)
+events() {
+    awk -v n="$2" -v u=$USERS 'BEGIN { for (i = 0; i < n; i++) { k = (i * 7) % u; s[k]++;
+        printf "u%d\t{\"user\":\"u%d\",\"seq\":%d}\n", k, k, s[k] } }' >"$1"
+}
+# the default runs 160 events (8 s), partitionConcurrency 16 runs 1600 (6 per user)
+events "$T/events1" 160
+events "$T/events16" 1600
 
 # mkconc DIR HUB CONCURRENCY [ORDERING]: a cardinality-one function that PUTs each event
 mkconc() {
@@ -41,23 +45,28 @@ local http = require("hubfn").http
 local api = assert(os.getenv("API"), "API is not set")   -- from local.settings.json Values
 return function(ev, context)
   local res, err = http.request{ method = "PUT",
-    url = api .. "/users/" .. ev.body.user .. "/" .. ev.body.seq .. "?offset=" .. ev.offset,
+    url = api .. "/users/" .. ev.body.user .. "/" .. ev.body.seq .. "?offset=" .. ev.offset ..
+          "&run=" .. (os.getenv("RUN") or "0"),
     body = "x" }
   assert(res and res.status == 200, err or (res and res.status))
 end
 LUA
 }
 
-# requests LOG: "user seq offset" per request, in arrival order
+# requests LOG [RUN]: "user seq offset" per request (of hubfn started with RUN=RUN), in
+# arrival order
 requests() {
-    python3 - "$1" <<'PY'
+    python3 - "$1" "${2:-}" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 rows.sort(key=lambda r: r["mono"])
 for r in rows:
     if r["path"].startswith("/users/"):
+        q = dict(kv.split("=", 1) for kv in r["query"].split("&"))
+        if sys.argv[2] and q.get("run") != sys.argv[2]:
+            continue
         _, _, user, seq = r["path"].split("/")
-        print(user, seq, r["query"].split("=")[1])
+        print(user, seq, q["offset"])
 PY
 }
 
@@ -71,8 +80,9 @@ in_order() {
 # ---- partitionConcurrency 16 against 1 -------------------------------------------------
 for conc in 1 16; do
     hub=conc$conc-$$
+    N=$(lines "$T/events$conc")
     topic "$hub" 1 || fail "c$conc-topic" "$(tail -2 "$T/topic.err")"
-    produce "$HF_KAFKA_PLAIN" "$hub" "$T/events"
+    produce "$HF_KAFKA_PLAIN" "$hub" "$T/events$conc"
     httpd_ctl POST reset >/dev/null
     : >"$HTTPD_LOG"
     mkconc "$T/app$conc" "$hub" $conc
@@ -90,13 +100,14 @@ for conc in 1 16; do
 done
 check one-at-a-time-by-default "max in flight $max1" [ "$max1" = 1 ]
 check sixteen-at-once "max in flight $max16 (want at least 8)" [ "$max16" -ge 8 ]
-echo "# one partition, $N events, 50 ms per request: $dur1 s with partitionConcurrency 1," \
-     "$dur16 s with 16 (max in flight $max1 and $max16)"
+echo "# one partition, 50 ms per request: 160 events in $dur1 s with partitionConcurrency 1," \
+     "1600 in $dur16 s with 16 (max in flight $max1 and $max16)"
 
 # ---- orderingKey body:user: the same without partition keys ----------------------------
 hub=body-$$
 topic "$hub" 1
-kcat -P -b "$HF_KAFKA_PLAIN" -t "$hub" -z none -l <(cut -f2 "$T/events") 2>>"$T/kcat.err"
+N=$(lines "$T/events16")
+kcat -P -b "$HF_KAFKA_PLAIN" -t "$hub" -z none -l <(cut -f2 "$T/events16") 2>>"$T/kcat.err"
 httpd_ctl POST reset >/dev/null
 : >"$HTTPD_LOG"
 mkconc "$T/appbody" "$hub" 16 "body:user"
@@ -109,25 +120,27 @@ mb=$(httpd_stat max_in_flight)
 check body-key-concurrent "max in flight $mb" [ "$mb" -ge 8 ]
 
 # ---- SIGKILL mid-run, then a restart ---------------------------------------------------
+# more events, so that the kill comes while most are still to do
+N=3000
+events "$T/events.kill" $N
 hub=kill-$$
 topic "$hub" 1
-produce "$HF_KAFKA_PLAIN" "$hub" "$T/events"
+produce "$HF_KAFKA_PLAIN" "$hub" "$T/events.kill"
 httpd_ctl POST reset >/dev/null
 : >"$HTTPD_LOG"
 mkconc "$T/appkill" "$hub" 16
-start_bg "$T/kill1.log" "$HUBFN" start "$T/appkill" --workers 2
+RUN=1 start_bg "$T/kill1.log" "$HUBFN" start "$T/appkill" --workers 2
 pid=$BG
-wait_for 120 bash -c "[ \$(grep -c '/users/' '$HTTPD_LOG') -ge $((N / 3)) ]"
+wait_for 120 bash -c "[ \$(grep -c '/users/' '$HTTPD_LOG') -ge 300 ]"
 kill -KILL "$pid"
 wait "$pid" 2>/dev/null
-sleep 0.3                      # answers to requests of the dead process land in the log
-requests "$HTTPD_LOG" >"$T/reqkill1"
-: >"$HTTPD_LOG"
-timeout $((240 * SLOW)) "$HUBFN" start "$T/appkill" --exit-on-eof --workers 2 \
+RUN=2 timeout $((240 * SLOW)) "$HUBFN" start "$T/appkill" --exit-on-eof --workers 2 \
     >"$T/kill2.out" 2>"$T/kill2.log"
 rc=$?
 check kill-restart-exits-0 "exit $rc: $(tail -3 "$T/kill2.log")" [ $rc = 0 ]
-requests "$HTTPD_LOG" >"$T/reqkill2"
+sleep 0.5                      # the answers of the killed run's last requests are logged
+requests "$HTTPD_LOG" 1 >"$T/reqkill1"
+requests "$HTTPD_LOG" 2 >"$T/reqkill2"
 check kill-was-mid-run "$(lines "$T/reqkill1") requests before the kill" \
     [ "$(lines "$T/reqkill1")" -lt $N ]
 # The restart ran exactly the events from the checkpoint C on; the first run had reached
@@ -141,7 +154,8 @@ c = min(r2) if r2 else n
 assert c > 0, "nothing was checkpointed before the kill"
 assert set(r2) == set(range(c, n)), "the restart did not run exactly offsets %d..%d" % (c, n - 1)
 missing = set(range(c)) - r1
-assert not missing, "offsets before the checkpoint never handled: %s" % sorted(missing)[:5]
+assert not missing, "checkpoint %d: offsets before it never handled: %s (run 1 reached %d)" % (
+    c, sorted(missing)[:5], max(r1))
 print("checkpoint at", c, "of", n, file=sys.stderr)
 PY
 check kill-restart-per-user-in-order "$(head -5 "$T/reqkill2")" in_order "$T/reqkill2" any

@@ -137,6 +137,26 @@ TEST(values_and_flags)
     CHECK_HAS(said, "hubfn new: unknown option -x");
 }
 
+TEST(repeatable_options_keep_every_value)
+{
+    CHECK_INT(parse("start --embedded --hub a --workers 2 --hub=b:8 --hub c"), -1);
+    CHECK_INT(opt("hub")->count, 3);
+    CHECK_STR(opt("hub")->all[0], "a");
+    CHECK_STR(opt("hub")->all[1], "b:8");
+    CHECK_STR(opt("hub")->all[2], "c");
+    CHECK_INT(opt("workers")->num, 2);
+    CHECK_INT(parse("start --embedded"), -1);
+    CHECK_INT(opt("hub")->count, 0);
+    CHECK_INT(parse("start --embedded --hub orders:0"), 2);
+    CHECK_HAS(said, "--hub needs a hub name, optionally with :PARTITIONS (1-65535), e.g. "
+                    "orders:8, not \"orders:0\"");
+    CHECK_INT(parse("start --embedded --hub a/b"), 2);
+    CHECK_INT(parse("start --embedded --hub ''"), 2);
+    CHECK_INT(parse("start --embedded-port 70000"), 2);
+    CHECK_HAS(said, "--embedded-port needs a port number from 0 to 65535, not 70000");
+    CHECK_HAS(help("start"), "[--hub NAME[:N]]...");
+}
+
 TEST(positional_arguments)
 {
     CHECK_INT(parse("start a b"), 2);
