@@ -7,6 +7,9 @@
 #   capture capture records read, written and read back (tests/fuzz/fuzz_capture.c)
 #   script  handler.lua top levels and handler bodies, under functionTimeout and the
 #           memory cap: every load and invocation must return (tests/fuzz/fuzz_script.c)
+#   keys    host.json and function.json key sets, known keys and misspellings of them:
+#           one-line errors and warnings, the same outcome twice, a misspelt key that
+#           shapes what the handler receives never loads (tests/fuzz/fuzz_keys.c)
 # Exit status is non-zero when a target found a crash or a broken invariant; the input is
 # saved under $OUT (default /tmp/hubfn-fuzz)/TARGET/artifacts.
 #   tests/fuzz/run.sh [SECONDS] [TARGET...]
@@ -15,7 +18,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(decode config capture script)
+[ ${#targets[@]} -gt 0 ] || targets=(decode config capture script keys)
 out=${OUT:-/tmp/hubfn-fuzz}
 cc=${FUZZ_CC:-clang-14}
 if ! command -v "$cc" >/dev/null 2>&1 || ! ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
@@ -52,13 +55,18 @@ for t in "${targets[@]}"; do
                 runtime/base64.c runtime/datetime.c runtime/alloc.c \
                 $(pkg-config --libs lua5.4) -lm -o "$out/$t/fuzz"
             extra=(-max_len=4096 -dict=tests/fuzz/json.dict) ;;
+        keys)
+            "$cc" "${flags[@]}" -Ibindings -Icommands $(pkg-config --cflags $pkgs) \
+                tests/fuzz/fuzz_keys.c "${lib_src[@]}" $(pkg-config --libs $pkgs) -lev -lm \
+                -lpthread -o "$out/$t/fuzz"
+            extra=(-max_len=512) ;;
         script)
             # the Lua host reaches the output binding types: the whole library too
             "$cc" "${flags[@]}" -Ibindings -Icommands $(pkg-config --cflags $pkgs) \
                 tests/fuzz/fuzz_script.c "${lib_src[@]}" $(pkg-config --libs $pkgs) -lev -lm \
                 -lpthread -o "$out/$t/fuzz"
             extra=(-max_len=4096 -dict=tests/fuzz/lua.dict) ;;
-        *) echo "unknown fuzz target $t (decode, config, capture, script)" >&2; exit 2 ;;
+        *) echo "unknown fuzz target $t (decode, config, capture, script, keys)" >&2; exit 2 ;;
     esac
     echo "fuzzing $t for ${secs}s (corpus $out/$t/corpus)"
     "$out/$t/fuzz" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
