@@ -361,7 +361,8 @@ int hf_send_parse(hf_send_input_t *in, char *text, size_t len, const char *name,
     held_t h = {name, problem, ud, NULL, 0};
     int rc = hf_send_parse_checked(in, text, len, name, fields, fields_n, max_event_bytes,
                                    hold_problem, &h);
-    qsort(h.v, h.n, sizeof(*h.v), cmp_held);
+    if (h.n > 1)
+        qsort(h.v, h.n, sizeof(*h.v), cmp_held);
     for (size_t i = 0; i < h.n; i++) {
         if (problem)
             problem(ud, h.v[i].text);
