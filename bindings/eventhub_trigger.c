@@ -38,6 +38,8 @@ typedef struct part {
     int64_t acked_offset;        /* where the lane says the checkpoint may move, -1 none */
     int64_t committed_offset;    /* last offset committed, -1 none */
     int acks_since_commit;
+    int commit_due;              /* batchCheckpointFrequency acknowledgements since the last
+                                    commit: goes in the consumer's next commit */
     int paused;
     int eof;
     rd_kafka_queue_t *queue;     /* the partition's own fetch queue (prefetchCount events) */
@@ -65,9 +67,12 @@ struct consumer {
     const hf_eventhub_cfg_t *cfg;
     rd_kafka_t *rk;
     rd_kafka_queue_t *queue;
-    int fd[2];
-    ev_io io;
+    ev_async wake;               /* a queue of the consumer turned non-empty */
     ev_timer tick;
+    ev_prepare commit_flush;     /* commits the partitions due, once per loop iteration */
+    int commit_inflight;         /* an asynchronous commit waits for its answer */
+    int commit_due;              /* a partition is due */
+    int closing;                 /* consumer_close began: nothing more is started */
     part_t **parts;
     int32_t parts_cap;
     int assigned_once;
@@ -194,32 +199,67 @@ static void set_paused(part_t *part, int paused)
         part->paused = paused;
 }
 
-/* Commit the offset the lane acknowledged. */
-static void commit_part(part_t *part, int sync)
+/* Commit the offsets the lanes acknowledged, of every partition due, in one asynchronous
+   request. At most one such request is in flight: partitions due meanwhile go in the next
+   one, sent when its answer came (commit_cb). Each batch's checkpoint is asked for as soon
+   as the batch is resolved, as before; what this saves is a request, and the wake-ups of
+   librdkafka's threads and of this loop, per batch. */
+static void commit_due(consumer_t *c)
 {
-    consumer_t *c = part->c;
-    if (part->acked_offset < 0 || part->acked_offset == part->committed_offset)
+    if (!c->commit_due || c->commit_inflight || !c->rk || c->closing)
         return;
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(list, c->cfg->hub, part->id)->offset = part->acked_offset;
-    rd_kafka_resp_err_t err = sync ? commit_bounded(c, list, 5000) : rd_kafka_commit(c->rk, list, 1);
-    rd_kafka_topic_partition_list_destroy(list);
-    if (sync || err)             /* an async commit is counted by commit_cb */
-        hf_series_add(err ? c->m.commit_failures : c->m.commits, 1);
-    if (err) {
-        hf_log_ctx_t ctx = HF_LOG_CTX_NONE;
-        ctx.function = c->fn->name;
-        ctx.partition = part->id;
-        hf_log_ctx(HF_LOG_WARN, &ctx, "checkpoint at offset %lld failed: %s; it is retried "
-                   "with the next one", (long long)part->acked_offset, rd_kafka_err2str(err));
+    c->commit_due = 0;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+    for (int32_t i = 0; i < c->parts_cap; i++) {
+        part_t *part = c->parts[i];
+        if (!part || !part->commit_due)
+            continue;
+        part->commit_due = 0;
+        if (!part->assigned || part->revoking || part->acked_offset < 0 ||
+            part->acked_offset == part->committed_offset)
+            continue;
+        rd_kafka_topic_partition_list_add(list, c->cfg->hub, part->id)->offset =
+            part->acked_offset;
+    }
+    if (list->cnt == 0) {
+        rd_kafka_topic_partition_list_destroy(list);
         return;
     }
-    part->committed_offset = part->acked_offset;
-    if (sync)
-        part->checkpoint = part->acked_offset;
-    part->acks_since_commit = 0;
-    if (sync)
-        unckpt_done(part, part->acked_offset);   /* an async one: in commit_cb */
+    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, list, 1);
+    if (err) {                   /* an async commit is counted by commit_cb */
+        hf_series_add(c->m.commit_failures, list->cnt);
+        hf_log_ctx_t ctx = HF_LOG_CTX_NONE;
+        ctx.function = c->fn->name;
+        hf_log_ctx(HF_LOG_WARN, &ctx, "checkpoint of %d partition%s failed: %s; it is retried "
+                   "with the next one", list->cnt, list->cnt == 1 ? "" : "s",
+                   rd_kafka_err2str(err));
+    } else {
+        c->commit_inflight = 1;
+        for (int i = 0; i < list->cnt; i++) {
+            part_t *part = part_get(c, list->elems[i].partition);
+            part->committed_offset = list->elems[i].offset;
+            part->acks_since_commit = 0;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+static void on_commit_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    consumer_t *c = w->data;
+    ev_prepare_stop(loop, w);
+    commit_due(c);
+}
+
+/* A partition's checkpoint may move: commit it before the loop next waits. */
+static void want_commit(part_t *part)
+{
+    consumer_t *c = part->c;
+    part->commit_due = 1;
+    c->commit_due = 1;
+    if (!c->commit_inflight && !c->closing)
+        ev_prepare_start(hf_core_loop(c->core), &c->commit_flush);
 }
 
 /* Events that arrived through the consumer queue (before the partition's own queue took
@@ -235,7 +275,7 @@ static void on_ack(void *ud, int64_t offset)
     part_t *part = ud;
     part->acked_offset = offset;
     if (++part->acks_since_commit >= host_cfg(part->c)->checkpoint_every)
-        commit_part(part, 0);
+        want_commit(part);
 }
 
 static void on_wake(void *ud)
@@ -382,6 +422,15 @@ static void take_message(consumer_t *c, rd_kafka_message_t *rkm)
     add_event(c, rkm);
 }
 
+/* A librdkafka thread put something in an empty queue of the consumer (with its lock
+   held: once the callback is disabled it is not running). */
+static void queue_event(rd_kafka_t *rk, void *opaque)
+{
+    (void)rk;
+    consumer_t *c = opaque;
+    ev_async_send(hf_core_loop(c->core), &c->wake);
+}
+
 /* Fetch into the partition's own queue, so prefetchCount bounds each partition without
    pausing it (a pause drops what was fetched beyond it, often a whole record batch, to be
    fetched again). Set up right after the assign, before fetching starts; the consumer
@@ -392,7 +441,7 @@ static void part_queue_open(consumer_t *c, part_t *part)
         part->queue = rd_kafka_queue_get_partition(c->rk, c->cfg->hub, part->id);
         if (!part->queue)
             return;
-        rd_kafka_queue_io_event_enable(part->queue, c->fd[1], "1", 1);
+        rd_kafka_queue_cb_event_enable(part->queue, queue_event, c);
     }
     rd_kafka_queue_forward(part->queue, NULL);
 }
@@ -401,7 +450,7 @@ static void part_queue_close(part_t *part)
 {
     if (!part->queue)
         return;
-    rd_kafka_queue_io_event_enable(part->queue, -1, NULL, 0);
+    rd_kafka_queue_cb_event_enable(part->queue, NULL, NULL);
     rd_kafka_queue_destroy(part->queue);
     part->queue = NULL;
     part->queue_full = 0;
@@ -465,15 +514,11 @@ static void consume(consumer_t *c)
             take_from_queue(c->parts[i]);
 }
 
-static void on_io(struct ev_loop *loop, ev_io *w, int revents)
+static void on_queue(struct ev_loop *loop, ev_async *w, int revents)
 {
     (void)loop;
     (void)revents;
-    consumer_t *c = w->data;
-    char buf[256];
-    while (read(c->fd[0], buf, sizeof(buf)) > 0)
-        ;
-    consume(c);
+    consume(w->data);
 }
 
 /* A slow tick serves the consumer even if a wake-up were missed. */
@@ -684,6 +729,10 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     (void)rk;
     consumer_t *c = opaque;
+    /* the request in flight answered: partitions due meanwhile go now */
+    c->commit_inflight = 0;
+    if (c->commit_due && !c->closing)
+        ev_prepare_start(hf_core_loop(c->core), &c->commit_flush);
     if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
         return;
     for (int i = 0; offsets && i < offsets->cnt; i++)
@@ -786,8 +835,9 @@ static void consumer_close(consumer_t *c, int abandon)
     if (!c)
         return;
     struct ev_loop *loop = hf_core_loop(c->core);
-    ev_io_stop(loop, &c->io);
     ev_timer_stop(loop, &c->tick);
+    c->closing = 1;
+    ev_prepare_stop(loop, &c->commit_flush);
     if (c->rk) {
         /* a drain that ran out of time leaves at once: one attempt */
         commit_all_sync(c, abandon ? 1 : 4);
@@ -795,11 +845,12 @@ static void consumer_close(consumer_t *c, int abandon)
         for (int32_t i = 0; i < c->parts_cap; i++)
             if (c->parts[i] && c->parts[i]->assigned)
                 hf_lane_close(c->parts[i]->lane);
-        rd_kafka_queue_io_event_enable(c->queue, -1, NULL, 0);
+        rd_kafka_queue_cb_event_enable(c->queue, NULL, NULL);
         rd_kafka_queue_destroy(c->queue);
         for (int32_t i = 0; i < c->parts_cap; i++)
             if (c->parts[i])
                 part_queue_close(c->parts[i]);
+        ev_async_stop(loop, &c->wake);   /* no queue calls queue_event any more */
         rd_kafka_consumer_close(c->rk);
         /* Destroying the handle waits for every message still referenced, and a handler the
            drain gave up on may still hold one: the process exits instead. */
@@ -814,10 +865,6 @@ static void consumer_close(consumer_t *c, int abandon)
         free(c->parts[i]);
     }
     free(c->parts);
-    if (c->fd[0] >= 0)
-        close(c->fd[0]);
-    if (c->fd[1] >= 0)
-        close(c->fd[1]);
     free(c);
 }
 
@@ -833,7 +880,6 @@ static int consumer_start(hf_core_t *core, int fn_index, consumer_t **out, char 
     c->fn_index = fn_index;
     c->fn = fn;
     c->cfg = hf_eventhub_cfg(&fn->trigger);
-    c->fd[0] = c->fd[1] = -1;
     hf_conn_describe(c->cfg->conn, c->conn_desc, sizeof(c->conn_desc));
     c->m.commits = hf_metric_series(hf_metrics_get(reg, HF_M_CHECKPOINTS), fn->name);
     c->m.commit_failures = hf_metric_series(hf_metrics_get(reg, HF_M_CHECKPOINT_FAILURES),
@@ -890,18 +936,20 @@ static int consumer_start(hf_core_t *core, int fn_index, consumer_t **out, char 
     rd_kafka_poll_set_consumer(c->rk);
     c->queue = rd_kafka_queue_get_consumer(c->rk);
 
-    if (pipe2(c->fd, O_NONBLOCK | O_CLOEXEC) != 0) {
-        snprintf(err, errsz, "pipe: %s", strerror(errno));
-        goto fail;
-    }
+    /* librdkafka's threads wake the loop through an ev_async when a queue turns non-empty:
+       libev writes to its wake-up fd only when the loop is about to sleep and no wake-up
+       is pending, so a busy loop is not woken again and again (a pipe per queue event
+       was one write and one read per partition and fetch) */
     struct ev_loop *loop = hf_core_loop(core);
-    rd_kafka_queue_io_event_enable(c->queue, c->fd[1], "1", 1);
-    ev_io_init(&c->io, on_io, c->fd[0], EV_READ);
-    c->io.data = c;
-    ev_io_start(loop, &c->io);
+    ev_async_init(&c->wake, on_queue);
+    c->wake.data = c;
+    ev_async_start(loop, &c->wake);
+    rd_kafka_queue_cb_event_enable(c->queue, queue_event, c);
     ev_timer_init(&c->tick, on_tick, 1.0, 1.0);
     c->tick.data = c;
     ev_timer_start(loop, &c->tick);
+    ev_prepare_init(&c->commit_flush, on_commit_flush);
+    c->commit_flush.data = c;
 
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, c->cfg->hub, RD_KAFKA_PARTITION_UA);

@@ -35,6 +35,8 @@ struct hf_core {
     struct ev_loop *loop;
     hf_workers_t workers;
     ev_async done_async;
+    ev_prepare submit_flush;     /* hands the batches submitted in one loop iteration to the
+                                    workers at once */
     ev_signal sigint, sigterm;
     ev_timer drain_timer;
     hf_pipeline_t *pipeline;
@@ -153,6 +155,14 @@ static void on_done(struct ev_loop *loop, ev_async *w, int revents)
         hf_pipeline_complete(core->pipeline, done);
         done = next;
     }
+}
+
+static void on_submit_flush(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    hf_core_t *core = w->data;
+    hf_workers_flush(&core->workers);
 }
 
 static void on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
@@ -440,6 +450,8 @@ int hf_host_main(const hf_host_opts_t *opts)
     ev_async_init(&core->done_async, on_done);
     core->done_async.data = core;
     ev_async_start(core->loop, &core->done_async);
+    ev_prepare_init(&core->submit_flush, on_submit_flush);
+    core->submit_flush.data = core;
 
     hf_reload_t *reload = NULL;
     if (start_http(core, err, sizeof(err)) != 0) {
@@ -457,6 +469,7 @@ int hf_host_main(const hf_host_opts_t *opts)
         hf_log_error("%s", err);
         goto out;
     }
+    ev_prepare_start(core->loop, &core->submit_flush);
     hf_pipeline_env_t env = {
         .loop = core->loop, .app = &core->app,
         .runner = {runner_submit, runner_wait, core->copts.workers, core},
@@ -521,6 +534,7 @@ out_types:;
         fflush(stderr);
         _exit(1);
     }
+    ev_prepare_stop(core->loop, &core->submit_flush);
     hf_workers_stop(&core->workers);
     if (ran)
         hf_log_info("stopped: %llu events in %llu batches, %llu failed batches (%llu events), "

@@ -65,20 +65,43 @@ static void reload_functions(hf_worker_t *w)
         w->reload_pending |= w->reload[i];
 }
 
-/* Thread: worker. A batch is done: hand it to the loop thread. */
-static void batch_done(hf_workers_t *pool, hf_batch_t *batch)
+/* Finished batches a worker has not handed over yet, oldest first. */
+typedef struct done_list {
+    hf_batch_t *head, *tail;
+} done_list_t;
+
+static void done_add(done_list_t *d, hf_batch_t *batch)
 {
+    batch->next = NULL;
+    if (d->tail)
+        d->tail->next = batch;
+    else
+        d->head = batch;
+    d->tail = batch;
+}
+
+/* Thread: worker. Hand finished batches to the loop thread, all at once: one lock and at
+   most one wake-up of the loop for them. */
+static void done_flush(hf_workers_t *pool, done_list_t *d)
+{
+    if (!d->head)
+        return;
     pthread_mutex_lock(&pool->done_lock);
     if (pool->done_tail)
-        pool->done_tail->next = batch;
+        pool->done_tail->next = d->head;
     else
-        pool->done_head = batch;
-    pool->done_tail = batch;
+        pool->done_head = d->head;
+    pool->done_tail = d->tail;
     pthread_cond_broadcast(&pool->done_cond);
     pthread_mutex_unlock(&pool->done_lock);
+    d->head = d->tail = NULL;
     if (pool->done_async)
         ev_async_send(pool->loop, pool->done_async);
 }
+
+/* A worker that took several batches at once hands the finished ones over at the end, or
+   once this long passed since it last did, so none waits long for the others. */
+#define DONE_FLUSH_US 1000
 
 /* Wake a worker that waits in hf_lua_poll. */
 static void wake(hf_worker_t *w)
@@ -124,24 +147,31 @@ static void *worker_main(void *arg)
             atomic_store_explicit(&w->polling, 1, memory_order_seq_cst);
         pthread_mutex_unlock(&w->lock);
 
+        done_list_t done = {NULL, NULL};
+        int64_t flushed_us = batch && batch->next ? hf_mono_us() : 0;
         while (batch) {
             hf_batch_t *next = batch->next;
             batch->next = NULL;
             if (hf_lua_start(&w->lua, batch))
-                batch_done(pool, batch);
+                done_add(&done, batch);
             atomic_store_explicit(&w->lua_mem, w->lua.mem_used, memory_order_relaxed);
             batch = next;
+            if (batch && done.head && hf_mono_us() - flushed_us >= DONE_FLUSH_US) {
+                done_flush(pool, &done);
+                flushed_us = hf_mono_us();
+            }
         }
+        done_flush(pool, &done);
         if (atomic_load_explicit(&w->polling, memory_order_seq_cst)) {
-            hf_batch_t *done = hf_lua_poll(&w->lua, 1000);
+            hf_batch_t *list = hf_lua_poll(&w->lua, 1000);
             atomic_store_explicit(&w->polling, 0, memory_order_seq_cst);
             atomic_store_explicit(&w->lua_mem, w->lua.mem_used, memory_order_relaxed);
-            while (done) {
-                hf_batch_t *next = done->next;
-                done->next = NULL;
-                batch_done(pool, done);
-                done = next;
+            while (list) {
+                hf_batch_t *next = list->next;
+                done_add(&done, list);
+                list = next;
             }
+            done_flush(pool, &done);
         }
         pthread_mutex_lock(&w->lock);
     }
@@ -196,15 +226,30 @@ void hf_workers_submit(hf_workers_t *pool, int i, hf_batch_t *batch)
 {
     hf_worker_t *w = &pool->w[i % pool->n];
     batch->next = NULL;
-    pthread_mutex_lock(&w->lock);
-    if (w->tail)
-        w->tail->next = batch;
+    if (w->out_tail)
+        w->out_tail->next = batch;
     else
-        w->head = batch;
-    w->tail = batch;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->lock);
-    wake(w);
+        w->out_head = batch;
+    w->out_tail = batch;
+}
+
+void hf_workers_flush(hf_workers_t *pool)
+{
+    for (int i = 0; i < pool->n; i++) {
+        hf_worker_t *w = &pool->w[i];
+        if (!w->out_head)
+            continue;
+        pthread_mutex_lock(&w->lock);
+        if (w->tail)
+            w->tail->next = w->out_head;
+        else
+            w->head = w->out_head;
+        w->tail = w->out_tail;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+        w->out_head = w->out_tail = NULL;
+        wake(w);
+    }
 }
 
 hf_batch_t *hf_workers_take_done(hf_workers_t *pool)
@@ -218,6 +263,7 @@ hf_batch_t *hf_workers_take_done(hf_workers_t *pool)
 
 hf_batch_t *hf_workers_wait_done(hf_workers_t *pool, int timeout_ms)
 {
+    hf_workers_flush(pool);      /* what waits to be handed over could never finish */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += timeout_ms / 1000;
@@ -333,6 +379,11 @@ void hf_workers_stop(hf_workers_t *pool)
             hf_batch_t *next = w->head->next;
             hf_batch_free(w->head);
             w->head = next;
+        }
+        while (w->out_head) {
+            hf_batch_t *next = w->out_head->next;
+            hf_batch_free(w->out_head);
+            w->out_head = next;
         }
         free(w->reload);
         for (size_t m = 0; m < w->modules_n; m++)

@@ -27,6 +27,7 @@ typedef struct hf_worker {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     hf_batch_t *head, *tail;     /* batches to run */
+    hf_batch_t *out_head, *out_tail;  /* submitted, not handed over yet (loop thread) */
     int stop;
     int state;                   /* 0 starting, 1 ready, -1 failed */
     char err[1024];
@@ -53,8 +54,13 @@ struct hf_workers {
 /* Start n workers, each loading the app; waits until all are ready. -1 with err. */
 int hf_workers_start(hf_workers_t *pool, const hf_app_t *app, int n, struct ev_loop *loop,
                      ev_async *done_async, char *err, size_t errsz);
-/* Queue a batch on worker i (loop thread). */
+/* Queue a batch on worker i (loop thread). It is handed over at the next
+   hf_workers_flush, with every other batch submitted meanwhile. */
 void hf_workers_submit(hf_workers_t *pool, int i, hf_batch_t *batch);
+/* Hand the submitted batches over: one lock and one wake-up per worker, however many
+   batches (loop thread; the host does it once per loop iteration, before the loop
+   waits, and hf_workers_wait_done before it blocks). */
+void hf_workers_flush(hf_workers_t *pool);
 /* Take every finished batch, oldest first, as a list linked by ->next (loop thread). */
 hf_batch_t *hf_workers_take_done(hf_workers_t *pool);
 /* Block until a batch finishes or timeout_ms passes; then as hf_workers_take_done. */

@@ -66,7 +66,9 @@ set -eu
 cd "$(dirname "$0")/../.."
 top=$PWD
 broker=mock rounds=3 n=150000 latency=1 peers=kcat,kafkajs,python,go,golua
-usage="usage: $0 [--kafka] [--rounds N] [--events N] [--no-latency] [--peers LIST]"
+batch_bytes=65536 scaling=1
+usage="usage: $0 [--kafka] [--rounds N] [--events N] [--no-latency] [--peers LIST]
+       [--batch-bytes N] [--no-scaling]"
 while [ $# -gt 0 ]; do
     case "$1" in
         --kafka) broker=kafka ;;
@@ -74,6 +76,8 @@ while [ $# -gt 0 ]; do
         --events) n=$2; shift ;;
         --no-latency) latency=0 ;;
         --peers) peers=$2; shift ;;
+        --batch-bytes) batch_bytes=$2; shift ;;
+        --no-scaling) scaling=0 ;;
         *) echo "$usage" >&2; exit 2 ;;
     esac
     shift
@@ -96,6 +100,7 @@ fi
 make --no-print-directory -s "$build/tools/mockbroker" >/dev/null
 ${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -Werror tests/bench/pace.c -o "$build/bench/pace" \
     $(pkg-config --cflags --libs rdkafka)
+${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -Werror tests/bench/rusage.c -o "$build/bench/rusage"
 node_path= python_bin= go_bin=
 if has_peer kafkajs; then node_path=$(tests/bench/kafkajs/install.sh | tail -n 1); fi
 if has_peer python; then python_bin=$(tests/bench/python/install.sh | tail -n 1); fi
@@ -115,7 +120,9 @@ trap cleanup EXIT
 run_id=$(date +%s)
 hubs="aep$run_id:32"
 if [ "$broker" = mock ]; then
-    mkfifo "$tmp/mock.in" 2>/dev/null || true
+    # mock.out goes first: the loop below must not read the last run's bootstrap line
+    rm -f "$tmp/mock.in" "$tmp/mock.out"
+    mkfifo "$tmp/mock.in"
     sleep infinity >"$tmp/mock.in" &
     pids+=($!)
     args=()
@@ -144,7 +151,7 @@ else
 fi
 [ -n "$bootstrap" ] || { echo "the broker did not start (see $tmp)" >&2; exit 1; }
 
-kcat -P -b "$bootstrap" -t "aep$run_id" -K $'\t' -z none -X linger.ms=5 -X batch.size=65536 \
+kcat -P -b "$bootstrap" -t "aep$run_id" -K $'\t' -z none -X linger.ms=5 -X batch.size=$batch_bytes \
     -l "$data.keyed"
 
 # One app per workload, the same but for the handler: app-body (a) and app-activation (b).
@@ -195,11 +202,12 @@ end
 LUA
 
 python3 - "$top" "$tmp" "$hubfn" "$bootstrap" "$run_id" "$n" "$rounds" "$latency" "$data" \
-    "$build/bench/pace" "$label" "$broker" "$peers" "$node_path" "$python_bin" "$go_bin" <<'PY'
+    "$build/bench/pace" "$label" "$broker" "$peers" "$node_path" "$python_bin" "$go_bin" \
+    "$build/bench/rusage" "$batch_bytes" "$scaling" "${HUBFN_BASE:-}" <<'PY'
 import json, os, platform, re, socket, statistics, subprocess, sys, time, urllib.request
 (top, tmp, hubfn, bootstrap, run_id, n, rounds, latency, data, pace, label, broker, peer_list,
- node_path, python_bin, go_bin) = sys.argv[1:17]
-n, rounds, latency = int(n), int(rounds), latency == "1"
+ node_path, python_bin, go_bin, rusage, batch_bytes, scaling, base) = sys.argv[1:21]
+n, rounds, latency, scaling = int(n), int(rounds), latency == "1", scaling == "1"
 hub = "aep" + run_id
 app_body, app_activation = os.path.join(tmp, "app-body"), os.path.join(tmp, "app-activation")
 consumer_js = os.path.join(top, "tests/bench/kafkajs/consumer.js")
@@ -210,13 +218,18 @@ LABELS = {
     "kcat": "kcat (no decoding)",
     "hubfn-body": "hubfn (a) full body",
     "hubfn-activation": "hubfn (b) idiomatic",
+    "hubfn-body-w1": "hubfn (a) full body, --workers 1",
+    "base-body": "base build (a) full body",
+    "base-activation": "base build (b) idiomatic",
     "kafkajs": "kafkajs",
     "python": "confluent-kafka (Python)",
     "go": "franz-go (Go)",
     "golua": "franz-go + gopher-lua",
 }
 chosen = set(peer_list.split(","))
-runners = [r for r in LABELS if r.startswith("hubfn-") or r in chosen]
+runners = [r for r in LABELS
+           if r in ("hubfn-body", "hubfn-activation") or r in chosen
+           or (r == "hubfn-body-w1" and scaling) or (r.startswith("base-") and base)]
 
 def settings(app, group, hub_name):
     with open(os.path.join(app, "local.settings.json"), "w") as f:
@@ -227,10 +240,12 @@ def command(runner, group):
     if runner == "kcat":
         return ["kcat", "-b", bootstrap, "-G", group, "-q", "-e", "-f", "%p\n",
                 "-X", "auto.offset.reset=earliest", hub], None
-    if runner in ("hubfn-body", "hubfn-activation"):
-        app = app_body if runner == "hubfn-body" else app_activation
+    if runner.startswith(("hubfn-", "base-")):
+        app = app_activation if runner.endswith("activation") else app_body
         settings(app, group, hub)
-        return [hubfn, "start", app, "--exit-on-eof"], None
+        workers = ["--workers", "1"] if runner.endswith("-w1") else []
+        return [base if runner.startswith("base-") else hubfn, "start", app,
+                "--exit-on-eof"] + workers, None
     if runner == "kafkajs":
         return ["node", consumer_js, bootstrap, hub, group, str(n)], env_node
     if runner == "python":
@@ -245,8 +260,14 @@ def run(runner, r):
     group = f"{runner}-{run_id}-{r}"
     cmd, env = command(runner, group)
     err = open(os.path.join(tmp, runner + ".err"), "wb")
+    usage = os.path.join(tmp, runner + ".rusage")
+    if os.path.exists(usage):
+        os.unlink(usage)
     t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env)
+    # through the launcher: a child of this harness would report at least the harness's own
+    # RSS as its peak (Linux counts the memory a process had before execve), rusage.c's
+    # children report their own
+    p = subprocess.Popen([rusage, usage] + cmd, stdout=subprocess.PIPE, stderr=err, env=env)
     first = None
     events = realized = 0
     for line in p.stdout:
@@ -255,17 +276,20 @@ def run(runner, r):
         f = line.split()
         if runner == "kcat":
             events += 1
-        elif runner.startswith("hubfn-"):
+        elif runner.startswith(("hubfn-", "base-")):
             if len(f) == 2:
                 realized += int(f[0]); events += int(f[1])
         elif len(f) == 4 and f[0] == b"realized":
             realized, events = int(f[1]), int(f[3])
-    _, status, ru = os.wait4(p.pid, 0)
+    p.wait()
     end = time.monotonic()
-    if status != 0 or events != n:
-        sys.exit(f"{runner} failed: exit status {status}, {events} of {n} events "
+    if not os.path.exists(usage):
+        sys.exit(f"{runner}: the launcher wrote no usage (exit status {p.returncode})")
+    utime, stime, maxrss, status = open(usage).read().split()
+    if int(status) != 0 or events != n or first is None:
+        sys.exit(f"{runner} failed: wait status {status}, {events} of {n} events "
                  f"(see {tmp}/{runner}.err)")
-    return {"cpu": ru.ru_utime + ru.ru_stime, "rss": ru.ru_maxrss / 1024,
+    return {"cpu": float(utime) + float(stime), "rss": int(maxrss) / 1024,
             "rate": n / (end - first), "join": first - t0, "realized": realized}
 
 # The count every consumer must report: realized entries of segmentMembership.ups.
@@ -275,14 +299,21 @@ with open(data, "rb") as f:
         ups = json.loads(line).get("segmentMembership", {}).get("ups", {})
         expected += sum(1 for a in ups.values() if a.get("status") == "realized")
 
-try:
-    model = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                 if l.startswith("model name"))
-except (OSError, StopIteration):
-    model = platform.processor() or "unknown CPU"
+def machine():
+    # lscpu's model name and cores, as the README names the machine
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        info = dict(l.split(":", 1) for l in out.splitlines() if ":" in l)
+        info = {k.strip(): v.strip() for k, v in info.items()}
+        cores = int(info["Core(s) per socket"]) * int(info.get("Socket(s)", "1"))
+        return (f"{info['Model name']}, {cores} cores ({info['CPU(s)']} CPUs"
+                f"{', ' + info['Hypervisor vendor'] + ' VM' if 'Hypervisor vendor' in info else ''})")
+    except (OSError, KeyError, ValueError):
+        return f"{platform.processor() or 'unknown CPU'}, {os.cpu_count()} CPUs"
 size = os.path.getsize(data) / n
-print(f"{label}\n{n} AEP payloads ({size:.0f} bytes average) in 32 partitions; {model}, "
-      f"{os.cpu_count()} CPUs; {rounds} rounds, medians", flush=True)
+print(f"{label}\n{n} AEP payloads ({size:.0f} bytes average) in 32 partitions, record batches "
+      f"of at most {int(batch_bytes) // 1024} KB; {machine()}; load average "
+      f"{os.getloadavg()[0]:.1f} at start; {rounds} rounds, medians", flush=True)
 res = {p: [] for p in runners}
 for r in range(rounds):
     k = r % len(runners)
@@ -307,6 +338,12 @@ for p in runners:
           f"{m['cpu'] / hb['cpu']:.2f}x | {m['rate']:,.0f} | {m['rate'] / ha['rate']:.2f}x | "
           f"{m['rate'] / hb['rate']:.2f}x | {m['rss']:.0f} MB | {m['rss'] / ha['rss']:.2f}x | "
           f"{m['rss'] / hb['rss']:.2f}x |")
+if scaling:
+    w1, w2 = med["hubfn-body-w1"]["rate"], ha["rate"]
+    print(f"\nWorkers, hubfn (a) full body, events/s after the join: --workers "
+          f"{os.cpu_count()} (the default here) {w2:,.0f}, --workers 1 {w1:,.0f}: "
+          f"{w2 / w1:.2f}x", flush=True)
+print(f"load average {os.getloadavg()[0]:.1f} at the end", flush=True)
 print(f"\nvs (a), vs (b): the figure divided by hubfn (a)'s, hubfn (b)'s. Realized audiences "
       f"counted: {expected} by every consumer but kcat, as the data holds.", flush=True)
 if not latency:
