@@ -38,6 +38,8 @@ typedef struct part {
     int64_t committed_offset;    /* last offset committed, -1 none */
     int acks_since_commit;
     int paused;
+    int held;                    /* holds binding types put on it (hf_core_partition_assigned):
+                                    paused, nothing handed over, until released */
     int eof;
     rd_kafka_queue_t *queue;     /* the partition's own fetch queue (prefetchCount events) */
     int queue_full;              /* seen holding prefetchCount events: fetching may idle */
@@ -353,7 +355,7 @@ static void take_from_queue(part_t *part)
 {
     consumer_t *c = part->c;
     const hf_host_cfg_t *cfg = host_cfg(c);
-    if (!part->assigned || part->revoking || c->stopping || part->taking)
+    if (!part->assigned || part->revoking || c->stopping || part->taking || part->held > 0)
         return;
     part->taking = 1;
     if (part->queue) {
@@ -434,6 +436,9 @@ static void part_assign(consumer_t *c, int32_t id)
     part->lane = hf_pipeline_lane(hf_core_pipeline(c->core), c->fn_index, id);
     hf_lane_source_t src = {c->cfg->hub, c->cfg->consumer_group};
     hf_lane_open(part->lane, &src, &lane_ops, part);
+    /* (a type may release its hold at once: count from 0 either way) */
+    part->held = 0;
+    part->held += hf_core_partition_assigned(c->core, c->fn_index, id);
 }
 
 static void part_revoke(consumer_t *c, int32_t id)
@@ -446,6 +451,21 @@ static void part_revoke(consumer_t *c, int32_t id)
     part->assigned = 0;
     part->revoking = 0;
     part->eof = 0;
+    part->held = 0;
+    hf_core_partition_revoked(c->core, c->fn_index, id);
+}
+
+/* A binding type released its hold on the partition: start handing its events over once
+   no hold is left. */
+static void part_released(consumer_t *c, int32_t id)
+{
+    part_t *part = id >= 0 && id < c->parts_cap ? c->parts[id] : NULL;
+    if (!part || !part->assigned || part->held <= 0 || --part->held > 0)
+        return;
+    if (part->revoking || c->stopping)
+        return;
+    set_paused(part, 0);
+    take_from_queue(part);
 }
 
 /* Note each assigned partition's checkpoint, to notice when fetching cannot start there. */
@@ -518,8 +538,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_error_string(error));
             rd_kafka_error_destroy(error);
         }
-        for (int i = 0; i < parts->cnt; i++)
-            part_queue_open(c, part_get(c, parts->elems[i].partition));
+        for (int i = 0; i < parts->cnt; i++) {
+            part_t *part = part_get(c, parts->elems[i].partition);
+            part_queue_open(c, part);
+            if (part->held > 0)
+                set_paused(part, 1);     /* until every hold is released */
+        }
         c->assigned_once = 1;
         if (parts->cnt > 0)
             c->had_partitions = 1;
@@ -983,6 +1007,14 @@ static void trigger_collect(void *state)
     }
 }
 
+static void trigger_partition_ready(void *state, int fn_index, int32_t partition)
+{
+    triggers_t *t = state;
+    for (size_t k = 0; k < t->n; k++)
+        if (t->c[k]->fn_index == fn_index)
+            part_released(t->c[k], partition);
+}
+
 static void trigger_stats(void *state, hf_host_stats_t *add)
 {
     triggers_t *t = state;
@@ -1038,4 +1070,5 @@ const hf_binding_type_t hf_eventhub_trigger_type = {
     .ready = trigger_ready,
     .collect = trigger_collect,
     .stats = trigger_stats,
+    .partition_ready = trigger_partition_ready,
 };
