@@ -6,7 +6,10 @@
 #define HF_RUN_H
 
 /* Returns the exit code: 0 all invocations succeeded, 1 one failed, 2 usage/config.
-   `live`: besides printing them, deliver the outputs of binding types that can (http). */
-int hf_run_main(const char *function_dir, const char *events_path, int live);
+   `live`: besides printing them, deliver the outputs of binding types that can (http).
+   `state_path` (--state, or NULL): load what eventHubState bindings keep from this file of
+   JSON lines before the first event, and write it back after the last. */
+int hf_run_main(const char *function_dir, const char *events_path, int live,
+                const char *state_path);
 
 #endif

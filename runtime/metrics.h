@@ -102,6 +102,11 @@ typedef enum {
     HF_M_HTTP_IN_FLIGHT,
     HF_M_READY,
     HF_M_BUILD_INFO,
+    HF_M_STATE_KEYS,
+    HF_M_STATE_BYTES,
+    HF_M_STATE_RESTORES,
+    HF_M_STATE_RESTORE_DURATION,
+    HF_M_STATE_WRITES,
     HF_M__COUNT
 } hf_metric_id_t;
 
