@@ -724,6 +724,20 @@ static int restore_error(sbind_t *sb, restore_t *r, rd_kafka_message_t *m)
     return 0;
 }
 
+/* Is the restore at the end of the partition: its last record read is the last one the
+   broker said the partition holds (the high watermark of the fetch that brought it)? Nobody
+   else writes to the partition of a state hub this instance owns, so this is the end
+   without waiting for an empty fetch to say so (the end-of-partition event stays the
+   answer for an empty partition). */
+static int restore_at_end(const sbind_t *sb, const restore_t *r)
+{
+    int64_t lo = -1, hi = -1;
+    if (r->offset < 0)
+        return 0;
+    rd_kafka_get_watermark_offsets(sb->rk, sb->cfg->eh.hub, r->partition, &lo, &hi);
+    return hi >= 0 && r->offset + 1 >= hi;
+}
+
 /* Read what partition p's queue holds, up to a budget. 1 when records are left. */
 static int restore_serve(sbind_t *sb, int32_t p)
 {
@@ -747,6 +761,8 @@ static int restore_serve(sbind_t *sb, int32_t p)
             }
             rd_kafka_message_destroy(m);
         }
+        if (!done && restore_at_end(sb, r))
+            done = 1;
         if (done == 1)
             restore_done(sb, r);
         if (done)
@@ -1295,8 +1311,8 @@ static int sbind_init(states_t *st, sbind_t *sb, char *err, size_t errsz)
         hf_kafka_conf_set(&kc, "enable.auto.commit", "false") ||
         hf_kafka_conf_set(&kc, "enable.auto.offset.store", "false") ||
         hf_kafka_conf_set(&kc, "fetch.wait.max.ms", "100") ||
-        hf_kafka_conf_set(&kc, "queued.min.messages", "200000") ||
-        hf_kafka_conf_set(&kc, "queued.max.messages.kbytes", "65536") ||
+        hf_kafka_conf_set(&kc, "queued.min.messages", "100000") ||
+        hf_kafka_conf_set(&kc, "queued.max.messages.kbytes", "16384") ||
         hf_kafka_conf_set(&kc, "fetch.message.max.bytes", "4194304") ||
         hf_kafka_conf_user(&kc, host)) {
         snprintf(err, errsz, "function %s: state %s: %s", sb->fn->name, sb->b->name, errstr);

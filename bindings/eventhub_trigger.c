@@ -39,7 +39,9 @@ typedef struct part {
     int acks_since_commit;
     int paused;
     int held;                    /* holds binding types put on it (hf_core_partition_assigned):
-                                    paused, nothing handed over, until released */
+                                    nothing is taken from its queue until they are released
+                                    (fetching goes on up to prefetchCount; a pause would
+                                    drop what was fetched, the end-of-partition event too) */
     int eof;
     rd_kafka_queue_t *queue;     /* the partition's own fetch queue (prefetchCount events) */
     int queue_full;              /* seen holding prefetchCount events: fetching may idle */
@@ -462,9 +464,6 @@ static void part_released(consumer_t *c, int32_t id)
     part_t *part = id >= 0 && id < c->parts_cap ? c->parts[id] : NULL;
     if (!part || !part->assigned || part->held <= 0 || --part->held > 0)
         return;
-    if (part->revoking || c->stopping)
-        return;
-    set_paused(part, 0);
     take_from_queue(part);
 }
 
@@ -538,12 +537,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_error_string(error));
             rd_kafka_error_destroy(error);
         }
-        for (int i = 0; i < parts->cnt; i++) {
-            part_t *part = part_get(c, parts->elems[i].partition);
-            part_queue_open(c, part);
-            if (part->held > 0)
-                set_paused(part, 1);     /* until every hold is released */
-        }
+        for (int i = 0; i < parts->cnt; i++)
+            part_queue_open(c, part_get(c, parts->elems[i].partition));
         c->assigned_once = 1;
         if (parts->cnt > 0)
             c->had_partitions = 1;
