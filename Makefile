@@ -90,12 +90,16 @@ run: deps
 # undici doing the same work at the same concurrency, against nginx on loopback (Debian's
 # nginx-light, installed when missing), on the mock broker.
 # decode.sh: `hubfn run` against a naive decoder.
+# state.sh: an eventHubState binding restoring 100,000 keys, against kcat reading the same
+# partitions to their end, on the mock broker and on the Kafka broker (a compacted hub).
 bench: deps
 	@$(MAKE) --no-print-directory all tests
 	@HUBFN=$(BUILD)/hubfn tests/bench/consume.sh
 	@HUBFN=$(BUILD)/hubfn tests/bench/consume.sh --kafka
 	@HUBFN=$(BUILD)/hubfn tests/bench/http.sh
 	@HUBFN=$(BUILD)/hubfn tests/bench/decode.sh
+	@HUBFN=$(BUILD)/hubfn tests/bench/state.sh
+	@HUBFN=$(BUILD)/hubfn tests/bench/state.sh --kafka
 
 tests: $(BUILD)/hubfn $(UNIT_BIN) $(TOOL_BIN)
 
