@@ -21,6 +21,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev make pkg-config liblua5.4-dev librdkafka-dev libcjson-dev libev-dev \
+      libcurl4-openssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -31,11 +32,12 @@ RUN make -j"$(nproc)"
 
 FROM debian:bookworm-slim AS runtime
 # Only the shared libraries build/hubfn links (liblua5.4.so.0, librdkafka.so.1,
-# libcjson.so.1, libev.so.4; librdkafka brings OpenSSL, SASL, zlib, zstd, lz4) and the CA
-# bundle for the Event Hubs TLS endpoint (port 9093).
+# libcjson.so.1, libev.so.4, libcurl.so.4 for http bindings and OTLP export; librdkafka
+# brings OpenSSL, SASL, zlib, zstd, lz4) and the CA bundle for the Event Hubs TLS endpoint
+# (port 9093) and https peers.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      liblua5.4-0 librdkafka1 libcjson1 libev4 ca-certificates \
+      liblua5.4-0 librdkafka1 libcjson1 libev4 libcurl4 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 hubfn \
  && useradd --system --uid 10001 --gid 10001 --home-dir /home/site --no-create-home \

@@ -195,8 +195,10 @@ static int producer_init(outputs_t *o, producer_t *p, const hf_conn_t *conn, cha
     snprintf(max_bytes, sizeof(max_bytes), "%d", cfg->max_event_bytes + 4096);
     /* Idempotence: a broker outage of seconds neither loses nor reorders nor duplicates
        what was produced; murmur2 puts a key where Java clients (and Event Hubs' own
-       guidance) put it. */
+       guidance) put it. No hub is created by sending to it, as in Event Hubs (the embedded
+       broker would create it). */
     if (hf_kafka_conf_common(&kc, conn) || hf_kafka_conf_set(&kc, "enable.idempotence", "true") ||
+        hf_kafka_conf_set(&kc, "allow.auto.create.topics", "false") ||
         hf_kafka_conf_set(&kc, "acks", "all") || hf_kafka_conf_set(&kc, "linger.ms", "5") ||
         hf_kafka_conf_set(&kc, "partitioner", "murmur2_random") ||
         hf_kafka_conf_set(&kc, "message.max.bytes", max_bytes) ||

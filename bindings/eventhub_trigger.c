@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "datetime.h"
 #include "eventhub.h"
 #include "kafka.h"
 #include "log.h"
@@ -49,7 +50,15 @@ typedef struct part {
     int64_t resume_offset;       /* the group's checkpoint when assigned, until the first
                                     event shows where fetching really starts; -1 */
     int64_t position;            /* next offset to be handed over, for the lag gauge; -1 */
-    hf_series_t *m_received, *m_lag, *m_resets;
+    int64_t checkpoint;          /* the group's committed offset as last known, for the
+                                    checkpoint lag gauge; -1 none */
+    struct {                     /* the enqueued times of the events handed over and not yet
+                                    checkpointed, oldest first, for the lag in seconds (kept
+                                    only while metrics are on); a ring */
+        struct lag_entry { int64_t offset, ms; } *e;
+        size_t head, n, cap;
+    } unckpt;
+    hf_series_t *m_received, *m_lag, *m_lag_s, *m_resets, *m_ck_lag;
 } part_t;
 
 /* The trigger of one function. */
@@ -110,18 +119,68 @@ static part_t *part_get(consumer_t *c, int32_t id)
         part->c = c;
         part->id = id;
         part->next_offset = part->acked_offset = part->committed_offset = -1;
-        part->resume_offset = part->position = -1;
+        part->resume_offset = part->position = part->checkpoint = -1;
         hf_metrics_t *reg = hf_core_metrics(c->core);
         char num[16];
         snprintf(num, sizeof(num), "%d", (int)id);
         part->m_received = hf_metric_series(hf_metrics_get(reg, HF_M_EVENTS_RECEIVED),
                                             c->fn->name, num);
         part->m_lag = hf_metric_series(hf_metrics_get(reg, HF_M_CONSUMER_LAG), c->fn->name, num);
+        part->m_lag_s = hf_metric_series(hf_metrics_get(reg, HF_M_CONSUMER_LAG_SECONDS),
+                                         c->fn->name, num);
         part->m_resets = hf_metric_series(hf_metrics_get(reg, HF_M_OFFSET_RESETS), c->fn->name,
+                                          num);
+        part->m_ck_lag = hf_metric_series(hf_metrics_get(reg, HF_M_CHECKPOINT_LAG), c->fn->name,
                                           num);
         c->parts[id] = part;
     }
     return c->parts[id];
+}
+
+/* An event was handed to the lane: remember its enqueued time until it is checkpointed. */
+static void unckpt_push(part_t *part, int64_t offset, int64_t ms)
+{
+    if (!part->m_lag_s)
+        return;
+    if (part->unckpt.n == part->unckpt.cap) {
+        size_t cap = part->unckpt.cap ? part->unckpt.cap * 2 : 256;
+        struct lag_entry *e = hf_malloc(cap * sizeof(*e));
+        for (size_t i = 0; i < part->unckpt.n; i++)
+            e[i] = part->unckpt.e[(part->unckpt.head + i) % part->unckpt.cap];
+        free(part->unckpt.e);
+        part->unckpt.e = e;
+        part->unckpt.cap = cap;
+        part->unckpt.head = 0;
+    }
+    struct lag_entry *slot =
+        &part->unckpt.e[(part->unckpt.head + part->unckpt.n++) % part->unckpt.cap];
+    slot->offset = offset;
+    slot->ms = ms;
+}
+
+/* The broker took a checkpoint at `offset`: the events before it are checkpointed. */
+static void unckpt_done(part_t *part, int64_t offset)
+{
+    while (part->unckpt.n > 0 && part->unckpt.e[part->unckpt.head].offset < offset) {
+        part->unckpt.head = (part->unckpt.head + 1) % part->unckpt.cap;
+        part->unckpt.n--;
+    }
+}
+
+/* The lag in seconds of an owned partition: now minus the enqueued time of its oldest event
+   not yet checkpointed; 0 when every event up to the high watermark hi is checkpointed;
+   -1 when that is unknown (events wait in the hub that were not fetched yet, or the oldest
+   has no timestamp). */
+static double unckpt_lag_seconds(const part_t *part, int64_t pos, int64_t hi)
+{
+    if (part->unckpt.n > 0) {
+        int64_t ms = part->unckpt.e[part->unckpt.head].ms;
+        if (ms < 0)
+            return -1;
+        int64_t now = hf_now_ms();
+        return now > ms ? (double)(now - ms) / 1000.0 : 0;
+    }
+    return hi >= 0 && pos >= hi ? 0 : -1;
 }
 
 /* Pause or resume fetching one partition. */
@@ -160,7 +219,11 @@ static void commit_part(part_t *part, int sync)
         return;
     }
     part->committed_offset = part->acked_offset;
+    if (sync)
+        part->checkpoint = part->acked_offset;
     part->acks_since_commit = 0;
+    if (sync)
+        unckpt_done(part, part->acked_offset);   /* an async one: in commit_cb */
 }
 
 /* Events that arrived through the consumer queue (before the partition's own queue took
@@ -270,6 +333,7 @@ static void add_event(consumer_t *c, rd_kafka_message_t *rkm)
     ev.enqueued_ms = rd_kafka_message_timestamp(rkm, &tstype);
     ev.received_us = hf_mono_us();
     check_resume(c, part, rkm->offset);
+    unckpt_push(part, rkm->offset, ev.enqueued_ms);
     part->next_offset = rkm->offset + 1;
     rd_kafka_message_destroy(rkm);
     part->position = part->next_offset;
@@ -434,7 +498,9 @@ static void part_assign(consumer_t *c, int32_t id)
     part->next_offset = part->acked_offset = part->committed_offset = -1;
     part->resume_offset = -1;
     part->position = -1;
+    part->checkpoint = -1;
     part->acks_since_commit = 0;
+    part->unckpt.head = part->unckpt.n = 0;
     part->lane = hf_pipeline_lane(hf_core_pipeline(c->core), c->fn_index, id);
     hf_lane_source_t src = {c->cfg->hub, c->cfg->consumer_group};
     hf_lane_open(part->lane, &src, &lane_ops, part);
@@ -475,7 +541,8 @@ static void remember_checkpoints(consumer_t *c, const rd_kafka_topic_partition_l
         for (int i = 0; i < committed->cnt; i++) {
             part_t *part = part_get(c, committed->elems[i].partition);
             if (part && committed->elems[i].offset >= 0)
-                part->resume_offset = part->position = committed->elems[i].offset;
+                part->resume_offset = part->position = part->checkpoint =
+                    committed->elems[i].offset;
         }
     }
     rd_kafka_topic_partition_list_destroy(committed);
@@ -642,6 +709,13 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         hf_series_add(err || offsets->elems[i].err ? c->m.commit_failures : c->m.commits, 1);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         c->brokers_down = 0;
+        for (int i = 0; offsets && i < offsets->cnt; i++) {
+            part_t *part = part_get(c, offsets->elems[i].partition);
+            if (part && !offsets->elems[i].err && offsets->elems[i].offset >= 0)
+                part->checkpoint = offsets->elems[i].offset;
+            if (part && part->assigned && !offsets->elems[i].err)
+                unckpt_done(part, offsets->elems[i].offset);
+        }
         return;
     }
     for (int i = 0; offsets && i < offsets->cnt; i++) {
@@ -753,8 +827,11 @@ static void consumer_close(consumer_t *c, int abandon)
         rd_kafka_destroy(c->rk);
         c->rk = NULL;
     }
-    for (int32_t i = 0; i < c->parts_cap; i++)
+    for (int32_t i = 0; i < c->parts_cap; i++) {
+        if (c->parts[i])
+            free(c->parts[i]->unckpt.e);
         free(c->parts[i]);
+    }
     free(c->parts);
     if (c->fd[0] >= 0)
         close(c->fd[0]);
@@ -996,6 +1073,18 @@ static void trigger_collect(void *state)
                 hf_series_hide(part->m_lag);
             else
                 hf_series_set(part->m_lag, hi > pos ? (double)(hi - pos) : 0);
+            /* against the checkpoint, as KEDA measures; none yet: where fetching starts */
+            int64_t ck = part->checkpoint >= 0 ? part->checkpoint
+                         : host_cfg(c)->initial_offset == HF_OFFSET_FROM_END ? hi : lo;
+            if (!part->assigned || hi < 0 || ck < 0)
+                hf_series_hide(part->m_ck_lag);
+            else
+                hf_series_set(part->m_ck_lag, hi > ck ? (double)(hi - ck) : 0);
+            double secs = part->assigned ? unckpt_lag_seconds(part, pos, hi) : -1;
+            if (secs < 0)
+                hf_series_hide(part->m_lag_s);   /* unknown is absent, never 0 */
+            else
+                hf_series_set(part->m_lag_s, secs);
             assigned += part->assigned;
         }
         hf_series_set(c->m.assigned, assigned);

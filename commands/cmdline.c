@@ -45,6 +45,12 @@ int hf_cmdline_int(const char *s, long min, long max, long *out)
 static int hf_cmdline_value(const hf_cmd_t *cmd, const hf_cmd_opt_t *o, const char *text,
                             hf_cmd_value_t *v)
 {
+    if (o->repeat) {
+        if (v->count == HF_CMD_MAX_REPEATS)
+            return hf_cmdline_usage_error(cmd->name, "--%s may be given at most %d times",
+                                          o->name, HF_CMD_MAX_REPEATS);
+        v->all[v->count++] = text;
+    }
     v->set = 1;
     v->text = text;
     if (o->type == HF_ARG_INT) {
@@ -183,12 +189,13 @@ void hf_cmdline_help(const hf_cmd_t *cmd, FILE *out)
     fprintf(out, "usage: hubfn %s", cmd->name);
     indent++;
     for (const hf_cmd_arg_t *p = cmd->args; p->name; p++) {
-        snprintf(item, sizeof(item), p->missing ? "%s" : "[%s]", p->name);
+        snprintf(item, sizeof(item), p->missing || p->shown ? "%s" : "[%s]",
+                 p->shown ? p->shown : p->name);
         hf_cmdline_usage_item(out, item, indent, &col);
     }
     for (const hf_cmd_opt_t *o = cmd->opts; o->name; o++) {
-        snprintf(item, sizeof(item), o->required ? "--%s%s%s" : "[--%s%s%s]", o->name,
-                 o->arg ? " " : "", o->arg ? o->arg : "");
+        snprintf(item, sizeof(item), o->required ? "--%s%s%s%s" : "[--%s%s%s]%s", o->name,
+                 o->arg ? " " : "", o->arg ? o->arg : "", o->repeat ? "..." : "");
         hf_cmdline_usage_item(out, item, indent, &col);
     }
     fprintf(out, "\n\n%s", cmd->intro);

@@ -16,6 +16,8 @@
 /* Most positional arguments and options a command declares. */
 #define HF_CMD_MAX_ARGS 4
 #define HF_CMD_MAX_OPTS 16
+/* Most values a repeatable option keeps. */
+#define HF_CMD_MAX_REPEATS 64
 
 typedef enum {
     HF_ARG_FLAG,                 /* no value */
@@ -37,11 +39,15 @@ typedef struct hf_cmd_opt {
     int (*valid)(const char *value);   /* HF_ARG_TEXT: 1 when the value will do; NULL = any */
     const char *required;        /* the message when the option is left out; NULL when it is
                                     optional */
+    int repeat;                  /* HF_ARG_TEXT: may be given several times, every value kept
+                                    (else the last one wins) */
 } hf_cmd_opt_t;
 
 typedef struct hf_cmd_arg {
     const char *name;            /* as the usage line shows it ("APP", "FILE|-"); NULL ends */
     const char *missing;         /* the message when it is left out; NULL when optional */
+    const char *shown;           /* the usage line's text when not NAME or [NAME] (an
+                                    optional first argument before a required one), or NULL */
 } hf_cmd_arg_t;
 
 /* One option as given on the command line. */
@@ -49,6 +55,8 @@ typedef struct hf_cmd_value {
     int set;                     /* given (a flag: at least once) */
     const char *text;            /* the value as given (NULL for a flag) */
     long num;                    /* HF_ARG_INT: the value */
+    const char *all[HF_CMD_MAX_REPEATS];   /* a repeatable option: every value, in order */
+    int count;                   /* a repeatable option: how many */
 } hf_cmd_value_t;
 
 typedef struct hf_cmd hf_cmd_t;

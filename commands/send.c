@@ -12,23 +12,30 @@
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "alloc.h"
 #include "app.h"
 #include "conn.h"
+#include "embedded.h"
 #include "jsonlex.h"
 #include "kafka.h"
 #include "log.h"
 
 /* ---------------------------------------------------------------------------------- */
 /* Messages                                                                            */
+
+/* The command whose messages hf_send_say prints: "send", or one that resolves its
+   CONNECTION as send does (hf_send_resolve_connection). */
+static const char *hf_send_cmd = "send";
 
 /* Print "hubfn send: MESSAGE" on stderr with secrets masked. */
 static void hf_send_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -40,7 +47,7 @@ static void hf_send_say(const char *fmt, ...)
     vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
     hf_secret_mask(raw, masked, sizeof(masked));
-    fprintf(stderr, "hubfn send: %s\n", masked);
+    fprintf(stderr, "hubfn %s: %s\n", hf_send_cmd, masked);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -303,6 +310,7 @@ void hf_send_input_free(hf_send_input_t *in)
     free(in->text);
     free(in->events);
     free(in->keys);
+    free(in->headers);
     memset(in, 0, sizeof(*in));
 }
 
@@ -474,15 +482,51 @@ static int hf_send_resolve(const char *arg, hf_conn_t *conn)
         return -1;
     }
     if (conn->kind == HF_CONN_EMBEDDED) {
-        hf_send_say("%s%s%sis \"embedded\", the broker of `hubfn start --embedded`, whose "
-                    "address hubfn send cannot know: pass the address it printed "
-                    "(\"embedded broker listening at HOST:PORT\") as CONNECTION",
-                    *setting ? "setting \"" : "CONNECTION ", *setting ? setting : "",
-                    *setting ? "\" " : "");
-        hf_conn_free(conn);
-        return -1;
+        /* The broker of `hubfn start --embedded`, on its port on this machine. */
+        int port;
+        char buf[64];
+        if (hf_embedded_port(&port, err, sizeof(err)) != 0) {
+            hf_send_say("%s", err);
+            hf_conn_free(conn);
+            return -1;
+        }
+        if (port == 0) {
+            hf_send_say("HUBFN_EMBEDDED_PORT is 0 (any free port), so \"embedded\" names no "
+                        "port: pass the address `hubfn start --embedded` printed (\"embedded "
+                        "broker listening at HOST:PORT\") as CONNECTION");
+            hf_conn_free(conn);
+            return -1;
+        }
+        snprintf(buf, sizeof(buf), "127.0.0.1:%d", port);
+        conn->bootstrap = hf_strdup(buf);
     }
     return 0;
+}
+
+/* Resolve CONNECTION for another command; see send.h. */
+int hf_send_resolve_connection(const char *cmd, const char *arg, hf_conn_t *conn)
+{
+    const char *saved = hf_send_cmd;
+    hf_send_cmd = cmd;
+    int rc = hf_send_resolve(arg, conn);
+    hf_send_cmd = saved;
+    return rc;
+}
+
+/* Is something listening on the embedded broker's address (conn->bootstrap,
+   "127.0.0.1:PORT")? */
+static int hf_send_embedded_listening(const hf_conn_t *conn)
+{
+    const char *colon = strrchr(conn->bootstrap, ':');
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)atoi(colon ? colon + 1 : "0")),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 1;                    /* cannot tell: let the producer find out */
+    int rc = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+    close(fd);
+    return rc == 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -706,9 +750,11 @@ static int hf_send_producer(hf_send_run_t *r)
     snprintf(req_timeout, sizeof(req_timeout), "%d", timeout_ms < 60000 ? timeout_ms : 60000);
     /* Idempotence: retries after a broker hiccup neither duplicate nor reorder events.
        murmur2_random: a key lands where Java clients (and hubfn's output bindings) put
-       it; events without a key go to a random partition. */
+       it; events without a key go to a random partition. Asking for a hub never creates
+       it, as in Event Hubs (the embedded broker would create it). */
     if (hf_kafka_conf_common(&kc, &r->conn) ||
         hf_kafka_conf_set(&kc, "enable.idempotence", "true") ||
+        hf_kafka_conf_set(&kc, "allow.auto.create.topics", "false") ||
         hf_kafka_conf_set(&kc, "acks", "all") ||
         hf_kafka_conf_set(&kc, "linger.ms", "10") ||
         hf_kafka_conf_set(&kc, "partitioner", "murmur2_random") ||
@@ -731,6 +777,41 @@ static int hf_send_producer(hf_send_run_t *r)
         return -1;
     }
     return 0;
+}
+
+/* Compare hub names for qsort. */
+static int hf_send_cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Say that the embedded broker has no hub HUB, and which hubs it has (a Metadata request
+   for every hub, which creates none). */
+static void hf_send_no_embedded_hub(hf_send_run_t *r)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    char list[1024] = "";
+    size_t n = 0;
+    if (rd_kafka_metadata(r->rk, 1, NULL, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR && md) {
+        const char **names = hf_calloc((size_t)md->topic_cnt + 1, sizeof(*names));
+        size_t k = 0;
+        for (int i = 0; i < md->topic_cnt; i++)
+            if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+                names[k++] = md->topics[i].topic;
+        qsort(names, k, sizeof(*names), hf_send_cmp_names);
+        for (size_t i = 0; i < k && n < sizeof(list); i++)
+            n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", names[i]);
+        free(names);
+        rd_kafka_metadata_destroy(md);
+    }
+    if (n >= sizeof(list))
+        snprintf(list + sizeof(list) - 5, 5, "...");
+    if (n)
+        hf_send_say("hub %s does not exist in the embedded broker (its hubs: %s; add more with "
+                    "hubfn start --embedded --hub NAME)", r->opts->hub, list);
+    else
+        hf_send_say("hub %s does not exist in the embedded broker (add it with hubfn start "
+                    "--embedded --hub NAME)", r->opts->hub);
 }
 
 /* Wait until the hub's metadata is known: it exists, this policy may see it, and its
@@ -765,6 +846,11 @@ static int hf_send_check_hub(hf_send_run_t *r)
                 rc = 0;
                 break;
             }
+            if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
+                r->conn.kind == HF_CONN_EMBEDDED) {
+                hf_send_no_embedded_hub(r);
+                break;
+            }
             if (hf_kafka_error_is_permanent(terr)) {
                 hf_send_access_error(r, terr, rd_kafka_err2str(terr));
                 break;
@@ -791,19 +877,66 @@ static int hf_send_check_hub(hf_send_run_t *r)
     return rc;
 }
 
+/* The headers of a capture record's event, for the producer. */
+static rd_kafka_headers_t *hf_send_headers(const hf_send_input_t *in, const hf_send_event_t *ev)
+{
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(ev->headers_n);
+    for (size_t i = 0; i < ev->headers_n; i++) {
+        const hf_send_header_t *h = &in->headers[ev->headers_first + i];
+        rd_kafka_header_add(hdrs, in->text + h->name_off, -1,
+                            h->null_value ? NULL : in->text + h->value_off,
+                            h->null_value ? 0 : (ssize_t)h->value_len);
+    }
+    return hdrs;
+}
+
+/* Capture records go to their recorded partitions: every one must exist in the hub (else
+   nothing is sent). 0, or -1 after naming the records whose partition is not there. */
+static int hf_send_check_partitions(hf_send_run_t *r)
+{
+    size_t bad = 0;
+    const hf_send_event_t *first = NULL;
+    int32_t highest = -1;
+    for (size_t i = 0; i < r->in.events_n; i++) {
+        const hf_send_event_t *ev = &r->in.events[i];
+        if (ev->partition < r->partition_cnt)
+            continue;
+        if (!bad++)
+            first = ev;
+        if (ev->partition > highest)
+            highest = ev->partition;
+    }
+    if (!bad)
+        return 0;
+    hf_send_say("%s:%zu: partition %d does not exist in hub %s, which has partitions 0-%d; "
+                "nothing sent. --by-key sends every event by its key instead (murmur2, as "
+                "Java clients do), or send to a hub with at least %d partitions", r->name,
+                first->line, (int)first->partition, r->opts->hub, r->partition_cnt - 1,
+                (int)highest + 1);
+    if (bad > 1)
+        hf_send_say("%zu events in all are for partitions the hub does not have", bad);
+    return -1;
+}
+
 /* Produce every event, serving delivery reports as it goes. */
 static void hf_send_produce_all(hf_send_run_t *r)
 {
     for (size_t i = 0; i < r->in.events_n && !r->abort && !hf_send_interrupted; i++) {
         hf_send_event_t *ev = &r->in.events[i];
+        /* A capture record's headers; librdkafka owns them once the event is produced. */
+        rd_kafka_headers_t *hdrs = ev->headers_n ? hf_send_headers(&r->in, ev) : NULL;
         for (;;) {
             rd_kafka_resp_err_t err = rd_kafka_producev(
                 r->rk, RD_KAFKA_V_TOPIC(r->opts->hub),
-                RD_KAFKA_V_VALUE(r->in.text + ev->off, ev->len),
+                RD_KAFKA_V_PARTITION(r->opts->captured && ev->partition >= 0
+                                         ? ev->partition : RD_KAFKA_PARTITION_UA),
+                RD_KAFKA_V_VALUE(ev->null_body ? NULL : r->in.text + ev->off, ev->len),
                 RD_KAFKA_V_KEY((ev->has_key ? r->in.keys + ev->key_off : NULL),
                                ev->has_key ? ev->key_len : 0),
+                RD_KAFKA_V_TIMESTAMP(ev->timestamp_ms), RD_KAFKA_V_HEADERS(hdrs),
                 RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(ev), RD_KAFKA_V_END);
             if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                hdrs = NULL;
                 r->produced++;
                 break;
             }
@@ -825,6 +958,8 @@ static void hf_send_produce_all(hf_send_run_t *r)
             }
             break;
         }
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
         if ((i & 1023) == 1023) {
             rd_kafka_poll(r->rk, 0);
             hf_send_show_progress(r, 0);
@@ -978,8 +1113,12 @@ int hf_send_main(const hf_send_opts_t *given)
         return 2;
     }
     size_t shown = 0;
-    rc = hf_send_parse(&r.in, text, len, r.name, fields, fields_n, opts.max_event_bytes,
-                       hf_send_print_problem, &shown);
+    if (opts.captured)
+        rc = hf_send_parse_captured(&r.in, text, len, r.name, opts.by_key,
+                                    opts.max_event_bytes, hf_send_print_problem, &shown);
+    else
+        rc = hf_send_parse(&r.in, text, len, r.name, fields, fields_n, opts.max_event_bytes,
+                           hf_send_print_problem, &shown);
     if (rc != 0) {
         hf_send_say("nothing sent: %zu problem%s in %s%s", r.in.problems,
                     r.in.problems == 1 ? "" : "s", r.name,
@@ -995,6 +1134,14 @@ int hf_send_main(const hf_send_opts_t *given)
         return 0;
     }
 
+    if (r.conn.kind == HF_CONN_EMBEDDED && !hf_send_embedded_listening(&r.conn)) {
+        hf_send_say("no embedded broker is listening on %s (start one with hubfn start "
+                    "--embedded)", r.conn.bootstrap);
+        hf_send_input_free(&r.in);
+        hf_conn_free(&r.conn);
+        return 1;
+    }
+
     hf_send_catch_signals();
     r.t0_us = hf_mono_us();
     if (hf_send_producer(&r) < 0) {
@@ -1003,11 +1150,14 @@ int hf_send_main(const hf_send_opts_t *given)
         return 2;
     }
     rc = 1;
-    if (hf_send_check_hub(&r) == 0) {
-        hf_send_produce_all(&r);
-        hf_send_wait(&r);
-        rc = hf_send_report(&r, (double)(hf_mono_us() - r.t0_us) / 1e6);
+    int hub_ok = hf_send_check_hub(&r) == 0;
+    if (hub_ok && opts.captured && !opts.by_key && hf_send_check_partitions(&r) < 0) {
+        rc = 2;
     } else {
+        if (hub_ok) {
+            hf_send_produce_all(&r);
+            hf_send_wait(&r);
+        }
         rc = hf_send_report(&r, (double)(hf_mono_us() - r.t0_us) / 1e6);
     }
     rd_kafka_purge(r.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);

@@ -9,6 +9,7 @@
 #define HF_SEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Default and largest --max-event-bytes (key + body). 1000000 is what Microsoft
    recommends for a Kafka producer's max.request.size on Event Hubs, whose Kafka endpoint
@@ -28,6 +29,8 @@ typedef struct hf_send_opts {
     size_t max_event_bytes;      /* 0 = HF_SEND_DEFAULT_MAX_EVENT */
     int timeout_s;               /* 0 = HF_SEND_DEFAULT_TIMEOUT */
     int progress;                /* -1 = when stderr is a terminal, 0 = never, 1 = always */
+    int captured;                /* file holds capture records (hubfn capture) */
+    int by_key;                  /* captured: by key, not to the recorded partition */
 } hf_send_opts_t;
 
 typedef enum {
@@ -45,7 +48,19 @@ typedef struct hf_send_event {
     size_t index;                /* 0-based element index (array/document), else 0 */
     size_t key_off, key_len;     /* key in in->keys, when has_key */
     int has_key;
+    /* capture records only (all 0 otherwise) */
+    int null_body;               /* a null value (a tombstone), not an empty one */
+    int32_t partition;           /* the recorded partition; -1: the partitioner decides */
+    int64_t timestamp_ms;        /* the recorded enqueued time; 0: now */
+    size_t headers_first, headers_n;  /* in in->headers */
 } hf_send_event_t;
+
+/* A header of a capture record: name (NUL-terminated) and value in in->text. */
+typedef struct hf_send_header {
+    size_t name_off;
+    size_t value_off, value_len;
+    int null_value;
+} hf_send_header_t;
 
 typedef struct hf_send_input {
     char *text;                  /* the input, compacted in place (owned) */
@@ -57,6 +72,8 @@ typedef struct hf_send_input {
     size_t keys_len, keys_cap;
     size_t problems;             /* invalid or oversize events found */
     size_t keyless;              /* events without any --key field (when keys were asked) */
+    hf_send_header_t *headers;   /* capture records' headers */
+    size_t headers_n, headers_cap;
 } hf_send_input_t;
 
 /* Called once per problem with one line ("FILE:LINE: ..."), in input order. */
@@ -75,10 +92,26 @@ int hf_send_parse(hf_send_input_t *in, char *text, size_t len, const char *name,
                   hf_send_problem_fn problem, void *ud);
 void hf_send_input_free(hf_send_input_t *in);
 
+/*
+ * hf_send_parse for capture records (send_captured.c): every non-blank line of text one
+ * record, decoded in place, keeping its key, headers, body bytes and enqueued time, and
+ * its partition unless by_key. A line that is no capture record, or whose event is over
+ * max_event_bytes, is a problem. Returns 0, or 1 when problems were reported.
+ */
+int hf_send_parse_captured(hf_send_input_t *in, char *text, size_t len, const char *name,
+                           int by_key, size_t max_event_bytes, hf_send_problem_fn problem,
+                           void *ud);
+
 /* Split "a,b , c" into at most HF_SEND_MAX_KEYS trimmed field names pointing into buf
    (a writable copy of the list). 0, or -1 with the problem in err. */
 int hf_send_split_keys(char *buf, const char **fields, size_t *fields_n, char *err,
                        size_t errsz);
+
+/* Resolve a CONNECTION argument as `hubfn send` does (an app setting in the environment or
+   ./local.settings.json, else a connection value) for command cmd ("capture"), whose name
+   its messages carry. 0, or -1 after one line on stderr; free conn with hf_conn_free. */
+struct hf_conn;
+int hf_send_resolve_connection(const char *cmd, const char *arg, struct hf_conn *conn);
 
 /* Run `hubfn send`; returns the exit code: 0 every event delivered, 1 some not (or the
    hub refused the connection), 2 usage, configuration or input errors (nothing sent). */

@@ -232,7 +232,18 @@ static void act_finish_segments(act_t *a, act_seg_t *segs, int n, int view, int 
 {
     lua_State *L = a->L;
     int counts[4] = { 0, 0, 0, 0 }, live = 0;
-    qsort(segs, (size_t)n, sizeof(*segs), seg_cmp);
+    if (n <= 16) {
+        /* a profile holds a few audiences: insertion sort, without qsort's calls */
+        for (int i = 1; i < n; i++) {
+            act_seg_t x = segs[i];
+            int j = i;
+            for (; j > 0 && seg_cmp(&segs[j - 1], &x) > 0; j--)
+                segs[j] = segs[j - 1];
+            segs[j] = x;
+        }
+    } else {
+        qsort(segs, (size_t)n, sizeof(*segs), seg_cmp);
+    }
     for (int i = 0; i < n; i++) {
         if (!segs[i].dead && i + 1 < n && segs[i].len == segs[i + 1].len &&
             segs[i].nslen == segs[i + 1].nslen &&

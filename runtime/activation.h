@@ -51,7 +51,7 @@ int hf_activation_push(lua_State *L, int body_idx);
  * message in err. Whenever the text is valid JSON the result equals what
  * hf_activation_push gives for hf_json_decode's body (tests and the fuzzer check this).
  * It costs one pass and the view's tables only: for handlers that read ev.activation and
- * never ev.body, the host can decode the body lazily (hf_lazy_set_body) and skip
+ * never ev.body, the host decodes the body only when it is read (lua_event.c) and skips
  * most of the work. Never raises (out of memory gives 0).
  */
 int hf_activation_push_json(lua_State *L, const char *buf, size_t len, char *err,

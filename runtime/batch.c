@@ -5,6 +5,7 @@
 
 #include "alloc.h"
 #include "binding.h"
+#include "trace.h"
 
 hf_batch_t *hf_batch_new(size_t events_cap)
 {
@@ -76,6 +77,7 @@ void hf_batch_free(hf_batch_t *batch)
 {
     if (!batch)
         return;
+    hf_trace_batch_end(batch);   /* settled: its spans end with their outcome */
     for (size_t i = 0; i < batch->events_n; i++)
         hf_event_release(&batch->events[i]);
     hf_batch_clear_outputs(batch);
@@ -83,6 +85,9 @@ void hf_batch_free(hf_batch_t *batch)
     free(batch->event_failed);
     free(batch->bisect);
     free(batch->bisect_error);
+    for (size_t i = 0; i < batch->event_error_n; i++)
+        free(batch->event_error[i]);
+    free(batch->event_error);
     free(batch->events);
     free(batch->error);
     free(batch->delivery_error);

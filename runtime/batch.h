@@ -81,6 +81,10 @@ typedef struct hf_batch {
     size_t failed_marked;        /* events failed through context.fail */
     unsigned char *event_failed; /* per event, set when its invocation failed; NULL = all
                                     events share the batch's status (cardinality many) */
+    char **event_error;          /* per event, why it failed when that is not `error`
+                                    (context.fail's reason, another invocation's error);
+                                    NULL entries (or NULL) mean `error` */
+    size_t event_error_n;        /* entries of event_error */
     hf_output_t *outputs;
     size_t outputs_n, outputs_cap;
     int64_t run_us;              /* time spent in Lua */
@@ -93,6 +97,9 @@ typedef struct hf_batch {
     int fail_status;             /* its HTTP status, when it had one, else 0 */
     char *fail_response;         /* the first bytes of the answer, when there was one */
     size_t delivered;            /* output messages with a successful delivery report */
+    /* the spans of its invocations (trace.c), ended when the batch is freed */
+    struct hf_span *spans;
+    size_t spans_n, spans_cap;
     hf_inv_failure_t *inv_failures;  /* cardinality one: per event, the first output of its
                                         invocation that failed for good; NULL when none */
     size_t inv_failures_n;
@@ -114,7 +121,7 @@ typedef struct hf_batch {
 } hf_batch_t;
 
 hf_batch_t *hf_batch_new(size_t events_cap);
-/* Free the batch, its outputs and its events. */
+/* Free the batch, its outputs and its events; its spans end (trace.h). */
 void hf_batch_free(hf_batch_t *batch);
 void hf_batch_clear_outputs(hf_batch_t *batch);
 /* Append an output message (taking what it holds). */

@@ -582,10 +582,9 @@ const char *hf_conn_describe(const hf_conn_t *conn, char *buf, size_t bufsz)
         snprintf(raw, sizeof(raw), "Kafka at %s", conn->bootstrap ? conn->bootstrap : "?");
         break;
     case HF_CONN_EMBEDDED:
-        if (conn->bootstrap)
-            snprintf(raw, sizeof(raw), "the embedded broker at %s", conn->bootstrap);
-        else
-            snprintf(raw, sizeof(raw), "the embedded broker");
+        /* Its address is the one `hubfn start --embedded` prints; hubfn's own clients
+           reach it at another, internal one. */
+        snprintf(raw, sizeof(raw), "the embedded broker");
         break;
     default:
         snprintf(raw, sizeof(raw), "an unknown connection");

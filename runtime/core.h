@@ -23,6 +23,9 @@ typedef struct hf_core_opts {
     int embedded;                /* --embedded: every connection is the in-process broker */
     int exit_on_eof;             /* --exit-on-eof */
     int partitions;              /* embedded: partitions per hub */
+    int embedded_port;           /* embedded: the port on 127.0.0.1 (0: any free port) */
+    const char *const *embedded_hubs;  /* embedded: more hubs, "NAME[:PARTITIONS]" */
+    int embedded_hubs_n;
     int workers;                 /* Lua worker threads */
 } hf_core_opts_t;
 

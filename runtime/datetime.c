@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -276,6 +277,19 @@ int hf_duration_parse(const char *s, long long *ms)
         return -1;
     *ms = (((days * 24 + h) * 60 + m) * 60 + sec) * 1000 + frac;
     return 0;
+}
+
+void hf_duration_format(long long ms, char *out, size_t outsz)
+{
+    long long sec = ms / 1000;
+    int n;
+    if (sec >= 86400)
+        n = snprintf(out, outsz, "%lld.%02lld:%02lld:%02lld", sec / 86400, sec / 3600 % 24,
+                     sec / 60 % 60, sec % 60);
+    else
+        n = snprintf(out, outsz, "%02lld:%02lld:%02lld", sec / 3600, sec / 60 % 60, sec % 60);
+    if (ms % 1000 && n > 0 && (size_t)n < outsz)
+        snprintf(out + n, outsz - (size_t)n, ".%03lld", ms % 1000);
 }
 
 int64_t hf_now_ms(void)

@@ -56,6 +56,10 @@ size_t hf_time_format(int64_t ms, char *out);
    days) and other negative values are refused. 0, or -1 when s is not a duration. */
 int hf_duration_parse(const char *s, long long *ms);
 
+/* Writes ms (0 or more) as a duration hf_duration_parse reads, [d.]hh:mm:ss[.fff]
+   ("00:05:00", "00:00:00.200", "2.03:04:05"), into out (outsz bytes, 32 are enough). */
+void hf_duration_format(long long ms, char *out, size_t outsz);
+
 /* Wall-clock time, milliseconds since the epoch. */
 int64_t hf_now_ms(void);
 /* Monotonic time in microseconds, for intervals and deadlines. */

@@ -7,18 +7,23 @@
  */
 #include "host.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
 #include "binding.h"
 #include "core.h"
+#include "datetime.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "otlp.h"
 #include "pipeline.h"
 #include "reload.h"
 #include "worker.h"
@@ -42,6 +47,7 @@ struct hf_core {
     int exit_code;
     hf_metrics_t *metrics;       /* NULL when HTTP is off (metrics.h calls accept NULL) */
     hf_http_t *http;
+    hf_otlp_t *otlp;             /* the span exporter, NULL without an OTLP endpoint */
 };
 
 /* ---- core.h ---- */
@@ -240,15 +246,32 @@ static void collect_metrics(void *ud)
             hf_binding_types[i]->collect(core->states[i]);
     hf_series_set(hf_metric_series(hf_metrics_get(core->metrics, HF_M_READY)),
                   host_ready(core, why, sizeof(why)));
+    hf_workers_collect(&core->workers, core->metrics);
+    hf_metrics_collect_process(core->metrics);
 }
 
-/* GET /healthz, /readyz, /metrics (loop thread: answering at all shows the loop turns). */
+/* How long past functionTimeout a worker may stay inside one call before /healthz fails.
+   The timeout hook stops Lua code within microseconds of the deadline; what outlasts it
+   is a call into C that does not return (os.execute, a blocking read). */
+#define HF_HEALTH_GRACE_MS 10000
+
+/* GET /healthz, /readyz, /metrics (loop thread: answering at all shows the loop turns;
+   /healthz also fails while a worker is stuck in one call). */
 static void serve_http(void *ud, const char *path, hf_http_response_t *res)
 {
     hf_core_t *core = ud;
     char why[512];
     if (strcmp(path, "/healthz") == 0) {
-        hf_http_text(res, 200, "ok\n");
+        long long limit_ms = core->app.host.function_timeout_ms;
+        char limit[32];
+        if (limit_ms > 0 &&
+            hf_workers_stuck(&core->workers, (limit_ms + HF_HEALTH_GRACE_MS) * 1000, why,
+                             sizeof(why))) {
+            hf_duration_format(limit_ms, limit, sizeof(limit));
+            hf_http_text(res, 503, "%s, longer than functionTimeout (%s) plus %d s\n", why,
+                         limit, HF_HEALTH_GRACE_MS / 1000);
+        } else
+            hf_http_text(res, 200, "ok\n");
     } else if (strcmp(path, "/readyz") == 0) {
         int ready = host_ready(core, why, sizeof(why));
         hf_http_text(res, ready ? 200 : 503, "%s\n", why);
@@ -269,6 +292,8 @@ static int start_http(hf_core_t *core, char *err, size_t errsz)
     core->metrics = hf_metrics_new_host();
     hf_series_set(hf_metric_series(hf_metrics_get(core->metrics, HF_M_BUILD_INFO), HF_VERSION),
                   1);
+    hf_metrics_set_function_timeout(core->metrics,
+                                    (double)core->app.host.function_timeout_ms / 1000.0);
     hf_metrics_on_collect(core->metrics, collect_metrics, core);
     if (hf_http_start(&core->http, core->loop, addr, core->opts.http_port, serve_http, core,
                       err, errsz) != 0)
@@ -277,6 +302,12 @@ static int start_http(hf_core_t *core, char *err, size_t errsz)
                 strchr(addr, ':') && addr[0] != '[' ? "[" : "", addr,
                 strchr(addr, ':') && addr[0] != '[' ? "]" : "", hf_http_port(core->http));
     return 0;
+}
+
+/* The OTEL_* variables are app settings: the environment, then local.settings.json. */
+static const char *setting(void *ud, const char *name)
+{
+    return hf_app_setting(ud, name);
 }
 
 static int cpu_count(void)
@@ -339,6 +370,41 @@ static int type_used(const hf_app_t *app, const hf_binding_type_t *type)
     return 0;
 }
 
+/* A watchdog over closing the clients: librdkafka's destroy waits for its broker threads,
+   and a hub deleted under a consumer (or a broker gone for good) can keep one from ever
+   ending. The checkpoints are committed by then, so past CLOSE_GRACE_S the process leaves
+   with the exit code it has rather than hang. */
+#define CLOSE_GRACE_S 15
+
+typedef struct close_watch {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+    int rc;
+} close_watch_t;
+
+static void *close_watchdog(void *arg)
+{
+    close_watch_t *w = arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += CLOSE_GRACE_S;
+    pthread_mutex_lock(&w->lock);
+    while (!w->done)
+        if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) == ETIMEDOUT)
+            break;
+    int done = w->done;
+    pthread_mutex_unlock(&w->lock);
+    if (!done) {
+        hf_log_warn("the Kafka clients did not shut down within %d s (a hub deleted while "
+                    "hubfn ran, or a broker gone?); checkpoints were committed: exiting "
+                    "without waiting for them", CLOSE_GRACE_S);
+        fflush(stderr);
+        _exit(w->rc);
+    }
+    return NULL;
+}
+
 /* Close every started type, in reverse start order. */
 static void close_types(hf_core_t *core, int abandon)
 {
@@ -389,6 +455,9 @@ int hf_host_main(const hf_host_opts_t *opts)
     core->copts.embedded = opts->embedded;
     core->copts.exit_on_eof = opts->exit_on_eof;
     core->copts.partitions = opts->partitions > 0 ? opts->partitions : 4;
+    core->copts.embedded_port = opts->embedded_port;
+    core->copts.embedded_hubs = opts->embedded_hubs;
+    core->copts.embedded_hubs_n = opts->embedded_hubs_n;
     core->copts.workers = opts->workers > 0 ? opts->workers : cpu_count();
 
     core->loop = ev_default_loop(0);
@@ -400,6 +469,11 @@ int hf_host_main(const hf_host_opts_t *opts)
     if (start_http(core, err, sizeof(err)) != 0) {
         hf_log_error("%s", err);
         rc = 1;
+        goto out;
+    }
+    if (hf_otlp_setup(&core->otlp, core->loop, core->metrics, setting, &core->app, err,
+                      sizeof(err)) != 0) {
+        hf_log_error("%s", err);
         goto out;
     }
     if (hf_workers_start(&core->workers, &core->app, core->copts.workers, core->loop,
@@ -452,7 +526,18 @@ out_types:;
             hf_binding_types[i]->stats(core->states[i], &stats);
     hf_pipeline_stats(core->pipeline, &stats);
     hf_pipeline_shutdown(core->pipeline);
+    close_watch_t watch = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, rc};
+    pthread_t watcher;
+    int watching = !core->abandon &&
+                   pthread_create(&watcher, NULL, close_watchdog, &watch) == 0;
     close_types(core, core->abandon);
+    if (watching) {
+        pthread_mutex_lock(&watch.lock);
+        watch.done = 1;
+        pthread_cond_signal(&watch.cond);
+        pthread_mutex_unlock(&watch.lock);
+        pthread_join(watcher, NULL);
+    }
     if (core->abandon) {
         /* A handler still running cannot be stopped from outside its thread: what it was
            doing is not checkpointed, so leave now rather than wait for it. */
@@ -470,6 +555,7 @@ out_types:;
                     (unsigned long long)stats.retries, (unsigned long long)stats.dead_lettered);
 out:
     hf_pipeline_free(core->pipeline);
+    hf_otlp_shutdown(core->otlp, 3000);   /* the spans of every batch freed above */
     hf_http_stop(core->http);
     hf_metrics_free(core->metrics);
     free(core->states);

@@ -13,6 +13,9 @@ typedef struct hf_host_opts {
     int exit_on_eof;
     int workers;                 /* 0 = number of cores */
     int partitions;              /* embedded: partitions per hub */
+    int embedded_port;           /* embedded: the port on 127.0.0.1 (0: any free port) */
+    const char *const *embedded_hubs;  /* embedded: more hubs, "NAME[:PARTITIONS]" */
+    int embedded_hubs_n;
     int http_port;               /* -1 = off; 0 = any free port */
     const char *http_address;    /* NULL = 0.0.0.0 */
     double drain_timeout_s;      /* grace period for SIGTERM drain */

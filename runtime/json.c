@@ -1159,7 +1159,6 @@ typedef struct enc {
     int failed;
     int depth;
     int mt_idx;
-    int lazy_idx;            /* stack index of the lazy-table metatable, or 0 */
     enc_frame_t frames[HF_JSON_MAX_DEPTH];
 } enc_t;
 
@@ -1348,11 +1347,11 @@ static int enc_open_table(enc_t *e)
     /* An event (a lazy table) is written with every field, as pairs() sees it: body and
        the built fields, not the private keys. */
     int lazy = 0;
-    if (e->lazy_idx && lua_getmetatable(L, t)) {
-        lazy = lua_rawequal(L, -1, e->lazy_idx);
+    if (lua_getmetatable(L, t)) {
+        int arr = lua_rawequal(L, -1, e->mt_idx);
         lua_pop(L, 1);
-        if (lazy)
-            hf_lazy_fill(L, t);
+        if (!arr)
+            lazy = hf_lazy_fill(L, t);
     }
 
     /* Classify: keys exactly 1..n make an array. */
@@ -1544,7 +1543,6 @@ static int enc_protected(lua_State *L)
     enc_t *e = lua_touserdata(L, 1);
     hf_json_push_array_mt(L);
     e->mt_idx = lua_gettop(L);
-    e->lazy_idx = hf_lazy_push_mt(L) ? lua_gettop(L) : 0;
     enc_run(e);
     return 0;
 }

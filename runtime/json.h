@@ -20,11 +20,11 @@
  *   depth           at most HF_JSON_MAX_DEPTH nested arrays/objects, both ways
  *   repeated keys   the last one wins
  *
- * Building events (dataType JSON), the fast way: hf_activation_push_json (activation.h)
- * gives ev.activation straight from the text and hf_lazy_set_body (lua_lazy.h) makes
- * ev.body decode on first use, so a handler that reads only ev.activation never pays for
- * the body tables; hf_lazy_field does the same for other fields (lua_event.c: the event
- * metadata). docs/json.md "Building events" and "Performance".
+ * Building events (dataType JSON), the fast way: every field of an event is built on first
+ * read (lua_event.c): ev.activation straight from the text by hf_activation_push_json
+ * (activation.h), ev.body by hf_json_decode, so a handler that reads only ev.activation
+ * never pays for the body tables and one that reads nothing pays for neither. docs/json.md
+ * "Building events" and "Performance".
  *
  * Thread safety: no global mutable state. Every function works on the lua_State it is
  * given; several worker threads may call them at once on their own states.

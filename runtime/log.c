@@ -158,6 +158,10 @@ void hf_log_write(hf_log_level_t lvl, const hf_log_ctx_t *ctx, const char *msg)
             n += (size_t)snprintf(line + n, sizeof(line) - n,
                                   ",\"firstOffset\":%lld,\"lastOffset\":%lld",
                                   (long long)ctx->first_offset, (long long)ctx->last_offset);
+        if (ctx && ctx->trace_id && ctx->span_id)
+            n += (size_t)snprintf(line + n, sizeof(line) - n,
+                                  ",\"trace_id\":\"%s\",\"span_id\":\"%s\"", ctx->trace_id,
+                                  ctx->span_id);
         n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"message\":\"");
         n += json_escape(line + n, sizeof(line) - n, masked);
         n += (size_t)snprintf(line + n, sizeof(line) - n, "\"}\n");

@@ -24,9 +24,11 @@ typedef struct hf_log_ctx {
     int32_t partition;           /* -1 when none */
     int64_t first_offset;        /* -1 when none */
     int64_t last_offset;
+    const char *trace_id;        /* the invocation's span (trace.h), JSON lines only */
+    const char *span_id;
 } hf_log_ctx_t;
 
-#define HF_LOG_CTX_NONE ((hf_log_ctx_t){NULL, NULL, -1, -1, -1})
+#define HF_LOG_CTX_NONE ((hf_log_ctx_t){NULL, NULL, -1, -1, -1, NULL, NULL})
 
 void hf_log_setup(hf_log_format_t format, int color);
 /* Host-wide threshold (records below it are dropped unless a function's level allows). */

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "lua_host.h"
 #include "options.h"
+#include "trace.h"
 
 
 const hf_app_t *hf_lua_app(lua_State *L)
@@ -145,6 +146,7 @@ void hf_lua_send(lua_State *L, int binding, int idx, int opts)
         hf_output_free(lua->batch->fn, &out);
         lua_error(L);
     }
+    hf_trace_stamp(lua->span, &out);   /* traceparent, unless the handler set one */
     hf_batch_add_output(lua->batch, &out);
 }
 
@@ -218,7 +220,11 @@ static void send_return(lua_State *L, int idx)
 int hf_lua_l_send_return(lua_State *L)
 {
     send_return(L, 1);
-    /* last, so that nothing can fail the invocation after a binding made its work final */
+    return 0;
+}
+
+int hf_lua_l_finish(lua_State *L)
+{
     const hf_function_t *fn = hf_lua_of(L)->batch->fn;
     for (size_t i = 0; i < fn->outputs_n; i++)
         if (fn->outputs[i].type->lua_finish)

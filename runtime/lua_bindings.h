@@ -45,8 +45,11 @@ void hf_lua_push_bindings(lua_State *L, const hf_function_t *fn);
 /* Queue one message of output binding `binding` (index in fn->outputs) from the value at
    idx with the options table at opts (0: none); raises on a bad value. */
 void hf_lua_send(lua_State *L, int binding, int idx, int opts);
-/* lua_CFunction, the last step of an invocation whose handler returned: send arg 1 (the
-   return value) through $return, if any, then call each binding's lua_finish. */
+/* lua_CFunction: send arg 1 (the handler's return value) through $return, if any. */
 int hf_lua_l_send_return(lua_State *L);
+/* lua_CFunction, the very last step of an invocation that succeeded (nothing may fail it
+   after): each binding's lua_finish makes the invocation's work final. An error raised
+   here fails the invocation. */
+int hf_lua_l_finish(lua_State *L);
 
 #endif

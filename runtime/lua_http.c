@@ -18,35 +18,6 @@
 /* A request's timeout when it names none, in seconds. */
 #define HF_LUA_HTTP_TIMEOUT 30
 
-static const char client_key = 0;
-
-static int l_client_gc(lua_State *L)
-{
-    hf_httpc_sync_t **s = lua_touserdata(L, 1);
-    hf_httpc_sync_free(*s);
-    *s = NULL;
-    return 0;
-}
-
-/* The state's client, made on first use (it keeps connections open between calls). */
-static hf_httpc_sync_t *client(lua_State *L)
-{
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &client_key) == LUA_TUSERDATA) {
-        hf_httpc_sync_t *s = *(hf_httpc_sync_t **)lua_touserdata(L, -1);
-        lua_pop(L, 1);
-        return s;
-    }
-    lua_pop(L, 1);
-    hf_httpc_sync_t **s = lua_newuserdatauv(L, sizeof(*s), 0);
-    *s = hf_httpc_sync_new();
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, l_client_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &client_key);
-    return *s;
-}
-
 /* What one request table holds; strings point into the Lua values, which stay on the
    stack while the request runs. */
 typedef struct lreq {
@@ -161,34 +132,103 @@ static int64_t deadline(lua_State *L)
     return hf_lua_of(L)->deadline_us;
 }
 
-/* Run n request tables (args from `first` on, or the array at `first` when array) and
-   leave the responses in res. */
-static void run(lua_State *L, lreq_t *reqs, hf_httpc_res_t *res, size_t n)
+/* The requests of one call and their answers, in a userdata at stack index 2 of the call,
+   so that an error (a bad field) or a coroutine that never resumes frees them too. */
+typedef struct pending {
+    size_t n;
+    lreq_t *reqs;                /* freed once the requests are started */
+    hf_httpc_res_t *res;         /* the answers, once they came */
+} pending_t;
+
+static void pending_free_reqs(pending_t *p)
 {
-    hf_httpc_req_t *qs = hf_calloc(n ? n : 1, sizeof(*qs));
-    for (size_t i = 0; i < n; i++)
-        qs[i] = reqs[i].q;
-    hf_httpc_sync_run(client(L), qs, res, n, deadline(L));
+    for (size_t i = 0; p->reqs && i < p->n; i++)
+        free_request(&p->reqs[i]);
+    free(p->reqs);
+    p->reqs = NULL;
+}
+
+static int l_pending_gc(lua_State *L)
+{
+    pending_t *p = lua_touserdata(L, 1);
+    pending_free_reqs(p);
+    for (size_t i = 0; p->res && i < p->n; i++)
+        hf_httpc_res_free(&p->res[i]);
+    free(p->res);
+    p->res = NULL;
+    return 0;
+}
+
+static const char pending_mt = 0;
+
+/* Push a pending_t for n requests (at index 2: the caller settled the stack to 1). */
+static pending_t *pending_new(lua_State *L, size_t n)
+{
+    pending_t *p = lua_newuserdatauv(L, sizeof(*p), 0);
+    memset(p, 0, sizeof(*p));
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &pending_mt) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 1);
+        lua_pushcfunction(L, l_pending_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &pending_mt);
+    }
+    lua_setmetatable(L, -2);
+    p->reqs = hf_calloc(n ? n : 1, sizeof(*p->reqs));
+    p->res = hf_calloc(n ? n : 1, sizeof(*p->res));
+    p->n = n;
+    return p;
+}
+
+static int finish_request(lua_State *L, int status, lua_KContext ctx);
+static int finish_requests(lua_State *L, int status, lua_KContext ctx);
+
+/* Send the pending requests. Inside a handler's own invocation they run while the worker
+   serves other invocations (this one yields, and `k` continues when the answers are
+   there); anywhere else (a coroutine of the script's, a module's top level) the call
+   waits for them. */
+static int perform(lua_State *L, pending_t *p, lua_KFunction k)
+{
+    hf_lua_t *lua = hf_lua_of(L);
+    hf_httpc_req_t *qs = hf_calloc(p->n ? p->n : 1, sizeof(*qs));
+    for (size_t i = 0; i < p->n; i++)
+        qs[i] = p->reqs[i].q;
+    if (hf_lua_can_suspend(L)) {
+        hf_httpc_group_t *g = hf_httpc_sync_start(lua->http, qs, p->res, p->n, deadline(L),
+                                                  hf_lua_inv_ud(L));
+        free(qs);
+        pending_free_reqs(p);    /* started: libcurl has its own copies */
+        hf_lua_suspend(L, g);
+        return lua_yieldk(L, 0, 0, k);
+    }
+    hf_httpc_sync_run(lua->http, qs, p->res, p->n, deadline(L));
     free(qs);
+    pending_free_reqs(p);
+    return k(L, LUA_OK, 0);
 }
 
 /* http.request{ method, url, headers, body, timeout } -> response, or nil, err */
 static int l_request(lua_State *L)
 {
-    lreq_t r;
-    hf_httpc_res_t res;
     lua_settop(L, 1);
-    read_request(L, 1, &r, "http.request");
-    run(L, &r, &res, 1);
-    free_request(&r);
-    if (!res.status) {
+    pending_t *p = pending_new(L, 1);
+    read_request(L, 1, &p->reqs[0], "http.request");
+    return perform(L, p, finish_request);
+}
+
+static int finish_request(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    (void)ctx;
+    pending_t *p = lua_touserdata(L, 2);
+    hf_httpc_res_t *res = &p->res[0];
+    if (!res->status) {
         lua_pushnil(L);
-        lua_pushstring(L, res.error[0] ? res.error : "no response");
-        hf_httpc_res_free(&res);
+        lua_pushstring(L, res->error[0] ? res->error : "no response");
         return 2;
     }
-    push_response(L, &res);
-    hf_httpc_res_free(&res);
+    push_response(L, res);
     return 1;
 }
 
@@ -198,31 +238,33 @@ static int l_requests(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     size_t n = (size_t)lua_rawlen(L, 1);
-    lreq_t *reqs = hf_calloc(n ? n : 1, sizeof(*reqs));
-    hf_httpc_res_t *res = hf_calloc(n ? n : 1, sizeof(*res));
+    pending_t *p = pending_new(L, n);
     char what[64];
-    lua_checkstack(L, (int)n + 4);
+    luaL_checkstack(L, (int)n + 4, "http.requests: too many requests");
     for (size_t i = 0; i < n; i++) {
-        lua_rawgeti(L, 1, (lua_Integer)i + 1);           /* kept on the stack while running */
+        lua_rawgeti(L, 1, (lua_Integer)i + 1);           /* kept on the stack while reading */
         snprintf(what, sizeof(what), "http.requests[%zu]", i + 1);
-        read_request(L, lua_gettop(L), &reqs[i], what);
+        read_request(L, lua_gettop(L), &p->reqs[i], what);
     }
-    run(L, reqs, res, n);
-    lua_createtable(L, (int)n, 0);
-    for (size_t i = 0; i < n; i++) {
-        if (res[i].status) {
-            push_response(L, &res[i]);
+    return perform(L, p, finish_requests);
+}
+
+static int finish_requests(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    (void)ctx;
+    pending_t *p = lua_touserdata(L, 2);
+    lua_createtable(L, (int)p->n, 0);
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->res[i].status) {
+            push_response(L, &p->res[i]);
         } else {
             lua_createtable(L, 0, 1);
-            lua_pushstring(L, res[i].error[0] ? res[i].error : "no response");
+            lua_pushstring(L, p->res[i].error[0] ? p->res[i].error : "no response");
             lua_setfield(L, -2, "error");
         }
         lua_rawseti(L, -2, (lua_Integer)i + 1);
-        free_request(&reqs[i]);
-        hf_httpc_res_free(&res[i]);
     }
-    free(reqs);
-    free(res);
     return 1;
 }
 

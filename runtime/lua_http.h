@@ -1,9 +1,12 @@
 /*
- * require("hubfn").http: HTTP requests with responses, from a handler. They block the
- * calling handler (and count against functionTimeout) but never the event loop, the other
- * workers or the delivery of outputs: each Lua state has a client of its own
- * (runtime/httpc.c, blocking mode). For lookups and enrichment; deliveries that must not be
- * lost go through an http output binding. docs/lua-api.md describes the calls.
+ * require("hubfn").http: HTTP requests with responses, from a handler. The handler waits
+ * for its answers (and they count against functionTimeout), but neither its worker nor the
+ * event loop does: inside an invocation's own coroutine the requests start on the state's
+ * client (runtime/httpc.c, worker side) and the coroutine yields, so the worker runs other
+ * invocations until the answers are there (lua_host.c, hf_lua_poll). Elsewhere (a
+ * coroutine of the script's, a module's top level) the call waits. For lookups and
+ * enrichment; deliveries that must not be lost go through an http output binding.
+ * docs/lua-api.md describes the calls.
  *
  * Thread: the thread that owns the state.
  */

@@ -13,6 +13,7 @@
 static const char lazy_mt_key = 0;
 static const char lazy_store_key = 0;    /* key of the pending payload */
 static const char lazy_fields_key = 0;   /* the table of lazy field builders */
+static const char lazy_fill_key = 0;     /* in a lazy metatable: the table's fill function */
 
 
 /* Decodes the pending payload of the event at ev, if any, into body / decodeError. The
@@ -81,7 +82,7 @@ static void lazy_fill_with(lua_State *L, int t, int builders)
 
 /* next() for pairs on lazy tables: raw, so that it works where the global next is
    removed, and skipping the private light-userdata keys. */
-static int l_lazy_next(lua_State *L)
+int hf_lazy_next(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 2);
@@ -123,10 +124,20 @@ static int l_lazy_pairs(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     lazy_fill_with(L, 1, lua_upvalueindex(1));
-    lua_pushcfunction(L, l_lazy_next);
+    lua_pushcfunction(L, hf_lazy_next);
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;
+}
+
+/* Fill function of the shared lazy metatable: arg 1 the table. */
+static int l_lazy_fill(lua_State *L)
+{
+    lua_settop(L, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_fields_key);
+    if (lua_istable(L, 2))
+        lazy_fill_with(L, 1, 2);
+    return 0;
 }
 
 /* Pushes this state's lazy-table metatable, creating it (and the builders table, kept
@@ -147,6 +158,7 @@ static void push_lazy_mt(lua_State *L)
     lua_setfield(L, -2, "__pairs");
     lua_pushliteral(L, "hubfn.event");
     lua_setfield(L, -2, "__name");
+    hf_lazy_mark(L, -1, l_lazy_fill);
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &lazy_mt_key);
 }
@@ -190,13 +202,26 @@ void hf_lazy_field(lua_State *L, const char *name, lua_CFunction build)
     lua_pop(L, 1);
 }
 
-void hf_lazy_fill(lua_State *L, int idx)
+void hf_lazy_mark(lua_State *L, int mt_idx, lua_CFunction fill)
 {
+    mt_idx = lua_absindex(L, mt_idx);
+    lua_pushcfunction(L, fill);
+    lua_rawsetp(L, mt_idx, &lazy_fill_key);
+}
+
+int hf_lazy_fill(lua_State *L, int idx)
+{
+    if (!lua_getmetatable(L, idx))
+        return 0;
     idx = lua_absindex(L, idx);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_fields_key);
-    if (lua_istable(L, -1))
-        lazy_fill_with(L, idx, lua_gettop(L));
+    if (lua_rawgetp(L, -1, &lazy_fill_key) != LUA_TFUNCTION) {
+        lua_pop(L, 2);
+        return 0;
+    }
+    lua_pushvalue(L, idx);
+    lua_call(L, 1, 0);
     lua_pop(L, 1);
+    return 1;
 }
 
 int hf_lazy_push_mt(lua_State *L)

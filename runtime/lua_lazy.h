@@ -35,9 +35,18 @@ void hf_lazy_set(lua_State *L, int idx);
 void hf_lazy_set_text(lua_State *L, int ev_idx, int text_idx);
 void hf_lazy_field(lua_State *L, const char *name, lua_CFunction build);
 
-/* Decode the lazy body of the table at idx and build every registered field it lacks (what
-   pairs() does first; the JSON encoder writes events this way). */
-void hf_lazy_fill(lua_State *L, int idx);
+/* Build every lazy field of the table at idx (what pairs() does first; the JSON encoder
+   writes lazy tables this way) and return 1, or return 0 when idx is not a lazy table
+   (its metatable was not marked with hf_lazy_mark). For the shared metatable: decode the
+   lazy body and build every registered field the table lacks. */
+int hf_lazy_fill(lua_State *L, int idx);
+/* Mark the metatable at mt_idx as one of lazy tables: fill(t) builds every lazy field of t
+   (a lua_CFunction called with t, no results). Other metatables than the shared one (the
+   event tables of lua_event.c) mark themselves so. */
+void hf_lazy_mark(lua_State *L, int mt_idx, lua_CFunction fill);
+/* next() over a lazy table for its __pairs: raw, skipping the private light-userdata keys
+   (arguments and results as next's). */
+int hf_lazy_next(lua_State *L);
 /* Push this state's lazy metatable and return 1, or push nothing and return 0 when no
    lazy table was made yet. */
 int hf_lazy_push_mt(lua_State *L);

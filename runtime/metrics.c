@@ -1,10 +1,13 @@
 #include "metrics.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "json.h"
@@ -33,6 +36,7 @@ struct hf_metrics {
     hf_metric_t *by_id[HF_M__COUNT];
     void (*collect)(void *ud);
     void *collect_ud;
+    double duration_buckets[32];   /* hubfn_invocation_duration_seconds' (function timeout) */
 };
 
 hf_metrics_t *hf_metrics_new(void)
@@ -409,6 +413,12 @@ static const double lag_buckets[] = {0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 
                                      0.025, 0.05,  0.1,   0.25,  0.5,   1,      2.5,  5,
                                      10,    30,    60,    300,   900,   3600};
 static const double size_buckets[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000};
+/* Invocation durations: seconds_buckets, then on to the default functionTimeout (5 min);
+   hf_metrics_set_function_timeout fits them to the app's. */
+static const double duration_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                          0.5,   1,      2.5,   5,    10,    30,   60,  120,
+                                          300};
+static const double duration_longer[] = {120, 300, 600, 900, 1800, 3600};
 
 #define BUCKETS(b) b, sizeof(b) / sizeof(b[0])
 
@@ -429,7 +439,7 @@ static const hf_metric_def_t host_defs[HF_M__COUNT] = {
     [HF_M_BATCH_SIZE] = {"hubfn_batch_size_events", HF_METRIC_HISTOGRAM, "function",
                          BUCKETS(size_buckets), "Events per batch handed to the handler."},
     [HF_M_INVOCATION_DURATION] = {"hubfn_invocation_duration_seconds", HF_METRIC_HISTOGRAM,
-                                  "function", BUCKETS(seconds_buckets),
+                                  "function", BUCKETS(duration_buckets),
                                   "Time one handler invocation spent in Lua."},
     [HF_M_ENQUEUED_TO_START] = {"hubfn_enqueued_to_start_seconds", HF_METRIC_HISTOGRAM,
                                 "function", BUCKETS(lag_buckets),
@@ -443,6 +453,11 @@ static const hf_metric_def_t host_defs[HF_M__COUNT] = {
                            NULL, 0,
                            "Events in the partition after the fetch position (high watermark "
                            "minus position), for the partitions this instance owns."},
+    [HF_M_CONSUMER_LAG_SECONDS] = {"hubfn_consumer_lag_seconds", HF_METRIC_GAUGE,
+                                   "function,partition", NULL, 0,
+                                   "Seconds since the enqueued time of the oldest event of the "
+                                   "partition not yet checkpointed; 0 when caught up, absent "
+                                   "when unknown."},
     [HF_M_PARTITIONS_ASSIGNED] = {"hubfn_partitions_assigned", HF_METRIC_GAUGE, "function",
                                   NULL, 0, "Partitions this instance owns."},
     [HF_M_PARTITION_IN_FLIGHT] = {"hubfn_partition_batches_in_flight", HF_METRIC_GAUGE,
@@ -493,6 +508,38 @@ static const hf_metric_def_t host_defs[HF_M__COUNT] = {
                     "1 when /readyz answers 200, else 0."},
     [HF_M_BUILD_INFO] = {"hubfn_build_info", HF_METRIC_GAUGE, "version", NULL, 0,
                          "Always 1; the version label says which hubfn runs."},
+    [HF_M_CHECKPOINT_LAG] = {"hubfn_checkpoint_lag_events", HF_METRIC_GAUGE,
+                             "function,partition", NULL, 0,
+                             "Events in the partition after the committed checkpoint (high "
+                             "watermark minus checkpoint): what KEDA's Kafka scaler sees."},
+    [HF_M_OLDEST_INVOCATION] = {"hubfn_oldest_invocation_age_seconds", HF_METRIC_GAUGE,
+                                "function", NULL, 0,
+                                "How long the longest-running handler invocation of the "
+                                "function has been running; 0 when none runs."},
+    [HF_M_LUA_MEMORY] = {"hubfn_lua_memory_bytes", HF_METRIC_GAUGE, "worker", NULL, 0,
+                         "Memory of each worker's Lua state after its last batch."},
+    [HF_M_LUA_MEMORY_LIMIT] = {"hubfn_lua_memory_limit_bytes", HF_METRIC_GAUGE, "", NULL, 0,
+                               "extensions.lua.memoryLimitMB in bytes (0: no limit)."},
+    [HF_M_SPANS_EXPORTED] = {"hubfn_trace_spans_exported_total", HF_METRIC_COUNTER, "", NULL,
+                             0, "Spans the OTLP collector took."},
+    [HF_M_SPANS_DROPPED] = {"hubfn_trace_spans_dropped_total", HF_METRIC_COUNTER, "reason",
+                            NULL, 0,
+                            "Spans not exported: queue-full, export-failed (after retries, "
+                            "or at stop), rejected (by the collector)."},
+    [HF_M_SPAN_QUEUE] = {"hubfn_trace_export_queue_spans", HF_METRIC_GAUGE, "", NULL, 0,
+                         "Spans waiting to be exported (queued or being sent)."},
+    [HF_M_PROCESS_CPU] = {"process_cpu_seconds_total", HF_METRIC_COUNTER, "", NULL, 0,
+                          "Total user and system CPU time spent in seconds."},
+    [HF_M_PROCESS_RSS] = {"process_resident_memory_bytes", HF_METRIC_GAUGE, "", NULL, 0,
+                          "Resident memory size in bytes."},
+    [HF_M_PROCESS_VSZ] = {"process_virtual_memory_bytes", HF_METRIC_GAUGE, "", NULL, 0,
+                          "Virtual memory size in bytes."},
+    [HF_M_PROCESS_FDS] = {"process_open_fds", HF_METRIC_GAUGE, "", NULL, 0,
+                          "Number of open file descriptors."},
+    [HF_M_PROCESS_MAX_FDS] = {"process_max_fds", HF_METRIC_GAUGE, "", NULL, 0,
+                              "Maximum number of open file descriptors."},
+    [HF_M_PROCESS_START] = {"process_start_time_seconds", HF_METRIC_GAUGE, "", NULL, 0,
+                            "Start time of the process since unix epoch in seconds."},
     [HF_M_STATE_KEYS] = {"hubfn_state_keys", HF_METRIC_GAUGE, "function,binding,partition",
                          NULL, 0, "Keys an eventHubState binding holds for a partition."},
     [HF_M_STATE_BYTES] = {"hubfn_state_bytes", HF_METRIC_GAUGE, "function,binding,partition",
@@ -527,4 +574,113 @@ hf_metrics_t *hf_metrics_new_host(void)
 hf_metric_t *hf_metrics_get(hf_metrics_t *reg, hf_metric_id_t id)
 {
     return reg && id >= 0 && id < HF_M__COUNT ? reg->by_id[id] : NULL;
+}
+
+int hf_metrics_set_function_timeout(hf_metrics_t *reg, double seconds)
+{
+    hf_metric_t *m = hf_metrics_get(reg, HF_M_INVOCATION_DURATION);
+    if (!m || m->series)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(seconds_buckets) / sizeof(seconds_buckets[0]); i++)
+        reg->duration_buckets[n++] = seconds_buckets[i];
+    double top = seconds > 0 ? seconds : 3600;
+    for (size_t i = 0; i < sizeof(duration_longer) / sizeof(duration_longer[0]); i++)
+        if (duration_longer[i] < top)
+            reg->duration_buckets[n++] = duration_longer[i];
+    if (top > reg->duration_buckets[n - 1])
+        reg->duration_buckets[n++] = top;
+    m->def.buckets = reg->duration_buckets;
+    m->def.buckets_n = n;
+    return 0;
+}
+
+/* Set a counter or gauge to v, read rather than counted. */
+static void series_put(hf_metrics_t *reg, hf_metric_id_t id, double v)
+{
+    hf_metric_t *m = hf_metrics_get(reg, id);
+    if (m && m->series)
+        m->series->value = v;
+}
+
+/* The fields of /proc/self/stat after the command name (field 3, the state, is [0]). */
+static int proc_stat_fields(char **fields, size_t n, char *buf, size_t bufsz)
+{
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f)
+        return -1;
+    size_t len = fread(buf, 1, bufsz - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    p++;
+    size_t k = 0;
+    while (k < n) {
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            break;
+        fields[k++] = p;
+        while (*p && *p != ' ')
+            p++;
+        if (*p)
+            *p++ = 0;
+    }
+    return k == n ? 0 : -1;
+}
+
+/* The system's boot time, epoch seconds (/proc/stat btime), or -1. */
+static double boot_time(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    char line[256];
+    double t = -1;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "btime ", 6) == 0) {
+            t = strtod(line + 6, NULL);
+            break;
+        }
+    fclose(f);
+    return t;
+}
+
+void hf_metrics_collect_process(hf_metrics_t *reg)
+{
+    if (!reg)
+        return;
+    char buf[2048], *fields[22];
+    double ticks = (double)sysconf(_SC_CLK_TCK);
+    if (ticks > 0 && proc_stat_fields(fields, 22, buf, sizeof(buf)) == 0) {
+        /* fields[i] is field i+3 of proc(5): utime 14, stime 15, starttime 22, vsize 23,
+           rss 24 (pages) */
+        series_put(reg, HF_M_PROCESS_CPU,
+                   (strtod(fields[11], NULL) + strtod(fields[12], NULL)) / ticks);
+        series_put(reg, HF_M_PROCESS_VSZ, strtod(fields[20], NULL));
+        series_put(reg, HF_M_PROCESS_RSS, strtod(fields[21], NULL) * (double)sysconf(_SC_PAGESIZE));
+        static double start = -1;
+        if (start < 0) {
+            double boot = boot_time();
+            if (boot >= 0)
+                start = boot + strtod(fields[19], NULL) / ticks;
+        }
+        if (start >= 0)
+            series_put(reg, HF_M_PROCESS_START, start);
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        int n = 0;
+        struct dirent *e;
+        while ((e = readdir(d)))
+            n += e->d_name[0] != '.';
+        closedir(d);
+        series_put(reg, HF_M_PROCESS_FDS, n - 1);   /* the directory's own descriptor */
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        series_put(reg, HF_M_PROCESS_MAX_FDS,
+                   rl.rlim_cur == RLIM_INFINITY ? INFINITY : (double)rl.rlim_cur);
 }

@@ -85,6 +85,7 @@ typedef enum {
     HF_M_ENQUEUED_TO_START,
     HF_M_ENQUEUED_TO_DONE,
     HF_M_CONSUMER_LAG,
+    HF_M_CONSUMER_LAG_SECONDS,
     HF_M_PARTITIONS_ASSIGNED,
     HF_M_PARTITION_IN_FLIGHT,
     HF_M_HELD_BY_ORDERING,
@@ -102,6 +103,19 @@ typedef enum {
     HF_M_HTTP_IN_FLIGHT,
     HF_M_READY,
     HF_M_BUILD_INFO,
+    HF_M_CHECKPOINT_LAG,
+    HF_M_OLDEST_INVOCATION,
+    HF_M_LUA_MEMORY,
+    HF_M_LUA_MEMORY_LIMIT,
+    HF_M_SPANS_EXPORTED,
+    HF_M_SPANS_DROPPED,
+    HF_M_SPAN_QUEUE,
+    HF_M_PROCESS_CPU,
+    HF_M_PROCESS_RSS,
+    HF_M_PROCESS_VSZ,
+    HF_M_PROCESS_FDS,
+    HF_M_PROCESS_MAX_FDS,
+    HF_M_PROCESS_START,
     HF_M_STATE_KEYS,
     HF_M_STATE_BYTES,
     HF_M_STATE_RESTORES,
@@ -116,5 +130,13 @@ hf_metrics_t *hf_metrics_new_host(void);
 hf_metric_t *hf_metrics_get(hf_metrics_t *reg, hf_metric_id_t id);
 /* The table itself (HF_M__COUNT entries), for documentation checks. */
 const hf_metric_def_t *hf_metrics_host_defs(void);
+/* Let hubfn_invocation_duration_seconds' buckets reach the function timeout (seconds; <= 0:
+   none, the buckets then reach 1 h): 1 ms to 60 s, then 120, 300, 600, 900, 1800, 3600 s
+   below the timeout, then the timeout itself. Only before the family has series; -1
+   after. */
+int hf_metrics_set_function_timeout(hf_metrics_t *reg, double seconds);
+/* Set the process_* families from /proc (Linux): CPU time, resident and virtual memory,
+   open and allowed file descriptors, start time. */
+void hf_metrics_collect_process(hf_metrics_t *reg);
 
 #endif

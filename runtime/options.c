@@ -355,6 +355,18 @@ static int read_name(const char *name, void *ud)
     return store(st->o, v, name, st->out, st->ctx) < 0 ? -1 : 0;
 }
 
+/* Does v give a required option a value? null does not, nor "" for a string unless the
+   option takes it. */
+static int has_value(const hf_option_t *o, const cJSON *v)
+{
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (o->type == HF_OPT_STRING && cJSON_IsString(v) && !*v->valuestring &&
+        !(o->flags & HF_OPT_EMPTY_OK))
+        return 0;
+    return 1;
+}
+
 int hf_options_read(const hf_option_t *table, const cJSON *obj, void *out,
                     const hf_opt_ctx_t *ctx)
 {
@@ -374,17 +386,20 @@ int hf_options_read(const hf_option_t *table, const cJSON *obj, void *out,
         read_st_t st = {o, obj, out, ctx};
         if (each_name(o, read_name, &st) < 0)
             return -1;
-        if ((o->flags & HF_OPT_REQUIRED) && !at_path(obj, o->name)) {
-            int found = 0;
+        if ((o->flags & HF_OPT_REQUIRED) && !has_value(o, at_path(obj, o->name))) {
+            int found = 0, written = at_path(obj, o->name) != NULL;
             if (o->aliases) {
                 char names[PATH_MAX_LEN];
                 snprintf(names, sizeof(names), "%s", o->aliases);
-                for (char *tok = strtok(names, ","); tok && !found; tok = strtok(NULL, ","))
-                    found = at_path(obj, tok) != NULL;
+                for (char *tok = strtok(names, ","); tok && !found; tok = strtok(NULL, ",")) {
+                    found = has_value(o, at_path(obj, tok));
+                    written |= at_path(obj, tok) != NULL;
+                }
             }
             if (!found)
-                return opt_fail(ctx, o->name, "missing%s%s%s", o->help ? " (" : "",
-                                o->help ? o->help : "", o->help ? ")" : "");
+                return opt_fail(ctx, o->name, "%s%s%s%s", written ? "empty" : "missing",
+                                o->help ? " (" : "", o->help ? o->help : "",
+                                o->help ? ")" : "");
         }
     }
     return 0;

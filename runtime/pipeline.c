@@ -13,6 +13,7 @@
 #include "jsonpath.h"
 #include "log.h"
 #include "metrics.h"
+#include "trace.h"
 
 /* Where a batch is on its way (hf_batch_t.stage). */
 enum {
@@ -838,6 +839,7 @@ void hf_delivery_report(hf_delivery_t *d, size_t i, int ok, const char *why)
         } else {
             batch->delivery_failed = 1;
         }
+        hf_trace_output_failed(batch, inv, why);   /* its span ends as an error */
         if (!batch->delivery_error) {
             char what[300], msg[1024];
             snprintf(msg, sizeof(msg), "an output to %s was not delivered: %s",
@@ -957,8 +959,16 @@ static int bisect_step(hf_pipeline_t *pl, hf_lane_t *lane, hf_batch_t *batch)
     } else if (raised && n > 1) {
         memset(batch->event_failed + first, 0, n);
         bisect_split(batch, first, n);
-    } else if (raised && !batch->bisect_error && batch->error) {
-        batch->bisect_error = hf_strdup(batch->error);   /* an event failed alone */
+    } else if (raised && batch->error) {
+        /* an event failed alone: its own error goes with it (dead-letter headers) */
+        if (!batch->event_error) {
+            batch->event_error = hf_calloc(batch->events_n, sizeof(char *));
+            batch->event_error_n = batch->events_n;
+        }
+        free(batch->event_error[first]);
+        batch->event_error[first] = hf_strdup(batch->error);
+        if (!batch->bisect_error)
+            batch->bisect_error = hf_strdup(batch->error);
     }
     if (!batch->bisect_n) {
         /* every part ran */
@@ -1107,6 +1117,7 @@ static void schedule_retry(hf_lane_t *lane, hf_batch_t *batch)
     double delay = retry_delay_s(policy, rb->retry_count);
     hf_log_ctx_t ctx;
     log_ctx_for(lane, &ctx);
+    hf_trace_log_ctx(hf_trace_batch_span(batch), &ctx);
     ctx.first_offset = rb->events[0].offset;
     ctx.last_offset = rb->events[rb->events_n - 1].offset;
     char of[32];
@@ -1173,6 +1184,7 @@ static void finalize(hf_pipeline_t *pl, hf_batch_t *batch)
     }
     hf_log_ctx_t ctx;
     log_ctx_for(lane, &ctx);
+    hf_trace_log_ctx(hf_trace_batch_span(batch), &ctx);
     size_t n = failed_range(batch, &ctx.first_offset, &ctx.last_offset);
     hf_series_add(lane->m_processed, (double)(batch->events_n - n));
     hf_series_add(lane->m_failed, (double)n);
@@ -1265,6 +1277,11 @@ static void dead_letter(hf_lane_t *lane, hf_batch_t *batch)
                     batch->inv_failures[kept] = *f;   /* that slot's event was done: empty */
                     memset(f, 0, sizeof(*f));
                 }
+                if (i < batch->event_error_n && kept != i) {   /* its own reason moves too */
+                    free(batch->event_error[kept]);
+                    batch->event_error[kept] = batch->event_error[i];
+                    batch->event_error[i] = NULL;
+                }
                 batch->events[kept++] = batch->events[i];
             } else {
                 resolve_seq(lane, batch->events[i].seq);
@@ -1305,10 +1322,13 @@ static void dead_letter(hf_lane_t *lane, hf_batch_t *batch)
             hf_log_time_iso(ev->enqueued_ms, num, sizeof(num));
             hf_output_add_header(&out, "hubfn-enqueued-time", num, strlen(num));
         }
-        /* with cardinality one, what failed this event's own invocation */
+        /* with cardinality one, what failed this event's own invocation; else the event's
+           own reason (context.fail's), else the batch's error */
         const hf_inv_failure_t *f = i < batch->inv_failures_n && batch->inv_failures[i].error
                                         ? &batch->inv_failures[i] : NULL;
         const char *e = f ? f->error : error ? error : "unknown error";
+        if (!f && i < batch->event_error_n && batch->event_error[i])
+            e = batch->event_error[i];
         const char *nl = strchr(e, '\n');   /* the first line; the traceback stays in the log */
         hf_output_add_header(&out, "hubfn-error", e, nl ? (size_t)(nl - e) : strlen(e));
         int fb = f ? f->binding : fail_binding, fs = f ? f->status : fail_status;
@@ -1351,6 +1371,7 @@ static void dead_lettered(hf_pipeline_t *pl, hf_batch_t *batch)
     }
     hf_log_ctx_t ctx;
     log_ctx_for(lane, &ctx);
+    hf_trace_log_ctx(hf_trace_batch_span(batch), &ctx);
     ctx.first_offset = batch->events[0].offset;
     ctx.last_offset = batch->events[batch->events_n - 1].offset;
     hf_binding_describe(&fn->outputs[fn->dead_letter], what, sizeof(what));

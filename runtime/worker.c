@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "datetime.h"
 #include "log.h"
 #include "lua_modules.h"
 
@@ -64,6 +65,28 @@ static void reload_functions(hf_worker_t *w)
         w->reload_pending |= w->reload[i];
 }
 
+/* Thread: worker. A batch is done: hand it to the loop thread. */
+static void batch_done(hf_workers_t *pool, hf_batch_t *batch)
+{
+    pthread_mutex_lock(&pool->done_lock);
+    if (pool->done_tail)
+        pool->done_tail->next = batch;
+    else
+        pool->done_head = batch;
+    pool->done_tail = batch;
+    pthread_cond_broadcast(&pool->done_cond);
+    pthread_mutex_unlock(&pool->done_lock);
+    if (pool->done_async)
+        ev_async_send(pool->loop, pool->done_async);
+}
+
+/* Wake a worker that waits in hf_lua_poll. */
+static void wake(hf_worker_t *w)
+{
+    if (atomic_load_explicit(&w->polling, memory_order_seq_cst))
+        hf_lua_wakeup(&w->lua);
+}
+
 /* Thread: worker. Runs batches until told to stop. */
 static void *worker_main(void *arg)
 {
@@ -79,37 +102,47 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         return NULL;
     }
+    atomic_store_explicit(&w->lua_mem, w->lua.mem_used, memory_order_relaxed);
     pthread_mutex_lock(&w->lock);
     w->state = 1;
     pthread_cond_broadcast(&w->cond);
     for (;;) {
-        while (!w->head && !w->stop && !w->reload_pending)
+        /* With invocations waiting on requests, the worker waits on their answers and on
+           new batches at once (hf_lua_poll, which hf_workers_submit wakes); else on the
+           queue alone. */
+        while (!w->head && !w->stop && !w->reload_pending && !w->lua.suspended_n)
             pthread_cond_wait(&w->cond, &w->lock);
         if (w->reload_pending) {
             reload_functions(w);
             continue;
         }
         if (!w->head && w->stop)
-            break;
+            break;               /* the host stops: invocations still waiting are dropped */
         hf_batch_t *batch = w->head;
-        w->head = batch->next;
-        if (!w->head)
-            w->tail = NULL;
-        batch->next = NULL;
+        w->head = w->tail = NULL;
+        if (!batch)
+            atomic_store_explicit(&w->polling, 1, memory_order_seq_cst);
         pthread_mutex_unlock(&w->lock);
 
-        hf_lua_invoke(&w->lua, batch);
-
-        pthread_mutex_lock(&pool->done_lock);
-        if (pool->done_tail)
-            pool->done_tail->next = batch;
-        else
-            pool->done_head = batch;
-        pool->done_tail = batch;
-        pthread_cond_broadcast(&pool->done_cond);
-        pthread_mutex_unlock(&pool->done_lock);
-        if (pool->done_async)
-            ev_async_send(pool->loop, pool->done_async);
+        while (batch) {
+            hf_batch_t *next = batch->next;
+            batch->next = NULL;
+            if (hf_lua_start(&w->lua, batch))
+                batch_done(pool, batch);
+            atomic_store_explicit(&w->lua_mem, w->lua.mem_used, memory_order_relaxed);
+            batch = next;
+        }
+        if (atomic_load_explicit(&w->polling, memory_order_seq_cst)) {
+            hf_batch_t *done = hf_lua_poll(&w->lua, 1000);
+            atomic_store_explicit(&w->polling, 0, memory_order_seq_cst);
+            atomic_store_explicit(&w->lua_mem, w->lua.mem_used, memory_order_relaxed);
+            while (done) {
+                hf_batch_t *next = done->next;
+                done->next = NULL;
+                batch_done(pool, done);
+                done = next;
+            }
+        }
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
@@ -171,6 +204,7 @@ void hf_workers_submit(hf_workers_t *pool, int i, hf_batch_t *batch)
     w->tail = batch;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
+    wake(w);
 }
 
 hf_batch_t *hf_workers_take_done(hf_workers_t *pool)
@@ -212,6 +246,7 @@ void hf_workers_reload(hf_workers_t *pool, int fn_index)
         w->reload_pending = 1;
         pthread_cond_signal(&w->cond);
         pthread_mutex_unlock(&w->lock);
+        wake(w);
     }
 }
 
@@ -225,7 +260,60 @@ void hf_workers_reload_module(hf_workers_t *pool, const char *name)
         w->reload_pending = 1;
         pthread_cond_signal(&w->cond);
         pthread_mutex_unlock(&w->lock);
+        wake(w);
     }
+}
+
+int hf_workers_stuck(hf_workers_t *pool, int64_t limit_us, char *why, size_t whysz)
+{
+    int64_t now = hf_mono_us();
+    for (int i = 0; i < pool->n; i++) {
+        hf_lua_t *lua = &pool->w[i].lua;
+        int64_t started = atomic_load_explicit(&lua->call_started_us, memory_order_acquire);
+        if (!started || now - started <= limit_us)
+            continue;
+        int fn = atomic_load_explicit(&lua->call_fn, memory_order_relaxed);
+        int loading = atomic_load_explicit(&lua->call_loading, memory_order_relaxed);
+        const char *name = fn >= 0 && (size_t)fn < pool->app->functions_n
+                               ? pool->app->functions[fn].name
+                               : "?";
+        snprintf(why, whysz, "worker %d has been %s function %s for %.0f s", i,
+                 loading ? "loading the script of" : "inside one invocation of", name,
+                 (double)(now - started) / 1e6);
+        return 1;
+    }
+    return 0;
+}
+
+void hf_workers_collect(hf_workers_t *pool, hf_metrics_t *reg)
+{
+    const hf_app_t *app = pool->app;
+    if (!reg || !app)
+        return;
+    char num[16];
+    hf_metric_t *mem = hf_metrics_get(reg, HF_M_LUA_MEMORY);
+    for (int i = 0; i < pool->n; i++) {
+        snprintf(num, sizeof(num), "%d", i);
+        hf_series_set(hf_metric_series(mem, num),
+                      (double)atomic_load_explicit(&pool->w[i].lua_mem, memory_order_relaxed));
+    }
+    hf_series_set(hf_metric_series(hf_metrics_get(reg, HF_M_LUA_MEMORY_LIMIT)),
+                  (double)app->host.lua_memory_mb * 1024 * 1024);
+    double *age = hf_calloc(app->functions_n ? app->functions_n : 1, sizeof(double));
+    int64_t now = hf_mono_us();
+    for (int i = 0; i < pool->n; i++) {
+        hf_lua_t *lua = &pool->w[i].lua;
+        for (size_t fn = 0; lua->oldest_us && fn < app->functions_n; fn++) {
+            int64_t since = atomic_load_explicit(&lua->oldest_us[fn], memory_order_acquire);
+            if (since > 0 && now > since && (double)(now - since) / 1e6 > age[fn])
+                age[fn] = (double)(now - since) / 1e6;
+        }
+    }
+    hf_metric_t *oldest = hf_metrics_get(reg, HF_M_OLDEST_INVOCATION);
+    for (size_t f = 0; f < app->functions_n; f++)
+        if (!app->functions[f].disabled)
+            hf_series_set(hf_metric_series(oldest, app->functions[f].name), age[f]);
+    free(age);
 }
 
 void hf_workers_stop(hf_workers_t *pool)
@@ -236,6 +324,7 @@ void hf_workers_stop(hf_workers_t *pool)
         w->stop = 1;
         pthread_cond_signal(&w->cond);
         pthread_mutex_unlock(&w->lock);
+        wake(w);
     }
     for (int i = 0; i < pool->n; i++) {
         hf_worker_t *w = &pool->w[i];

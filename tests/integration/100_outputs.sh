@@ -57,11 +57,15 @@ ids = [json.loads(l.split("\t", 3)[3])["id"] for l in open(sys.argv[1])]
 assert len(ids) == 5000 and len(set(ids)) == 5000, (len(ids), len(set(ids)))
 PY
 check keys-as-chosen "keys differ from the handler's" python3 - "$T/out" <<'PY'
-import json, sys
+import json, re, sys
 for l in open(sys.argv[1]):
     p, k, h, v = l.rstrip("\n").split("\t", 3)
     assert k == "user-" + json.loads(v)["k"], l
-    assert h == "source=route", l
+    # the handler's property, and the invocation's traceparent (docs/operations.md "Tracing")
+    props = dict(kv.split("=", 1) for kv in h.split(","))
+    assert props.pop("source") == "route", l
+    assert re.match(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$", props.pop("traceparent")), l
+    assert not props, l
 PY
 check same-key-same-partition "a key spans partitions" python3 - "$T/out" <<'PY'
 import sys

@@ -9,6 +9,9 @@ T=$(mktemp -d "${HF_TEST_TMP:-/tmp}/$SCRIPT.XXXXXX")
 # Timeouts stretch under sanitizers and slow machines.
 SLOW=${HF_TEST_SLOW:-1}
 case "$BUILD" in *san*) SLOW=$((SLOW * 3)) ;; esac
+# Embedded brokers take any free port unless a test names one: tests run beside each
+# other's brokers and beside `make run` (which takes the default port).
+export HUBFN_EMBEDDED_PORT=0
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done' EXIT
 
@@ -54,6 +57,11 @@ wait_for() {
         i=$((i + 1)); [ $i -ge $limit ] && return 1
         sleep 0.2
     done
+}
+
+# free_port: a port on 127.0.0.1 nothing listens on (when asked)
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }

@@ -61,8 +61,8 @@ def check(path):
         fam = family_of(name, types)
         if fam not in types or fam not in helps:
             problems.append("%s has no TYPE or HELP" % name)
-        if not fam.startswith("hubfn_"):
-            problems.append("%s lacks the hubfn_ prefix" % name)
+        if not fam.startswith(("hubfn_", "process_")):
+            problems.append("%s lacks the hubfn_ (or process_) prefix" % name)
         if types.get(fam) == "counter" and not name.endswith("_total"):
             problems.append("counter %s does not end in _total" % name)
     # histograms: buckets cumulative, ending in +Inf equal to _count

@@ -954,6 +954,28 @@ TEST(memory_loader)
     CHECK_STR(err, "f2/function.json: scriptFile: f2/handler.lua does not exist");
 }
 
+/* A required setting written as null or "" is as missing (an http binding's url once
+   crashed the loader this way; found by tests/fuzz/fuzz_keys.c). */
+TEST(required_setting_null_or_empty)
+{
+    const char *vals[] = {"null", "\"\"", NULL};
+    for (int i = 0; vals[i]; i++) {
+        char fj[512];
+        snprintf(fj, sizeof(fj), "{\"bindings\":[{\"type\":\"eventHubTrigger\",\"name\":\"e\","
+                 "\"eventHubName\":\"h\"},{\"type\":\"http\",\"direction\":\"out\","
+                 "\"name\":\"o\",\"url\":%s}]}", vals[i]);
+        hf_app_file_t files[] = {
+            { "host.json", "{\"version\":\"2.0\"}", 17 },
+            { "f/function.json", fj, strlen(fj) },
+            { "f/handler.lua", "", 0 },
+        };
+        reset_env();
+        hf_app_free(&app);
+        CHECK_INT(hf_app_load_mem(&app, "/mem", files, 3, NULL, err, sizeof(err)), -1);
+        CHECK(strstr(err, "f/function.json: bindings[1].url: empty") == err);
+    }
+}
+
 /* ---------------------------------------------------------------------------------- */
 
 TEST(duration_parse)

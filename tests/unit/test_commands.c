@@ -14,8 +14,9 @@ static hf_cmd_args_t args;
 static char said[4096];          /* what the parse printed (stdout and stderr) */
 
 /* Parse "CMD ARG..." (words split on spaces) with stdout and stderr captured in `said`;
-   returns hf_cmdline_parse's result. */
-static int parse(const char *line)
+   returns hf_cmdline_parse's result, or with call_main set, the command's exit code when
+   the line parses (for the checks a command makes itself). */
+static int parse_or_run(const char *line, int call_main)
 {
     static char buf[512];
     char *argv[32];
@@ -35,6 +36,8 @@ static int parse(const char *line)
     dup2(fd, 1);
     dup2(fd, 2);
     int rc = hf_cmdline_parse(cmd, argc, argv, &args);
+    if (rc < 0 && call_main)
+        rc = cmd->main(&args);
     fflush(stdout);
     fflush(stderr);
     dup2(out, 1);
@@ -46,6 +49,11 @@ static int parse(const char *line)
     close(fd);
     unlink(path);
     return rc;
+}
+
+static int parse(const char *line)
+{
+    return parse_or_run(line, 0);
 }
 
 /* The parsed value of option --name. */
@@ -129,14 +137,63 @@ TEST(values_and_flags)
     CHECK_HAS(said, "hubfn new: unknown option -x");
 }
 
+TEST(repeatable_options_keep_every_value)
+{
+    CHECK_INT(parse("start --embedded --hub a --workers 2 --hub=b:8 --hub c"), -1);
+    CHECK_INT(opt("hub")->count, 3);
+    CHECK_STR(opt("hub")->all[0], "a");
+    CHECK_STR(opt("hub")->all[1], "b:8");
+    CHECK_STR(opt("hub")->all[2], "c");
+    CHECK_INT(opt("workers")->num, 2);
+    CHECK_INT(parse("start --embedded"), -1);
+    CHECK_INT(opt("hub")->count, 0);
+    CHECK_INT(parse("start --embedded --hub orders:0"), 2);
+    CHECK_HAS(said, "--hub needs a hub name, optionally with :PARTITIONS (1-65535), e.g. "
+                    "orders:8, not \"orders:0\"");
+    CHECK_INT(parse("start --embedded --hub a/b"), 2);
+    CHECK_INT(parse("start --embedded --hub ''"), 2);
+    CHECK_INT(parse("start --embedded-port 70000"), 2);
+    CHECK_HAS(said, "--embedded-port needs a port number from 0 to 65535, not 70000");
+    CHECK_HAS(help("start"), "[--hub NAME[:N]]...");
+}
+
 TEST(positional_arguments)
 {
     CHECK_INT(parse("start a b"), 2);
     CHECK_STR(said, "hubfn start: unexpected argument \"b\" (see `hubfn help start`)\n");
     CHECK_INT(parse("run --events f"), 2);
     CHECK_HAS(said, "hubfn run: missing FUNCTION_DIR");
-    CHECK_INT(parse("run fn"), 2);
-    CHECK_HAS(said, "hubfn run: missing --events FILE (or --events - for standard input)");
+    CHECK_INT(parse_or_run("run fn", 1), 2);
+    CHECK_HAS(said, "hubfn run: missing --events FILE or --captured FILE (- for standard "
+                    "input)");
+    CHECK_INT(parse_or_run("run fn --events a --captured b", 1), 2);
+    CHECK_HAS(said, "hubfn run: --events and --captured cannot be combined");
+    CHECK_INT(parse_or_run("capture C H --from-offset 1 --from-time 2026-01-01", 1), 2);
+    CHECK_HAS(said, "hubfn capture: --from-offset and --from-time cannot be combined");
+    CHECK_INT(parse("capture C H --from-time yesterday"), 2);
+    CHECK_STR(said, "hubfn capture: --from-time needs an ISO 8601 date-time such as "
+                    "2026-05-02T08:15:00Z, not \"yesterday\" (see `hubfn help capture`)\n");
+    CHECK_INT(parse("checkpoints"), 2);
+    CHECK_HAS(said, "hubfn checkpoints: missing FUNCTION, the function whose checkpoints to "
+                    "show");
+    CHECK_INT(parse("checkpoints app fn x"), 2);
+    CHECK_HAS(said, "unexpected argument \"x\"");
+    CHECK_INT(parse("checkpoints fn --set 0:1,2:3"), -1);
+    CHECK_INT(parse("checkpoints fn --set 2026-05-02T08:15:00Z"), -1);
+    CHECK_INT(parse("checkpoints fn --set latest"), -1);
+    CHECK_INT(parse("checkpoints fn --set 0:"), 2);
+    CHECK_STR(said, "hubfn checkpoints: --set needs earliest, latest, an ISO 8601 date-time or "
+                    "PARTITION:OFFSET[,PARTITION:OFFSET...], not \"0:\" (see `hubfn help "
+                    "checkpoints`)\n");
+    CHECK_INT(parse("checkpoints fn --set ,0:1"), 2);
+    CHECK_INT(parse("checkpoints fn --set Earliest"), 2);
+    CHECK_INT(parse_or_run("checkpoints fn --dry-run", 1), 2);
+    CHECK_HAS(said, "hubfn checkpoints: --dry-run goes with --set");
+    CHECK_INT(parse_or_run("send C H f --captured g", 1), 2);
+    CHECK_HAS(said, "hubfn send: give FILE or --captured FILE, not both");
+    CHECK_INT(parse("capture C H --partition -1"), 2);
+    CHECK_HAS(said, "hubfn capture: --partition needs a partition number from 0 to 65535, "
+                    "not -1");
     CHECK_INT(parse("send"), 2);
     CHECK_HAS(said, "missing CONNECTION (a setting name or a connection value)");
     CHECK_INT(parse("send C"), 2);
@@ -179,6 +236,9 @@ TEST(help_lists_every_option)
     CHECK_HAS(help("run"), "--log-format text|json  text or json (default: text on a "
                            "terminal, json lines otherwise)");
     CHECK_HAS(help("start"), "default: text on a terminal, json lines otherwise");
+    CHECK_HAS(help("checkpoints"), "usage: hubfn checkpoints [APP] FUNCTION [--set WHERE] "
+                                   "[--dry-run] [--json]\n");
+    CHECK_HAS(help("capture"), "usage: hubfn capture CONNECTION HUB [--partition N]");
 }
 
 TEST_MAIN()

@@ -1,11 +1,15 @@
-/* Unit tests of the Lua host: events, context, outputs, errors and the timeout hook. */
+/* Unit tests of the Lua host: events, context, outputs, errors, the timeout hook and the
+   memory cap (on handlers and on loading scripts). */
 #include <lauxlib.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "datetime.h"
 #include "eventhub.h"
 #include "log.h"
 #include "lua_host.h"
@@ -641,6 +645,394 @@ TEST(context_fail_rejects_foreign_values)
     hf_lua_invoke(&lua, b);
     CHECK_INT(b->status, HF_BATCH_FAILED);
     CHECK_HAS(b->error, "must be an event of this invocation");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+/* ---- limits on loading scripts, finalizers, coroutines ---- */
+
+/* A limit that does not hold hangs: end the binary with a failing line rather than the
+   suite's watchdog. */
+static const char *watched;
+static void on_alarm(int sig)
+{
+    (void)sig;
+    char line[256];
+    int n = snprintf(line, sizeof(line), "not ok - test_lua_host/%s: hung (a limit did not "
+                     "hold)\n", watched);
+    if (write(1, line, (size_t)n) < 0)
+        _exit(1);
+    _exit(1);
+}
+
+static void watchdog(const char *name, unsigned secs)
+{
+    watched = name;
+    signal(SIGALRM, on_alarm);
+    alarm(secs);
+}
+
+static void rewrite(const char *code)
+{
+    char tmp[600];
+    snprintf(tmp, sizeof(tmp), "%s.new", script);
+    FILE *f = fopen(tmp, "w");
+    fputs(code, f);
+    fclose(f);
+    rename(tmp, script);
+}
+
+TEST(load_timeout_at_start)
+{
+    watchdog("load_timeout_at_start", 20);
+    setup("local n = 0\nwhile true do n = n + 1 end\nreturn function() end\n", HF_CARD_MANY,
+          1000);
+    hf_lua_t lua;
+    char err[1024], want[700];
+    int64_t t0 = hf_mono_us();
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) != 0);
+    CHECK(hf_mono_us() - t0 < 5000000);
+    snprintf(want, sizeof(want), "%s: loading the script took longer than functionTimeout "
+             "(00:00:01); it was at ", script);
+    CHECK_HAS(err, want);
+    CHECK(!strchr(err, '\n'));
+    alarm(0);
+}
+
+TEST(load_memory_cap_at_start)
+{
+    watchdog("load_memory_cap_at_start", 20);
+    setup("local t = {}\nfor i = 1, 50000 do t[i] = string.rep('x', 4096) .. i end\n"
+          "return function() end\n", HF_CARD_MANY, 0);           /* 200 MB */
+    app.host.lua_memory_mb = 8;
+    hf_lua_t lua;
+    char err[1024], want[700];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) != 0);
+    snprintf(want, sizeof(want), "%s: loading the script ran out of memory "
+             "(extensions.lua.memoryLimitMB is 8)", script);
+    CHECK_STR(err, want);
+    alarm(0);
+}
+
+TEST(load_limits_cover_required_modules)
+{
+    watchdog("load_limits_cover_required_modules", 20);
+    setup("local m = require('spin')\nreturn function() end\n", HF_CARD_MANY, 200);
+    char lib[600];
+    snprintf(lib, sizeof(lib), "%s/lib", dir);
+    mkdir(lib, 0755);
+    snprintf(lib, sizeof(lib), "%s/lib/spin.lua", dir);
+    FILE *f = fopen(lib, "w");
+    fputs("while true do end\n", f);
+    fclose(f);
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) != 0);
+    CHECK_HAS(err, "took longer than functionTimeout (00:00:00.200)");
+    CHECK_HAS(err, "spin.lua:1");
+    alarm(0);
+}
+
+TEST(failed_reload_keeps_the_previous_handler)
+{
+    watchdog("failed_reload_keeps_the_previous_handler", 30);
+    setup("return function() return 'v1' end\n", HF_CARD_MANY, 200);
+    app.host.lua_memory_mb = 16;
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    size_t base = lua.mem_used;
+    const char *bodies[] = {"{}"};
+
+    rewrite("while true do end\n");
+    CHECK(hf_lua_load_function(&lua, 0, err, sizeof(err)) != 0);
+    CHECK_HAS(err, "handler.lua: loading the script took longer than functionTimeout");
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_STR(out_body(b, 0), "v1");
+    hf_batch_free(b);
+
+    rewrite("big = {}\nfor i = 1, 50000 do big[i] = string.rep('x', 4096) .. i end\n");
+    CHECK(hf_lua_load_function(&lua, 0, err, sizeof(err)) != 0);
+    CHECK_HAS(err, "handler.lua: loading the script ran out of memory "
+                   "(extensions.lua.memoryLimitMB is 16)");
+    /* the failed load's garbage is collected (its env and what it held went with it) */
+    CHECK(lua.mem_used < base + 1024 * 1024);
+    b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_STR(out_body(b, 0), "v1");
+    hf_batch_free(b);
+
+    rewrite("return function() return 'v2' end\n");
+    CHECK(hf_lua_load_function(&lua, 0, err, sizeof(err)) == 0);
+    b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_STR(out_body(b, 0), "v2");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+    alarm(0);
+}
+
+TEST(load_metamethods_run_under_the_timeout)
+{
+    /* finding the entry point in what the chunk returned may run its metamethods */
+    watchdog("load_metamethods_run_under_the_timeout", 20);
+    setup("return setmetatable({}, { __index = function() while true do end end })\n",
+          HF_CARD_MANY, 200);
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) != 0);
+    CHECK_HAS(err, "took longer than functionTimeout");
+    alarm(0);
+}
+
+TEST(gc_finalizers_are_refused)
+{
+    watchdog("gc_finalizers_are_refused", 20);
+    setup("return function(ev)\n"
+          "  if ev.body == 1 then\n"
+          "    setmetatable({}, { __gc = function() while true do end end })\n"
+          "    collectgarbage()\n"
+          "  end\n"
+          "  -- __gc added after setmetatable never runs (Lua 5.4 manual 2.5.3)\n"
+          "  local mt = {}\n"
+          "  local t = setmetatable({}, mt)\n"
+          "  mt.__gc = function() finalized = true end\n"
+          "  t = nil\n"
+          "  collectgarbage() collectgarbage()\n"
+          "  return tostring(finalized)\n"
+          "end\n", HF_CARD_ONE, 200);
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"1", "2"};
+    hf_batch_t *b = make_batch(bodies, 2);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_FAILED);
+    CHECK_INT(b->failed_invocations, 1);
+    CHECK_HAS(b->error, "handler.lua:3: setmetatable: __gc finalizers are not allowed: they run "
+                        "outside functionTimeout (host.json extensions.lua.allowUnsafeLibraries "
+                        "allows them)");
+    CHECK_INT(b->outputs_n, 1);
+    CHECK_STR(out_body(b, 0), "nil");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+    alarm(0);
+}
+
+TEST(gc_finalizers_at_load_are_refused)
+{
+    watchdog("gc_finalizers_at_load_are_refused", 20);
+    setup("setmetatable({}, { __gc = function() while true do end end })\n"
+          "collectgarbage()\n"
+          "return function() end\n", HF_CARD_MANY, 200);
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) != 0);
+    CHECK_HAS(err, "handler.lua:1: setmetatable: __gc finalizers are not allowed");
+    alarm(0);
+}
+
+TEST(gc_finalizers_with_unsafe_libraries)
+{
+    setup("return function()\n"
+          "  setmetatable({}, { __gc = function() finalized = true end })\n"
+          "  collectgarbage() collectgarbage()\n"
+          "  return tostring(finalized)\n"
+          "end\n", HF_CARD_MANY, 200);
+    app.host.lua_unsafe = 1;
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"1"};
+    hf_batch_t *b = make_batch(bodies, 1);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_OK);
+    CHECK_STR(out_body(b, 0), "true");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(coroutines_stay_under_the_timeout)
+{
+    watchdog("coroutines_stay_under_the_timeout", 30);
+    /* a coroutine made by the top level (no call running), one made by the handler, and
+       one that times out while the handler goes on and returns */
+    setup("local spin = coroutine.wrap(function() while true do end end)\n"
+          "local co = coroutine.create(function() while true do end end)\n"
+          "return function(ev)\n"
+          "  if ev.body == 1 then spin() end\n"
+          "  if ev.body == 2 then coroutine.resume(co) end\n"
+          "  if ev.body == 3 then coroutine.wrap(function() while true do end end)() end\n"
+          "  if ev.body == 4 then\n"
+          "    local ok = coroutine.resume(coroutine.create(function() while true do end end))\n"
+          "    return 'resumed ' .. tostring(ok)\n"
+          "  end\n"
+          "  if ev.body == 5 then\n"
+          "    for i = 1, 3 do pcall(coroutine.wrap(function() while true do end end)) end\n"
+          "  end\n"
+          "  local w = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)\n"
+          "  return 'fine ' .. w() .. w() .. w()\n"
+          "end\n", HF_CARD_ONE, 200);
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"1", "2", "3", "4", "5", "6"};
+    int64_t t0 = hf_mono_us();
+    hf_batch_t *b = make_batch(bodies, 6);
+    hf_lua_invoke(&lua, b);
+    CHECK(hf_mono_us() - t0 < 10000000);
+    CHECK_INT(b->status, HF_BATCH_FAILED);
+    CHECK_INT(b->failed_invocations, 5);
+    CHECK_HAS(b->error, "timed out");
+    for (int i = 0; i < 5; i++)
+        CHECK_INT(b->event_failed[i], 1);
+    CHECK_INT(b->event_failed[5], 0);
+    CHECK_INT(b->outputs_n, 1);
+    CHECK_STR(out_body(b, 0), "fine 123");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+    alarm(0);
+}
+
+TEST(callbacks_from_c_stay_under_the_timeout)
+{
+    watchdog("callbacks_from_c_stay_under_the_timeout", 30);
+    setup("return function(ev)\n"
+          "  local spin = function() while true do end end\n"
+          "  if ev.body == 1 then string.gsub('aaa', 'a', spin) end\n"
+          "  if ev.body == 2 then table.sort({3, 2, 1}, spin) end\n"
+          "  if ev.body == 3 then load(spin) end\n"
+          "  if ev.body == 4 then tostring(setmetatable({}, { __tostring = spin })) end\n"
+          "  if ev.body == 5 then\n"
+          "    do local x <close> = setmetatable({}, { __close = spin }) end\n"
+          "  end\n"
+          "  return 'fine'\n"
+          "end\n", HF_CARD_ONE, 200);
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"1", "2", "3", "4", "5", "6"};
+    hf_batch_t *b = make_batch(bodies, 6);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->failed_invocations, 5);
+    CHECK_INT(b->outputs_n, 1);
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+    alarm(0);
+}
+
+TEST(c_loops_stay_under_the_timeout)
+{
+    /* library loops that run no Lua code: a __len of 2^40, a range of 10^12, nothing to
+       repeat 10^12 times */
+    watchdog("c_loops_stay_under_the_timeout", 30);
+    setup("local huge = setmetatable({}, { __len = function() return 1 << 40 end })\n"
+          "return function(ev)\n"
+          "  if ev.body == 1 then table.insert(huge, 1, 'x') end\n"
+          "  if ev.body == 2 then table.remove(huge, 1) end\n"
+          "  if ev.body == 3 then table.move({}, 1, 1e12, 2) end\n"
+          "  if ev.body == 4 then return #string.rep('', 1e12) end\n"
+          "  local t = { 1, 2, 3 }\n"
+          "  table.insert(t, 1, 0) table.remove(t) table.move(t, 1, 3, 2)\n"
+          "  return table.concat(t, ',')\n"
+          "end\n", HF_CARD_ONE, 200);
+    hf_lua_t lua;
+    char err[1024];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"1", "2", "3", "4", "5"};
+    int64_t t0 = hf_mono_us();
+    hf_batch_t *b = make_batch(bodies, 5);
+    hf_lua_invoke(&lua, b);
+    CHECK(hf_mono_us() - t0 < 10000000);
+    CHECK_INT(b->failed_invocations, 3);
+    CHECK_HAS(b->error, "timed out");
+    CHECK_INT(b->outputs_n, 2);
+    CHECK_STR(out_body(b, 0), "0");
+    CHECK_STR(out_body(b, 1), "0,0,1,2");
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+    alarm(0);
+}
+
+TEST(context_fail_then_error_reports_the_error)
+{
+    setup("return function(events, context)\n"
+          "  context.fail(events[1], 'not an AEP profile')\n"
+          "  local x = nil\n"
+          "  return x.field\n"
+          "end\n", HF_CARD_MANY, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{}", "{}"};
+    hf_batch_t *b = make_batch(bodies, 2);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_FAILED);
+    CHECK_HAS(b->error, "handler.lua:4: attempt to index a nil value (local 'x')");
+    CHECK_HAS(b->error, "stack traceback");
+    CHECK(!strstr(b->error, "not an AEP profile"));
+    CHECK_INT(b->event_failed[0], 1);
+    CHECK_INT(b->event_failed[1], 1);
+    /* no event keeps the fail reason: the raised error failed them all */
+    for (size_t i = 0; i < b->event_error_n; i++)
+        CHECK(b->event_error[i] == NULL);
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(context_fail_reason_stays_for_events_only_it_failed)
+{
+    /* cardinality one: event 100 is failed by context.fail alone, 101 by an error, 102
+       succeeds, 103 by another error */
+    setup("return function(ev, context)\n"
+          "  if ev.body == 1 then context.fail(ev, 'bad id') end\n"
+          "  if ev.body == 2 then context.fail(ev, 'hidden'); error('real trouble') end\n"
+          "  if ev.body == 4 then error('more trouble') end\n"
+          "end\n", HF_CARD_ONE, 0);
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"1", "2", "3", "4"};
+    hf_batch_t *b = make_batch(bodies, 4);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->status, HF_BATCH_FAILED);
+    CHECK_INT(b->failed_invocations, 2);
+    CHECK_HAS(b->error, "handler.lua:3: real trouble");
+    CHECK_HAS(b->error, "stack traceback");
+    CHECK(b->event_error != NULL);
+    CHECK_INT(b->event_error_n, 4);
+    CHECK_STR(b->event_error[0], "event at offset 100: bad id");
+    CHECK(b->event_error[1] == NULL);          /* the batch's error */
+    CHECK(b->event_error[2] == NULL);
+    CHECK_HAS(b->event_error[3], "handler.lua:4: more trouble");
+    CHECK_INT(b->event_failed[0], 1);
+    CHECK_INT(b->event_failed[1], 1);
+    CHECK_INT(b->event_failed[2], 0);
+    CHECK_INT(b->event_failed[3], 1);
+    hf_batch_free(b);
+    hf_lua_close(&lua);
+}
+
+TEST(memory_full_of_live_data_fails_invocations_not_the_host)
+{
+    /* the handler keeps what it allocated: building the next events hits the cap too,
+       which fails those invocations (it used to be a Lua panic outside any pcall) */
+    setup("local keep = {}\n"
+          "return function(ev)\n"
+          "  for i = 1, 1e9 do keep[#keep + 1] = string.rep('x', 100) .. i end\n"
+          "end\n", HF_CARD_ONE, 0);
+    app.host.lua_memory_mb = 8;
+    hf_lua_t lua;
+    char err[512];
+    CHECK(hf_lua_init(&lua, &app, err, sizeof(err)) == 0);
+    const char *bodies[] = {"{\"a\":1}", "{\"a\":2}", "{\"a\":3}"};
+    hf_batch_t *b = make_batch(bodies, 3);
+    hf_lua_invoke(&lua, b);
+    CHECK_INT(b->failed_invocations, 3);
+    CHECK_HAS(b->error, "out of memory");
     hf_batch_free(b);
     hf_lua_close(&lua);
 }

@@ -1,5 +1,6 @@
 /* The metrics registry and its Prometheus text rendering (runtime/metrics.c). */
 #include <math.h>
+#include <time.h>
 
 #include "metrics.h"
 #include "test.h"
@@ -218,7 +219,8 @@ TEST(host_families_defined_and_documented)
     doc[n] = 0;
     for (int i = 0; i < HF_M__COUNT; i++) {
         CHECK(hf_metrics_get(reg, (hf_metric_id_t)i) == hf_metrics_find(reg, defs[i].name));
-        CHECK(strncmp(defs[i].name, "hubfn_", 6) == 0);
+        CHECK(strncmp(defs[i].name, "hubfn_", 6) == 0 ||
+              strncmp(defs[i].name, "process_", 8) == 0);
         char want[128];
         snprintf(want, sizeof(want), "`%s`", defs[i].name);
         CHECK_HAS(doc, want);
@@ -227,6 +229,70 @@ TEST(host_families_defined_and_documented)
     char *text = render(reg);
     CHECK_HAS(text, "hubfn_events_received_total{function=\"f\",partition=\"3\"} 7\n");
     CHECK_HAS(text, "# TYPE hubfn_invocation_duration_seconds histogram\n");
+    free(text);
+    hf_metrics_free(reg);
+}
+
+/* The duration buckets reach functionTimeout; process_* come from /proc. */
+TEST(duration_buckets_and_process)
+{
+    hf_metrics_t *reg = hf_metrics_new_host();
+    char *text;
+    hf_series_observe(hf_metric_series(hf_metrics_get(reg, HF_M_INVOCATION_DURATION), "d"), 200);
+    text = render(reg);
+    /* the default reaches the default timeout of 5 minutes */
+    CHECK_HAS(text, "hubfn_invocation_duration_seconds_bucket{function=\"d\",le=\"120\"} 0\n"
+                    "hubfn_invocation_duration_seconds_bucket{function=\"d\",le=\"300\"} 1\n");
+    free(text);
+    /* too late once a series exists */
+    CHECK_INT(hf_metrics_set_function_timeout(reg, 420), -1);
+    hf_metrics_free(reg);
+
+    reg = hf_metrics_new_host();
+    CHECK_INT(hf_metrics_set_function_timeout(reg, 420), 0);
+    hf_series_observe(hf_metric_series(hf_metrics_get(reg, HF_M_INVOCATION_DURATION), "d"), 419);
+    text = render(reg);
+    CHECK_HAS(text, "le=\"60\"} 0\nhubfn_invocation_duration_seconds_bucket{function=\"d\",le="
+                    "\"120\"} 0\nhubfn_invocation_duration_seconds_bucket{function=\"d\",le=\"300\"}"
+                    " 0\nhubfn_invocation_duration_seconds_bucket{function=\"d\",le=\"420\"} 1\n"
+                    "hubfn_invocation_duration_seconds_bucket{function=\"d\",le=\"+Inf\"} 1\n");
+    free(text);
+    hf_metrics_free(reg);
+
+    reg = hf_metrics_new_host();
+    CHECK_INT(hf_metrics_set_function_timeout(reg, 10), 0);   /* short: the 60 s scale stays */
+    hf_series_observe(hf_metric_series(hf_metrics_get(reg, HF_M_INVOCATION_DURATION), "d"), 1);
+    text = render(reg);
+    CHECK_HAS(text, "le=\"60\"} 1\nhubfn_invocation_duration_seconds_bucket{function=\"d\",le="
+                    "\"+Inf\"} 1\n");
+    free(text);
+    hf_metrics_free(reg);
+
+    reg = hf_metrics_new_host();
+    CHECK_INT(hf_metrics_set_function_timeout(reg, -1), 0);   /* none: up to an hour */
+    hf_series_observe(hf_metric_series(hf_metrics_get(reg, HF_M_INVOCATION_DURATION), "d"), 1);
+    text = render(reg);
+    CHECK_HAS(text, "le=\"1800\"} 1\nhubfn_invocation_duration_seconds_bucket{function=\"d\",le="
+                    "\"3600\"} 1\nhubfn_invocation_duration_seconds_bucket{function=\"d\",le="
+                    "\"+Inf\"} 1\n");
+    free(text);
+
+    hf_metrics_collect_process(reg);
+    const double rss = hf_series_value(hf_metric_series(hf_metrics_get(reg, HF_M_PROCESS_RSS)));
+    const double fds = hf_series_value(hf_metric_series(hf_metrics_get(reg, HF_M_PROCESS_FDS)));
+    const double start =
+        hf_series_value(hf_metric_series(hf_metrics_get(reg, HF_M_PROCESS_START)));
+    CHECK(rss > 100000 && rss < 4e9);
+    CHECK(fds >= 3 && fds < 1000);
+    double now = (double)time(NULL);
+    CHECK(start > now - 3600 && start <= now + 1);
+    FILE *extra = fopen("/dev/null", "r");
+    hf_metrics_collect_process(reg);
+    CHECK(hf_series_value(hf_metric_series(hf_metrics_get(reg, HF_M_PROCESS_FDS))) == fds + 1);
+    fclose(extra);
+    text = render(reg);
+    CHECK_HAS(text, "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total ");
+    CHECK_HAS(text, "process_max_fds ");
     free(text);
     hf_metrics_free(reg);
 }
