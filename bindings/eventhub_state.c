@@ -312,6 +312,20 @@ static const luaL_Reg state_methods[] = {
 
 /* The handler returned: apply the overlay to the store (all or none, under the bound) and,
    under hubfn start, queue each write as a message to the state hub. */
+/* What a state message keeps besides its key and value: what the key held before the
+   write (NULL: nothing), to take the write back. */
+typedef struct write_ext {
+    char *old;
+    size_t old_len;
+} write_ext_t;
+
+static void state_free_ext(void *ext)
+{
+    write_ext_t *x = ext;
+    free(x->old);
+    free(x);
+}
+
 static void state_finish(lua_State *L, const hf_binding_t *b)
 {
     state_cfg_t *cfg = state_cfg(b);
@@ -339,6 +353,8 @@ static void state_finish(lua_State *L, const hf_binding_t *b)
             continue;
         }
         w[i].key = lua_tolstring(L, -2, &w[i].key_len);
+        w[i].old = NULL;
+        w[i].old_len = 0;
         if (lua_type(L, -1) == LUA_TSTRING) {
             w[i].value = lua_tolstring(L, -1, &w[i].value_len);
         } else {
@@ -350,7 +366,9 @@ static void state_finish(lua_State *L, const hf_binding_t *b)
     }
     int32_t p = hf_lua_partition(L);
     size_t bytes = 0;
-    int rc = hf_state_apply(cfg->store, p, w, n, &bytes);
+    /* under hubfn start, keep what each key held: a write whose invocation's other messages
+       are not delivered is taken back (state_deliver) */
+    int rc = hf_state_apply(cfg->store, p, w, n, &bytes, cfg->eh.conn != NULL);
     if (rc == HF_STATE_NOT_HELD)
         raise_not_held(L, b, "set");
     if (rc == HF_STATE_OVER_BOUND)
@@ -369,6 +387,10 @@ static void state_finish(lua_State *L, const hf_binding_t *b)
                 out.body_len = w[i].value_len;
                 out.body_is_json = 1;
             }
+            write_ext_t *ext = hf_malloc(sizeof(*ext));
+            ext->old = w[i].old;
+            ext->old_len = w[i].old_len;
+            out.ext = ext;
             hf_lua_add_output(L, b, &out);
         }
     }
@@ -445,7 +467,7 @@ static int state_run_load(const hf_function_t *fn, const hf_binding_t *b, FILE *
                                   strlen(text)};
             size_t bytes;
             int32_t p = part ? (int32_t)part->valuedouble : 0;
-            if (hf_state_apply(cfg->store, p, &w, 1, &bytes) != 0) {
+            if (hf_state_apply(cfg->store, p, &w, 1, &bytes, 0) != 0) {
                 snprintf(err, errsz, "--state %s:%ld: the state of partition %d would hold "
                          "%llu bytes, over extensions.eventHubs.stateMaxBytes (%llu)", path,
                          lineno, (int)p, (unsigned long long)bytes,
@@ -547,6 +569,13 @@ struct sbind {
     char desc[256];
 };
 
+/* A state message waiting for the other messages of its invocation (states_deliver). */
+typedef struct held_write {
+    hf_delivery_t *d;
+    size_t i;
+    sbind_t *sb;
+} held_write_t;
+
 struct states {
     hf_core_t *core;
     sbind_t *b;
@@ -558,6 +587,9 @@ struct states {
     ev_io io;
     ev_timer more;               /* restores left with records: come back next turn */
     ev_timer tick;
+    held_write_t *held;          /* state messages waiting for their invocations' others */
+    size_t held_n, held_cap;
+    ev_check check;              /* active while some are held */
 };
 
 /* A state write's opaque: its delivery and message index. */
@@ -875,6 +907,8 @@ static void states_partition_revoked(void *state, int fn_index, int32_t partitio
     }
 }
 
+static void held_scan(states_t *st);
+
 /* Every second: say how long restores go, serve the clients' callbacks. */
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -905,6 +939,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     for (size_t i = 0; i < st->prods_n; i++)
         rd_kafka_poll(st->prods[i].rk, 0);
     serve_all(st);
+    held_scan(st);
 }
 
 /* ---- writing ---- */
@@ -1045,27 +1080,17 @@ static int producer_init(states_t *st, producer_t *prod, const hf_conn_t *conn, 
 
 /* Write message i of the delivery to partition p of the state hub; a message without a
    body is a tombstone. */
-static void states_deliver(void *state, hf_delivery_t *d, size_t i)
+static void produce_write(states_t *st, sbind_t *sb, hf_delivery_t *d, size_t i)
 {
-    states_t *st = state;
     hf_output_t *msg = hf_delivery_msg(d, i);
-    const hf_binding_t *b = hf_delivery_binding(d, i);
     int32_t p = hf_delivery_batch(d)->partition;
-    sbind_t *sb = NULL;
-    for (size_t k = 0; k < st->n && !sb; k++)
-        if (st->b[k].b == b)
-            sb = &st->b[k];
-    producer_t *prod = sb ? sb->prod : NULL;
-    if (!prod) {
-        hf_delivery_report(d, i, 0, "no producer for the state binding");
-        return;
-    }
+    producer_t *prod = sb->prod;
     write_ref_t *ref = hf_malloc(sizeof(*ref));
     *ref = (write_ref_t){d, i, sb, p, msg->body == NULL};
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
-            prod->rk, RD_KAFKA_V_TOPIC(sb->cfg->eh.hub),
-            RD_KAFKA_V_PARTITION(p), RD_KAFKA_V_VALUE(msg->body, msg->body ? msg->body_len : 0),
+            prod->rk, RD_KAFKA_V_TOPIC(sb->cfg->eh.hub), RD_KAFKA_V_PARTITION(p),
+            RD_KAFKA_V_VALUE(msg->body, msg->body ? msg->body_len : 0),
             RD_KAFKA_V_KEY(msg->key, msg->key_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
             RD_KAFKA_V_OPAQUE(ref), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -1087,6 +1112,110 @@ static void states_deliver(void *state, hf_delivery_t *d, size_t i)
         hf_delivery_report(d, i, 0, why);
         return;
     }
+}
+
+/* The invocation's other messages were not all delivered: its write is taken back in
+   memory (unless a later write of the key stands) and never reaches the state hub, so the
+   invocation's retry, or the next start, runs against the state before it. */
+static void take_back_write(sbind_t *sb, hf_delivery_t *d, size_t i)
+{
+    hf_output_t *msg = hf_delivery_msg(d, i);
+    const write_ext_t *x = msg->ext;
+    hf_state_undo(sb->cfg->store, hf_delivery_batch(d)->partition, msg->key, msg->key_len,
+                  msg->body, msg->body_len, x ? x->old : NULL, x ? x->old_len : 0);
+    hf_delivery_report(d, i, 0, "not written: another message of its invocation was not "
+                                "delivered, so the write was taken back");
+}
+
+/* What the other messages of message i's invocation (cardinality many: of the batch) came
+   to: 1 all delivered, -1 one failed, 0 some not reported yet. The state messages of the
+   invocation do not count. */
+static int others_outcome(hf_delivery_t *d, size_t i)
+{
+    const hf_batch_t *batch = hf_delivery_batch(d);
+    size_t inv = batch->outputs[i].invocation;
+    int waiting = 0;
+    for (size_t k = 0; k < batch->outputs_n; k++) {
+        if (batch->outputs[k].invocation != inv ||
+            hf_delivery_binding(d, k)->type == &hf_eventhub_state_type)
+            continue;
+        int o = hf_delivery_outcome(d, k);
+        if (o < 0)
+            return -1;
+        waiting |= o == 0;
+    }
+    return waiting ? 0 : 1;
+}
+
+/* Decide the held writes whose invocations' other messages are all reported: written when
+   they were delivered, taken back when one was not. Runs after every turn of the loop
+   while writes are held (ev_check), and on the tick. */
+static void held_scan(states_t *st)
+{
+    if (!st->held_n)
+        return;
+    /* decide first (reports may free a delivery), then act on a copy (acting may hold new
+       writes) */
+    held_write_t *go = hf_malloc(st->held_n * sizeof(*go));
+    int *out = hf_malloc(st->held_n * sizeof(*out));
+    size_t n = 0, kept = 0;
+    hf_delivery_t *last_d = NULL;
+    size_t last_inv = 0;
+    int last = 0;
+    for (size_t h = 0; h < st->held_n; h++) {
+        held_write_t hw = st->held[h];
+        size_t inv = hf_delivery_batch(hw.d)->outputs[hw.i].invocation;
+        int o = hw.d == last_d && inv == last_inv ? last : others_outcome(hw.d, hw.i);
+        last_d = hw.d, last_inv = inv, last = o;
+        if (o == 0) {
+            st->held[kept++] = hw;
+            continue;
+        }
+        go[n] = hw;
+        out[n++] = o;
+    }
+    st->held_n = kept;
+    if (!kept)
+        ev_check_stop(hf_core_loop(st->core), &st->check);
+    for (size_t k = 0; k < n; k++)           /* writes in the order they were made */
+        if (out[k] > 0)
+            produce_write(st, go[k].sb, go[k].d, go[k].i);
+    for (size_t k = n; k-- > 0;)             /* take-backs newest first */
+        if (out[k] < 0)
+            take_back_write(go[k].sb, go[k].d, go[k].i);
+    free(go);
+    free(out);
+}
+
+static void on_check(struct ev_loop *loop, ev_check *w, int revents)
+{
+    (void)loop, (void)revents;
+    held_scan(w->data);
+}
+
+/* A state message goes to the state hub only once every other message of its invocation
+   was delivered: a crash in between then repeats a message (the replay meets a state
+   without the write) rather than losing one (a state saying "sent" for a message that was
+   not). */
+static void states_deliver(void *state, hf_delivery_t *d, size_t i)
+{
+    states_t *st = state;
+    const hf_binding_t *b = hf_delivery_binding(d, i);
+    sbind_t *sb = NULL;
+    for (size_t k = 0; k < st->n && !sb; k++)
+        if (st->b[k].b == b)
+            sb = &st->b[k];
+    if (!sb || !sb->prod) {
+        hf_delivery_report(d, i, 0, "no producer for the state binding");
+        return;
+    }
+    if (st->held_n == st->held_cap) {
+        st->held_cap = st->held_cap ? st->held_cap * 2 : 64;
+        st->held = hf_realloc(st->held, st->held_cap * sizeof(*st->held));
+    }
+    st->held[st->held_n++] = (held_write_t){d, i, sb};
+    if (!ev_is_active(&st->check))
+        ev_check_start(hf_core_loop(st->core), &st->check);
 }
 
 static void states_poll(void *state, int timeout_ms)
@@ -1351,6 +1480,7 @@ static void states_close(void *state, int abandon)
     struct ev_loop *loop = hf_core_loop(st->core);
     ev_timer_stop(loop, &st->tick);
     ev_timer_stop(loop, &st->more);
+    ev_check_stop(loop, &st->check);
     ev_io_stop(loop, &st->io);
     for (size_t k = 0; k < st->n; k++) {
         sbind_t *sb = &st->b[k];
@@ -1387,6 +1517,7 @@ static void states_close(void *state, int abandon)
     if (st->fd[1] >= 0)
         close(st->fd[1]);
     free(st->prods);
+    free(st->held);
     free(st->b);
     free(st);
 }
@@ -1416,6 +1547,8 @@ static int states_start(hf_core_t *core, void **state, char *err, size_t errsz)
     st->more.data = st;
     ev_timer_init(&st->tick, on_tick, 1.0, 1.0);
     st->tick.data = st;
+    ev_check_init(&st->check, on_check);
+    st->check.data = st;
     ev_timer_start(loop, &st->tick);
     for (size_t f = 0; f < app->functions_n; f++) {
         const hf_function_t *fn = &app->functions[f];
@@ -1492,6 +1625,7 @@ const hf_binding_type_t hf_eventhub_state_type = {
     .lua_fields = hf_eventhub_lua_fields,
     .lua_methods = state_methods,
     .lua_finish = state_finish,
+    .free_ext = state_free_ext,
     .run_load = state_run_load,
     .run_save = state_run_save,
     .start = states_start,

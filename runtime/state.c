@@ -307,8 +307,8 @@ size_t hf_state_key_bytes(hf_state_t *st, int32_t p, const char *key, size_t key
     return bytes;
 }
 
-int hf_state_apply(hf_state_t *st, int32_t p, const hf_state_write_t *w, size_t n,
-                   size_t *bytes)
+int hf_state_apply(hf_state_t *st, int32_t p, hf_state_write_t *w, size_t n, size_t *bytes,
+                   int keep_old)
 {
     open_if_new(st, p);
     pthread_rwlock_wrlock(&st->lock);
@@ -332,10 +332,36 @@ int hf_state_apply(hf_state_t *st, int32_t p, const hf_state_write_t *w, size_t 
         pthread_rwlock_unlock(&st->lock);
         return HF_STATE_OVER_BOUND;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (keep_old) {
+            const entry_t *e = lookup(pt, w[i].key, w[i].key_len);
+            w[i].old = e ? hf_memdup(e->data + e->key_len, e->value_len) : NULL;
+            w[i].old_len = e ? e->value_len : 0;
+        }
         put(pt, w[i].key, w[i].key_len, w[i].value, w[i].value_len);
+    }
     pthread_rwlock_unlock(&st->lock);
     return 0;
+}
+
+int hf_state_undo(hf_state_t *st, int32_t p, const char *key, size_t key_len,
+                  const char *value, size_t value_len, const char *old, size_t old_len)
+{
+    pthread_rwlock_wrlock(&st->lock);
+    part_t *pt = part_find(st, p);
+    int done = 0;
+    if (pt && pt->status == HF_STATE_READY) {
+        const entry_t *e = lookup(pt, key, key_len);
+        int same = value ? e && e->value_len == value_len &&
+                               memcmp(e->data + e->key_len, value, value_len) == 0
+                         : !e;
+        if (same) {
+            put(pt, key, key_len, old, old_len);
+            done = 1;
+        }
+    }
+    pthread_rwlock_unlock(&st->lock);
+    return done;
 }
 
 int hf_state_restore(hf_state_t *st, int32_t p, const char *key, size_t key_len,

@@ -43,6 +43,10 @@ typedef struct hf_state_write {
     size_t key_len;
     const char *value;           /* JSON text; NULL: delete the key */
     size_t value_len;
+    char *old;                   /* hf_state_apply with keep_old: a malloc'd copy of what the
+                                    key held before (NUL-terminated), NULL when it held
+                                    nothing */
+    size_t old_len;
 } hf_state_write_t;
 
 /* An empty store whose partitions may each hold max_bytes (keys, values and
@@ -76,9 +80,15 @@ size_t hf_state_key_bytes(hf_state_t *st, int32_t p, const char *key, size_t key
 /* Apply the writes of one invocation to ready partition p, all or none: 0, HF_STATE_NOT_HELD,
    or HF_STATE_OVER_BOUND (nothing applied; *bytes, if not NULL, gets what the partition
    would have held). Each key appears once among the writes. A partition already over the
-   bound (the bound was lowered) still takes writes that do not make it larger. */
-int hf_state_apply(hf_state_t *st, int32_t p, const hf_state_write_t *w, size_t n,
-                   size_t *bytes);
+   bound (the bound was lowered) still takes writes that do not make it larger.
+   `keep_old`: each write's old/old_len get what its key held before (the caller frees). */
+int hf_state_apply(hf_state_t *st, int32_t p, hf_state_write_t *w, size_t n, size_t *bytes,
+                   int keep_old);
+/* Take one write back: when key still holds `value` (what the write put; NULL: the write
+   deleted it), it gets `old` again (NULL: deleted). 1 when it did, 0 when the key changed
+   since (a later write stands) or the partition is not ready. */
+int hf_state_undo(hf_state_t *st, int32_t p, const char *key, size_t key_len,
+                  const char *value, size_t value_len, const char *old, size_t old_len);
 /* One record read back from the state hub into restoring (or ready) partition p: value NULL
    is a tombstone. 0, HF_STATE_NOT_HELD, or HF_STATE_OVER_BOUND (not applied). */
 int hf_state_restore(hf_state_t *st, int32_t p, const char *key, size_t key_len,

@@ -142,3 +142,51 @@ timeout $((60 * SLOW)) "$HUBFN" start "$T/nosend" --exit-on-eof 2>"$T/nosend2.lo
 rc=$?
 check refused-write-not-checkpointed "exit $rc, $(lines "$T/nosend/seen.out") of 400 events handled again" \
     [ "$rc" = 0 -a "$(lines "$T/nosend/seen.out")" = 400 ]
+
+# another output of the invocation refused (its policy has no Send on the output hub): the
+# state writes are held until the invocation's other messages are delivered, so none
+# reaches the state hub; hubfn stops (exit 1), and a start with the rights counts every
+# event once
+out=st-err-out-$$ st3=st-err-st3-$$
+topic "$out" 4
+state_topic "$st3" 4
+# (Send on another hub only: the producer starts, and each message to $out is refused)
+noout=$("$TOP/tests/kafka/broker.sh" policy "stnoout$$" "NoOut$$=" send --topic "$in" 2>/dev/null | tail -1)
+noout=$(sed 's/;EntityPath=[^;]*//' <<<"$noout")
+mkstateapp "$T/held" "$HF_KAFKA_PLAIN" "$in" "$st3"
+python3 - "$T/held" "$noout" "$out" <<'PY'
+import json, sys
+d, conn, out = sys.argv[1:4]
+s = json.load(open(d + "/local.settings.json")); s["Values"]["OutConn"] = conn
+json.dump(s, open(d + "/local.settings.json", "w"))
+f = json.load(open(d + "/cnt/function.json"))
+f["bindings"][0]["consumerGroup"] = "g-held"
+f["bindings"].append({"type": "eventHub", "direction": "out", "name": "out",
+                      "eventHubName": out, "connection": "OutConn"})
+json.dump(f, open(d + "/cnt/function.json", "w"))
+PY
+sed -i 's|^  seen:write(table.concat(lines))|  context.bindings.out:send("x")\n  seen:write(table.concat(lines))|' "$T/held/cnt/handler.lua"
+timeout $((60 * SLOW)) "$HUBFN" start "$T/held" --exit-on-eof --log-format text \
+    >/dev/null 2>"$T/held.log"
+rc=$?
+check output-refused-exit-1 "exit $rc: $(grep -m1 ' error ' "$T/held.log")" [ "$rc" = 1 ]
+check output-refused-says-why "$(grep -m1 ' error ' "$T/held.log")" \
+    grep -q "policy stnoout$$ may not send to hub $out" "$T/held.log"
+state_dump "$st3" "$T/held.dump1"
+check output-refused-no-state-written "$(lines "$T/held.dump1") state records" [ ! -s "$T/held.dump1" ]
+python3 - "$T/held" "$HF_KAFKA_PLAIN" <<'PY'
+import json, sys
+d, conn = sys.argv[1:3]
+s = json.load(open(d + "/local.settings.json")); s["Values"]["OutConn"] = conn
+json.dump(s, open(d + "/local.settings.json", "w"))
+PY
+: >"$T/held/seen.out"
+timeout $((60 * SLOW)) "$HUBFN" start "$T/held" --exit-on-eof 2>"$T/held2.log"
+rc=$?
+check output-delivered-run "exit $rc: $(tail -2 "$T/held2.log")" [ "$rc" = 0 ]
+state_dump "$st3" "$T/held.dump2"
+if why=$(state_verify "$T/events" "$in" "$T/held.dump2" exact); then
+    ok output-refused-then-every-event-counted-once
+else
+    fail output-refused-then-every-event-counted-once "$why"
+fi

@@ -31,7 +31,7 @@ static int get(hf_state_t *st, int32_t p, const char *key, char *out, size_t out
 static int put(hf_state_t *st, int32_t p, const char *key, const char *value)
 {
     hf_state_write_t w = {key, strlen(key), value, value ? strlen(value) : 0};
-    return hf_state_apply(st, p, &w, 1, NULL);
+    return hf_state_apply(st, p, &w, 1, NULL, 0);
 }
 
 TEST(store_set_get_delete_and_stats)
@@ -113,13 +113,13 @@ TEST(store_bound_refuses_all_or_none_and_lets_deletes_through)
     CHECK_INT(put(st, 0, "b", "0123456789"), 0);
     hf_state_write_t w[2] = {{"c", 1, "0123456789", 10}, {"d", 1, "0123456789", 10}};
     size_t would = 0;
-    CHECK_INT(hf_state_apply(st, 0, w, 2, &would), HF_STATE_OVER_BOUND);
+    CHECK_INT(hf_state_apply(st, 0, w, 2, &would, 0), HF_STATE_OVER_BOUND);
     CHECK_INT(would, 4 * one);
     CHECK_INT(get(st, 0, "c", v, sizeof(v)), HF_STATE_MISSING);   /* none applied */
     /* with a delete in the same group it fits */
     hf_state_write_t w2[3] = {{"c", 1, "0123456789", 10}, {"d", 1, "0123456789", 10},
                               {"a", 1, NULL, 0}};
-    CHECK_INT(hf_state_apply(st, 0, w2, 3, &would), 0);
+    CHECK_INT(hf_state_apply(st, 0, w2, 3, &would, 0), 0);
     CHECK_INT(would, 3 * one);
     size_t total;
     CHECK_INT(hf_state_key_bytes(st, 0, "e", 1, &total), 0);
@@ -142,6 +142,45 @@ TEST(store_bound_refuses_all_or_none_and_lets_deletes_through)
     CHECK_INT(put(st, 0, "b", "0123456789"), HF_STATE_OVER_BOUND);
     CHECK_INT(put(st, 0, "a", "01234"), 0);
     CHECK_INT(put(st, 0, "a", NULL), 0);
+    hf_state_free(st);
+}
+
+TEST(store_apply_keeps_old_values_and_undo_takes_writes_back_newest_first)
+{
+    hf_state_t *st = hf_state_new(0, 0);
+    hf_state_open(st, 0);
+    hf_state_ready(st, 0);
+    char v[64];
+    CHECK_INT(put(st, 0, "k", "0"), 0);
+    /* two invocations write k in turn (1, then 3); both are taken back, newest first */
+    hf_state_write_t w1 = {"k", 1, "1", 1, NULL, 0}, w3 = {"k", 1, "3", 1, NULL, 0};
+    hf_state_write_t wn = {"n", 1, "9", 1, NULL, 0};
+    CHECK_INT(hf_state_apply(st, 0, &w1, 1, NULL, 1), 0);
+    CHECK_STR(w1.old, "0");
+    CHECK_INT(hf_state_apply(st, 0, &w3, 1, NULL, 1), 0);
+    CHECK_STR(w3.old, "1");
+    CHECK_INT(hf_state_apply(st, 0, &wn, 1, NULL, 1), 0);
+    CHECK(wn.old == NULL);                  /* n held nothing */
+    CHECK_INT(hf_state_undo(st, 0, "k", 1, "3", 1, w3.old, w3.old_len), 1);
+    CHECK_INT(hf_state_undo(st, 0, "k", 1, "1", 1, w1.old, w1.old_len), 1);
+    CHECK_INT(get(st, 0, "k", v, sizeof(v)), HF_STATE_FOUND);
+    CHECK_STR(v, "0");
+    CHECK_INT(hf_state_undo(st, 0, "n", 1, "9", 1, NULL, 0), 1);
+    CHECK_INT(get(st, 0, "n", v, sizeof(v)), HF_STATE_MISSING);
+    /* a write taken back after a later one of the key stands leaves the later one */
+    hf_state_write_t a = {"k", 1, "a", 1, NULL, 0}, b = {"k", 1, "b", 1, NULL, 0};
+    hf_state_apply(st, 0, &a, 1, NULL, 1);
+    hf_state_apply(st, 0, &b, 1, NULL, 1);
+    CHECK_INT(hf_state_undo(st, 0, "k", 1, "a", 1, a.old, a.old_len), 0);
+    CHECK_INT(get(st, 0, "k", v, sizeof(v)), HF_STATE_FOUND);
+    CHECK_STR(v, "b");
+    /* a delete taken back brings the value back */
+    hf_state_write_t d = {"k", 1, NULL, 0, NULL, 0};
+    hf_state_apply(st, 0, &d, 1, NULL, 1);
+    CHECK_INT(hf_state_undo(st, 0, "k", 1, NULL, 0, d.old, d.old_len), 1);
+    CHECK_INT(get(st, 0, "k", v, sizeof(v)), HF_STATE_FOUND);
+    CHECK_STR(v, "b");
+    free(w1.old), free(w3.old), free(a.old), free(b.old), free(d.old);
     hf_state_free(st);
 }
 
@@ -420,6 +459,7 @@ TEST(lua_get_set_delete_round_trip_and_own_writes_seen_at_once)
     }
     CHECK_INT(sets, 5);
     CHECK_INT(tombstones, 2);
+    CHECK(b->outputs[0].ext != NULL);       /* what the key held, to take the write back */
     hf_batch_free(b);
     teardown();
 }

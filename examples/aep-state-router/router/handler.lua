@@ -9,9 +9,10 @@
 --   realized, existing  -> "in"    (the profile is in the audience)
 --   exited              -> "out"
 -- A change older than the one last sent (an AEP retry that arrives late) is dropped.
--- A crash after the CRM hub and the state hub took a batch but before its checkpoint runs
--- the events again against the state that already holds what was sent: nothing goes out
--- again (only a crash between the two hubs' acknowledgements can repeat a change).
+-- A crash after both hubs took a batch but before its checkpoint runs the events again
+-- against the state that already holds what was sent: nothing goes out again. (hubfn
+-- writes the state only after the CRM hub took the messages: a crash in between repeats a
+-- change, never loses one.)
 --
 -- The state is per partition of the input hub: this function reads a hub whose events are
 -- keyed by the profile's ECID, so that every update of a profile meets the same state
