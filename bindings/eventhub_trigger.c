@@ -820,6 +820,10 @@ static void consumer_close(consumer_t *c, int abandon)
             if (c->parts[i])
                 part_queue_close(c->parts[i]);
         rd_kafka_consumer_close(c->rk);
+        /* (closing may have served an assignment: a host that fails while starting) */
+        for (int32_t i = 0; i < c->parts_cap; i++)
+            if (c->parts[i])
+                part_queue_close(c->parts[i]);
         /* Destroying the handle waits for every message still referenced, and a handler the
            drain gave up on may still hold one: the process exits instead. */
         if (abandon)
