@@ -208,23 +208,51 @@ static void build_query(lua_State *L, int idx, hf_buf_t *q, const char *binding)
     }
 }
 
-/* 128 bits of a byte string, as 32 hex digits (FNV-1a twice, then mixed). */
-static void key_hash(const char *s, size_t n, char out[33])
+/* 128 bits of a byte string, as 32 hex digits (FNV-1a twice, then mixed), fed in pieces:
+   the same as hashing the pieces joined. */
+typedef struct key_hash {
+    uint64_t a, b;
+} key_hash_t;
+
+static void key_feed(key_hash_t *k, const char *s, size_t n)
 {
-    uint64_t a = 0xcbf29ce484222325ULL, b = 0x84222325cbf29ce4ULL;
+    uint64_t a = k->a, b = k->b;
     for (size_t i = 0; i < n; i++) {
         a = (a ^ (unsigned char)s[i]) * 0x100000001b3ULL;
         b = (b ^ (unsigned char)s[i]) * 0x1000193ULL + 0x9e3779b97f4a7c15ULL;
     }
-    uint64_t v[2] = {a, b};
-    for (int k = 0; k < 2; k++) {
-        uint64_t x = v[k] ^ (v[k] >> 31);
+    k->a = a;
+    k->b = b;
+}
+
+/* "|" and the decimal digits of v */
+static void key_feed_num(key_hash_t *k, long long v)
+{
+    char d[24], *p = d + sizeof(d);
+    unsigned long long u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    *--p = '|';
+    key_feed(k, p, (size_t)(d + sizeof(d) - p));
+}
+
+static void key_done(const key_hash_t *k, char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t v[2] = {k->a, k->b};
+    for (int i = 0; i < 2; i++) {
+        uint64_t x = v[i] ^ (v[i] >> 31);
         x *= 0xbf58476d1ce4e5b9ULL;
         x ^= x >> 27;
         x *= 0x94d049bb133111ebULL;
-        v[k] = x ^ (x >> 31);
+        x ^= x >> 31;
+        for (int j = 15; j >= 0; j--, x >>= 4)
+            out[i * 16 + j] = hex[x & 15];
     }
-    snprintf(out, 33, "%016llx%016llx", (unsigned long long)v[0], (unsigned long long)v[1]);
+    out[32] = 0;
 }
 
 static void add_header(hf_output_t *out, const char *name, const char *value, size_t len)
@@ -340,12 +368,24 @@ static void http_send(lua_State *L, const hf_binding_t *b, int value, int opts, 
         hf_lua_invocation(L, &first, &n);
         if (at < 0 && first < batch->events_n)
             at = batch->events[first].offset;
-        char material[512];
-        int len = snprintf(material, sizeof(material), "%s|%s|%s|%d|%lld|%llu",
-                           batch->fn->name, b->name, batch->hub ? batch->hub : "",
-                           (int)batch->partition, (long long)at,
-                           (unsigned long long)hf_lua_send_ordinal(L, b, at));
-        key_hash(material, (size_t)len, idk);
+        /* the hash of "function|binding|hub|partition|offset|ordinal" */
+        key_hash_t k = {0xcbf29ce484222325ULL, 0x84222325cbf29ce4ULL};
+        const char *hub = batch->hub ? batch->hub : "";
+        key_feed(&k, batch->fn->name, strlen(batch->fn->name));
+        key_feed(&k, "|", 1);
+        key_feed(&k, b->name, strlen(b->name));
+        key_feed(&k, "|", 1);
+        key_feed(&k, hub, strlen(hub));
+        key_feed_num(&k, (int)batch->partition);
+        key_feed_num(&k, (long long)at);
+        uint64_t ordinal = hf_lua_send_ordinal(L, b, at);
+        char d[24], *p = d + sizeof(d);
+        do
+            *--p = (char)('0' + ordinal % 10);
+        while (ordinal /= 10);
+        *--p = '|';
+        key_feed(&k, p, (size_t)(d + sizeof(d) - p));
+        key_done(&k, idk);
         key = idk;
         key_len = 32;
     }
@@ -484,9 +524,6 @@ typedef struct req {
     http_binding_t *hb;
     hf_delivery_t *d;
     size_t i;
-    char *url;
-    hf_header_t *headers;        /* the binding's and the message's */
-    size_t headers_n;
     const char *method;
     int attempts;
     int64_t first_us;
@@ -501,6 +538,8 @@ struct http_binding {
     const hf_binding_t *b;
     const hf_function_t *fn;
     const http_cfg_t *cfg;
+    hf_header_t *headers;        /* cfg's headers (every request's first) */
+    size_t url_len;
     req_t *head, *tail;          /* waiting to start */
     req_t *retrying;             /* waiting for their retry's delay */
     req_t *flying;               /* sent, not answered */
@@ -561,12 +600,6 @@ static void throttle(http_binding_t *hb, int reason)
 
 static void req_free(req_t *r)
 {
-    for (size_t i = 0; i < r->headers_n; i++) {
-        free(r->headers[i].name);
-        free(r->headers[i].value);
-    }
-    free(r->headers);
-    free(r->url);
     free(r);
 }
 
@@ -760,14 +793,35 @@ static void pump(http_binding_t *hb)
             hb->flying->fly_prev = r;
         hb->flying = r;
         hf_series_set(hb->m_in_flight, (double)hb->in_flight);
+        /* the URL and the header list only for the call: hf_httpc_send copies them */
         const hf_output_t *msg = hf_delivery_msg(r->d, r->i);
-        hf_httpc_req_t q = {.method = r->method, .url = r->url, .headers = r->headers,
-                            .headers_n = r->headers_n,
+        const http_ext_t *x = msg->ext;
+        size_t tl = x && x->target ? strlen(x->target) : 0;
+        char url_stack[512], *url = url_stack;
+        if (hb->url_len + tl + 1 > sizeof(url_stack))
+            url = hf_malloc(hb->url_len + tl + 1);
+        memcpy(url, hb->cfg->url, hb->url_len);
+        if (tl)
+            memcpy(url + hb->url_len, x->target, tl);
+        url[hb->url_len + tl] = 0;
+        size_t cn = hb->cfg->headers.n, hn = cn + msg->headers_n;
+        hf_header_t h_stack[16], *h = h_stack;
+        if (hn > 16)
+            h = hf_malloc(hn * sizeof(*h));
+        if (cn)
+            memcpy(h, hb->headers, cn * sizeof(*h));
+        if (msg->headers_n)
+            memcpy(h + cn, msg->headers, msg->headers_n * sizeof(*h));
+        hf_httpc_req_t q = {.method = r->method, .url = url, .headers = h, .headers_n = hn,
                             .body = strcmp(r->method, "GET") && strcmp(r->method, "HEAD")
                                         ? (msg->body ? msg->body : "") : NULL,
                             .body_len = msg->body_len, .timeout_ms = (long)hb->cfg->timeout_ms,
                             .ca_file = hb->cfg->ca_file, .keep_body = KEEP_RESPONSE};
         hf_httpc_send(hb->o->client, &q, on_done, r);
+        if (url != url_stack)
+            free(url);
+        if (h != h_stack)
+            free(h);
     }
     if (!hb->head || (hb->blocked_until_us <= now && hb->in_flight < (size_t)hb->cfg->max_concurrency &&
                       !ev_is_active(&hb->wake)))
@@ -791,25 +845,6 @@ static void http_deliver(void *state, hf_delivery_t *d, size_t i)
     r->d = d;
     r->i = i;
     r->method = x && x->method ? x->method : hb->cfg->method;
-    size_t ul = strlen(hb->cfg->url), tl = x && x->target ? strlen(x->target) : 0;
-    r->url = hf_malloc(ul + tl + 1);
-    memcpy(r->url, hb->cfg->url, ul);
-    if (tl)
-        memcpy(r->url + ul, x->target, tl);
-    r->url[ul + tl] = 0;
-    r->headers_n = hb->cfg->headers.n + msg->headers_n;
-    r->headers = hf_calloc(r->headers_n ? r->headers_n : 1, sizeof(*r->headers));
-    size_t k = 0;
-    for (size_t h = 0; h < hb->cfg->headers.n; h++, k++) {
-        r->headers[k].name = hf_strdup(hb->cfg->headers.keys[h]);
-        r->headers[k].value = hf_strdup(hb->cfg->headers.values[h]);
-        r->headers[k].value_len = strlen(hb->cfg->headers.values[h]);
-    }
-    for (size_t h = 0; h < msg->headers_n; h++, k++) {
-        r->headers[k].name = hf_strdup(msg->headers[h].name);
-        r->headers[k].value = hf_memdup(msg->headers[h].value, msg->headers[h].value_len);
-        r->headers[k].value_len = msg->headers[h].value_len;
-    }
     r->first_us = hf_mono_us();
     enqueue(hb, r, 0);
     pump(hb);
@@ -860,6 +895,14 @@ static int http_start(hf_core_t *core, void **state, char *err, size_t errsz)
             hb->b = b;
             hb->fn = fn;
             hb->cfg = cfg_of(b);
+            hb->url_len = strlen(hb->cfg->url);
+            hb->headers = hf_calloc(hb->cfg->headers.n ? hb->cfg->headers.n : 1,
+                                    sizeof(*hb->headers));
+            for (size_t h = 0; h < hb->cfg->headers.n; h++) {
+                hb->headers[h].name = hb->cfg->headers.keys[h];
+                hb->headers[h].value = hb->cfg->headers.values[h];
+                hb->headers[h].value_len = strlen(hb->cfg->headers.values[h]);
+            }
             hb->tokens = 1;
             hb->tokens_us = hf_mono_us();
             ev_init(&hb->wake, on_wake);
@@ -915,6 +958,7 @@ static void http_close(void *state, int abandon)
             hb->flying = r->fly_next;
             req_free(r);
         }
+        free(hb->headers);
     }
     free(o->hbs);
     free(o);

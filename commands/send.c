@@ -314,10 +314,67 @@ void hf_send_input_free(hf_send_input_t *in)
     memset(in, 0, sizeof(*in));
 }
 
-/* Detect the format, check and compact every event, find keys, check sizes. */
+/* Problems held back so that they go out in line order (the size check runs after the
+   JSON check). Each starts "NAME:LINE". */
+typedef struct held {
+    const char *name;
+    hf_send_problem_fn fn;
+    void *ud;
+    struct held_line {
+        size_t line, seq;
+        char *text;
+    } *v;
+    size_t n;
+} held_t;
+
+static void hold_problem(void *ud, const char *text)
+{
+    held_t *h = ud;
+    size_t nl = strlen(h->name), line = 0;
+    if (strncmp(text, h->name, nl) == 0 && text[nl] == ':')
+        line = strtoul(text + nl + 1, NULL, 10);
+    h->v = hf_realloc(h->v, (h->n + 1) * sizeof(*h->v));
+    h->v[h->n].line = line;
+    h->v[h->n].seq = h->n;
+    h->v[h->n++].text = hf_strdup(text);
+}
+
+static int cmp_held(const void *a, const void *b)
+{
+    const struct held_line *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int hf_send_parse_checked(hf_send_input_t *in, char *text, size_t len,
+                                 const char *name, const char *const *fields,
+                                 size_t fields_n, size_t max_event_bytes,
+                                 hf_send_problem_fn problem, void *ud);
+
+/* Detect the format, check and compact every event, find keys, check sizes; problems in
+   line order. */
 int hf_send_parse(hf_send_input_t *in, char *text, size_t len, const char *name,
                   const char *const *fields, size_t fields_n, size_t max_event_bytes,
                   hf_send_problem_fn problem, void *ud)
+{
+    held_t h = {name, problem, ud, NULL, 0};
+    int rc = hf_send_parse_checked(in, text, len, name, fields, fields_n, max_event_bytes,
+                                   hold_problem, &h);
+    qsort(h.v, h.n, sizeof(*h.v), cmp_held);
+    for (size_t i = 0; i < h.n; i++) {
+        if (problem)
+            problem(ud, h.v[i].text);
+        free(h.v[i].text);
+    }
+    free(h.v);
+    return rc;
+}
+
+static int hf_send_parse_checked(hf_send_input_t *in, char *text, size_t len,
+                                 const char *name, const char *const *fields,
+                                 size_t fields_n, size_t max_event_bytes,
+                                 hf_send_problem_fn problem, void *ud)
 {
     hf_jsonlex_t lx;
     memset(in, 0, sizeof(*in));

@@ -24,17 +24,29 @@ static void curl_init_once(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* One transfer and what it collects. */
+/* One transfer and what it collects. On the loop an easy handle and its buffers serve one
+   request after another (the client keeps the idle ones); on a worker each request has its
+   own. */
 typedef struct xfer {
     CURL *easy;
-    struct curl_slist *hdrs;
-    char *body;                  /* the request body (a copy) */
+    char *ca_file;               /* the CURLOPT_CAINFO the handle was made with, or NULL */
+    int owned;                   /* res is handed over (a worker's): its headers get a block
+                                    of their own; else they point into hbuf */
+    struct curl_slist *hdrs;     /* the request's header lines: nodes in hdr_nodes, text in
+                                    hdr_text (libcurl only reads them) */
+    struct curl_slist *hdr_nodes;
+    size_t hdr_nodes_cap;
+    hf_buf_t hdr_text;
+    hf_buf_t body;               /* the request body (a copy) */
+    hf_buf_t hbuf;               /* response headers as they come: "name\0value\0"... */
+    size_t hn;                   /* how many there are */
+    size_t harr_cap;             /* the capacity of res.headers when not owned */
     size_t keep;
     char why[CURL_ERROR_SIZE];   /* libcurl's own words on a failure */
     hf_httpc_res_t res;
     hf_httpc_done_fn done;
     void *ud;
-    struct xfer *prev, *next;    /* the client's transfers */
+    struct xfer *prev, *next;    /* the client's transfers, or its idle ones */
 } xfer_t;
 
 /* ---------------------------------------------------------------------------------- */
@@ -51,21 +63,8 @@ const char *hf_httpc_res_header(const hf_httpc_res_t *res, const char *name)
 void hf_httpc_res_free(hf_httpc_res_t *res)
 {
     hf_buf_free(&res->body);
-    for (size_t i = 0; i < res->headers_n; i++) {
-        free(res->headers[i].name);
-        free(res->headers[i].value);
-    }
-    free(res->headers);
+    free(res->headers);          /* one block: the array, then the names and values */
     res->headers = NULL;
-    res->headers_n = 0;
-}
-
-static void res_clear_headers(hf_httpc_res_t *res)
-{
-    for (size_t i = 0; i < res->headers_n; i++) {
-        free(res->headers[i].name);
-        free(res->headers[i].value);
-    }
     res->headers_n = 0;
 }
 
@@ -107,12 +106,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* A response header line: kept in hbuf (one buffer, reused on the loop) until the
+   transfer ends, when xfer_finish makes res.headers of them. */
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     xfer_t *x = ud;
     size_t len = size * n;
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        res_clear_headers(&x->res);   /* a new response (after 100 Continue, say) */
+        x->hbuf.len = 0;         /* a new response (after 100 Continue, say) */
+        x->hn = 0;
         return len;
     }
     const char *colon = memchr(p, ':', len);
@@ -124,53 +126,135 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         v++;
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
         end--;
-    hf_httpc_res_t *r = &x->res;
-    r->headers = hf_realloc(r->headers, (r->headers_n + 1) * sizeof(*r->headers));
-    hf_header_t *h = &r->headers[r->headers_n++];
-    h->name = hf_memdup(p, nl);
-    for (char *c = h->name; *c; c++)
+    size_t at = x->hbuf.len;
+    hf_buf_append(&x->hbuf, p, nl);
+    for (char *c = x->hbuf.data + at; c < x->hbuf.data + at + nl; c++)
         *c = (char)tolower((unsigned char)*c);
-    h->value = hf_memdup(v, (size_t)(end - v));
-    h->value_len = (size_t)(end - v);
+    hf_buf_append(&x->hbuf, "", 1);
+    size_t vat = x->hbuf.len;
+    hf_buf_append(&x->hbuf, v, (size_t)(end - v));
+    /* a NUL of the server's would end a string early (NULs separate them here) */
+    if (memchr(p, 0, len))
+        for (char *c = x->hbuf.data + at; c < x->hbuf.data + x->hbuf.len; c++)
+            if (!*c && c != x->hbuf.data + vat - 1)
+                *c = ' ';
+    hf_buf_append(&x->hbuf, "", 1);
+    x->hn++;
     return len;
 }
 
-/* curl_slist_append under the allocation policy (alloc.h): a request never goes out
-   without one of its headers. */
-static struct curl_slist *header_add(struct curl_slist *list, const char *line)
+/* res.headers from hbuf: a block of its own when res is handed over, else an array of
+   the transfer's pointing into hbuf. */
+static void publish_headers(xfer_t *x)
 {
-    struct curl_slist *grown = curl_slist_append(list, line);
-    if (!grown)
-        hf_oom_at(strlen(line), __FILE__, __LINE__);
-    return grown;
+    hf_httpc_res_t *r = &x->res;
+    const char *s = x->hbuf.data;
+    hf_header_t *h;
+    if (x->owned && !x->hn) {
+        h = NULL;
+    } else if (x->owned) {
+        char *block = hf_malloc(x->hn * sizeof(*h) + x->hbuf.len + 1);
+        h = (hf_header_t *)(void *)block;
+        char *text = block + x->hn * sizeof(*h);
+        if (x->hbuf.len)
+            memcpy(text, s, x->hbuf.len);
+        s = text;
+    } else {
+        if (x->harr_cap < x->hn) {
+            x->harr_cap = x->hn + 8;
+            r->headers = hf_realloc(r->headers, x->harr_cap * sizeof(*h));
+        }
+        h = r->headers;
+    }
+    for (size_t i = 0; i < x->hn; i++) {
+        size_t nl = strlen(s);
+        h[i].name = (char *)s;
+        h[i].value = (char *)s + nl + 1;
+        h[i].value_len = strlen(h[i].value);
+        s = h[i].value + h[i].value_len + 1;
+    }
+    r->headers = h;
+    r->headers_n = x->hn;
 }
 
-static xfer_t *xfer_new(const hf_httpc_req_t *req)
+/* The options every request of the handle shares. */
+static xfer_t *xfer_alloc(const char *ca_file, int owned)
 {
     pthread_once(&curl_once, curl_init_once);
     xfer_t *x = hf_calloc(1, sizeof(*x));
-    x->keep = req->keep_body;
+    x->owned = owned;
     x->easy = curl_easy_init();
     if (!x->easy)
         hf_oom_at(0, __FILE__, __LINE__);
     CURL *e = x->easy;
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->why);
-    curl_easy_setopt(e, CURLOPT_URL, req->url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "hubfn/" HF_VERSION);
-    long timeout = req->timeout_ms > 0 ? req->timeout_ms : 30000;
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout < 10000 ? timeout : 10000L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (req->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+    if (ca_file) {
+        x->ca_file = hf_strdup(ca_file);
+        curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+    }
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    return x;
+}
+
+/* Room for one more request header line of n bytes (its NUL included). */
+static void header_line(xfer_t *x, size_t *nodes, const char *a, size_t an, const char *b,
+                        size_t bn)
+{
+    if (*nodes == x->hdr_nodes_cap) {
+        x->hdr_nodes_cap = x->hdr_nodes_cap ? 2 * x->hdr_nodes_cap : 8;
+        x->hdr_nodes = hf_realloc(x->hdr_nodes, x->hdr_nodes_cap * sizeof(*x->hdr_nodes));
+    }
+    /* the text's offset for now: hdr_text may move while it grows */
+    x->hdr_nodes[*nodes].data = (char *)(uintptr_t)x->hdr_text.len;
+    (*nodes)++;
+    hf_buf_append(&x->hdr_text, a, an);
+    if (b) {
+        hf_buf_append(&x->hdr_text, ": ", 2);
+        hf_buf_append(&x->hdr_text, b, bn);
+    }
+    hf_buf_append(&x->hdr_text, "", 1);
+}
+
+/* Set the handle up for req. fresh: the handle has served no request yet. */
+static void xfer_prepare(xfer_t *x, const hf_httpc_req_t *req, int fresh)
+{
+    CURL *e = x->easy;
+    x->keep = req->keep_body;
+    x->why[0] = 0;
+    x->hn = 0;
+    x->hbuf.len = 0;
+    x->res.status = x->res.transport = x->res.retryable = 0;
+    x->res.error[0] = 0;
+    x->res.seconds = 0;
+    x->res.headers_n = 0;
+    x->res.body.len = 0;
+    if (x->res.body.data)
+        x->res.body.data[0] = 0;
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    long timeout = req->timeout_ms > 0 ? req->timeout_ms : 30000;
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout < 10000 ? timeout : 10000L);
+    if (!fresh) {
+        /* back to a GET without a body, as a new handle starts */
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
     const char *method = req->method ? req->method : req->body ? "POST" : "GET";
     if (req->body) {
-        x->body = hf_memdup(req->body, req->body_len);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body);
+        x->body.len = 0;
+        hf_buf_append(&x->body, req->body, req->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body.data ? x->body.data : "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     }
     if (strcmp(method, "GET") == 0 && !req->body)
@@ -179,29 +263,40 @@ static xfer_t *xfer_new(const hf_httpc_req_t *req)
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     else if (strcmp(method, "POST") != 0 || !req->body)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-    /* No "Expect: 100-continue": it would hold every body of over 1 KB for a second on a
-       server that does not answer it. */
-    x->hdrs = header_add(NULL, "Expect:");
-    /* A body goes as it is: without a Content-Type of the caller's, none (libcurl would
-       label it application/x-www-form-urlencoded). */
+    /* The header lines, in nodes and text of the transfer's own (no allocation once they
+       are big enough). No "Expect: 100-continue": it would hold a body for a second on a
+       server that does not answer it (libcurl asks for it only for a body over 1 KB, 1 MB
+       in recent versions, so a smaller body needs no line to prevent it). A body goes as it is: without a
+       Content-Type of the caller's, none (libcurl would label it
+       application/x-www-form-urlencoded). */
+    size_t n = 0;
+    x->hdr_text.len = 0;
+    if (req->body && req->body_len > 1024)
+        header_line(x, &n, "Expect:", 7, NULL, 0);
     int typed = 0;
     for (size_t i = 0; i < req->headers_n; i++)
         typed |= strcasecmp(req->headers[i].name, "Content-Type") == 0;
     if (req->body && !typed)
-        x->hdrs = header_add(x->hdrs, "Content-Type:");
+        header_line(x, &n, "Content-Type:", 13, NULL, 0);
     for (size_t i = 0; i < req->headers_n; i++) {
         const hf_header_t *h = &req->headers[i];
-        size_t n = strlen(h->name) + h->value_len + 3;
-        char *line = hf_malloc(n);
-        snprintf(line, n, "%s: %.*s", h->name, (int)h->value_len, h->value ? h->value : "");
-        x->hdrs = header_add(x->hdrs, line);
-        free(line);
+        const char *v = h->value ? h->value : "";
+        /* a line ends at a NUL, as libcurl reads it */
+        size_t vn = h->value ? strnlen(v, h->value_len) : 0;
+        header_line(x, &n, h->name, strlen(h->name), v, vn);
     }
+    for (size_t i = 0; i < n; i++) {
+        x->hdr_nodes[i].data = x->hdr_text.data + (uintptr_t)x->hdr_nodes[i].data;
+        x->hdr_nodes[i].next = i + 1 < n ? &x->hdr_nodes[i + 1] : NULL;
+    }
+    x->hdrs = x->hdr_nodes;
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+}
+
+static xfer_t *xfer_new(const hf_httpc_req_t *req)
+{
+    xfer_t *x = xfer_alloc(req->ca_file, 1);
+    xfer_prepare(x, req, 1);
     return x;
 }
 
@@ -234,6 +329,7 @@ static void xfer_finish(xfer_t *x, CURLcode code)
     double secs = 0;
     curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &secs);
     x->res.seconds = secs;
+    publish_headers(x);
     if (code == CURLE_OK) {
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
         x->res.status = (int)status;
@@ -253,14 +349,25 @@ static void xfer_finish(xfer_t *x, CURLcode code)
 static void xfer_free(xfer_t *x)
 {
     curl_easy_cleanup(x->easy);
-    curl_slist_free_all(x->hdrs);
-    free(x->body);
-    hf_httpc_res_free(&x->res);
+    free(x->ca_file);
+    free(x->hdr_nodes);
+    hf_buf_free(&x->hdr_text);
+    hf_buf_free(&x->body);
+    hf_buf_free(&x->hbuf);
+    if (x->owned) {
+        hf_httpc_res_free(&x->res);
+    } else {
+        hf_buf_free(&x->res.body);
+        free(x->res.headers);    /* pointers into hbuf */
+    }
     free(x);
 }
 
 /* ---------------------------------------------------------------------------------- */
 /* On the loop                                                                         */
+
+/* Idle easy handles kept for the next requests (each keeps its buffers). */
+#define IDLE_MAX 64
 
 typedef struct sock {
     ev_io io;
@@ -274,10 +381,15 @@ struct hf_httpc {
     struct ev_loop *loop;
     CURLM *multi;
     ev_timer timer;
-    int64_t timer_due_us;        /* libcurl's timeout, monotonic; -1 none */
+    ev_prepare start;            /* starts the requests a loop iteration added, at its end */
+    int64_t timer_due_us;        /* libcurl's timeout, monotonic; -1 none, 0 at once */
     size_t in_flight;
+    size_t added;                /* requests added and not started by libcurl yet */
     xfer_t *xfers;
+    xfer_t *idle;
+    size_t idle_n;
     sock_t *socks;
+    sock_t *spare;               /* freed sock_t kept for the next socket */
     int serving;                 /* inside check_done: no recursion */
 };
 
@@ -304,7 +416,14 @@ static void check_done(hf_httpc_t *c)
         c->in_flight--;
         xfer_finish(x, code);
         x->done(x->ud, &x->res);
-        xfer_free(x);
+        if (c->idle_n < IDLE_MAX) {
+            x->prev = NULL;
+            x->next = c->idle;
+            c->idle = x;
+            c->idle_n++;
+        } else {
+            xfer_free(x);
+        }
     }
     c->serving = 0;
 }
@@ -321,15 +440,33 @@ static void on_sock(struct ev_loop *loop, ev_io *w, int revents)
     check_done(c);
 }
 
+/* libcurl's timeouts, and the start of requests added (a timeout of 0). */
+static void run_timeouts(hf_httpc_t *c)
+{
+    int running;
+    c->timer_due_us = -1;
+    c->added = 0;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(c);
+}
+
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
+    run_timeouts(w->data);
+}
+
+/* After the loop iteration's callbacks, before it waits again: the requests they added
+   start together, and the wait that follows is not cut short by libcurl's zero timeout
+   (an extra iteration, one more epoll_wait per batch of answers). */
+static void on_start(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
     hf_httpc_t *c = w->data;
-    int running;
-    c->timer_due_us = -1;
-    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(c);
+    ev_prepare_stop(loop, w);
+    if (c->added)
+        run_timeouts(c);
 }
 
 /* CURLMOPT_SOCKETFUNCTION: watch (or stop watching) a socket. */
@@ -347,14 +484,21 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
                 c->socks = k->next;
             if (k->next)
                 k->next->prev = k->prev;
-            free(k);
+            k->next = c->spare;
+            c->spare = k;
             curl_multi_assign(c->multi, s, NULL);
         }
         return 0;
     }
     int events = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
     if (!k) {
-        k = hf_calloc(1, sizeof(*k));
+        if (c->spare) {
+            k = c->spare;
+            c->spare = k->next;
+            memset(k, 0, sizeof(*k));
+        } else {
+            k = hf_calloc(1, sizeof(*k));
+        }
         k->c = c;
         k->fd = s;
         k->next = c->socks;
@@ -364,6 +508,8 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
         curl_multi_assign(c->multi, s, k);
         ev_io_init(&k->io, on_sock, s, events);
         k->io.data = k;
+    } else if (k->what == what && ev_is_active(&k->io)) {
+        return 0;
     } else {
         ev_io_stop(c->loop, &k->io);
         ev_io_set(&k->io, s, events);
@@ -383,7 +529,7 @@ static int on_timer_set(CURLM *m, long timeout_ms, void *userp)
     if (timeout_ms >= 0) {
         ev_timer_set(&c->timer, (double)timeout_ms / 1000.0, 0);
         ev_timer_start(c->loop, &c->timer);
-        c->timer_due_us = hf_mono_us() + (int64_t)timeout_ms * 1000;
+        c->timer_due_us = timeout_ms ? hf_mono_us() + (int64_t)timeout_ms * 1000 : 0;
     }
     return 0;
 }
@@ -404,20 +550,44 @@ hf_httpc_t *hf_httpc_new(struct ev_loop *loop)
     curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     ev_init(&c->timer, on_timer);
     c->timer.data = c;
+    ev_prepare_init(&c->start, on_start);
+    c->start.data = c;
     return c;
+}
+
+/* An idle handle made with the same CA file, or a new one. */
+static xfer_t *take_idle(hf_httpc_t *c, const char *ca_file, int *fresh)
+{
+    for (xfer_t **pp = &c->idle; *pp; pp = &(*pp)->next) {
+        xfer_t *x = *pp;
+        if (x->ca_file == ca_file || (x->ca_file && ca_file && !strcmp(x->ca_file, ca_file))) {
+            *pp = x->next;
+            c->idle_n--;
+            *fresh = 0;
+            return x;
+        }
+    }
+    *fresh = 1;
+    return xfer_alloc(ca_file, 0);
 }
 
 void hf_httpc_send(hf_httpc_t *c, const hf_httpc_req_t *req, hf_httpc_done_fn done, void *ud)
 {
-    xfer_t *x = xfer_new(req);
+    int fresh;
+    xfer_t *x = take_idle(c, req->ca_file, &fresh);
+    xfer_prepare(x, req, fresh);
     x->done = done;
     x->ud = ud;
+    x->prev = NULL;
     x->next = c->xfers;
     if (c->xfers)
         c->xfers->prev = x;
     c->xfers = x;
     c->in_flight++;
+    c->added++;
     curl_multi_add_handle(c->multi, x->easy);
+    if (!ev_is_active(&c->start))
+        ev_prepare_start(c->loop, &c->start);
 }
 
 size_t hf_httpc_in_flight(const hf_httpc_t *c)
@@ -438,7 +608,7 @@ void hf_httpc_poll(hf_httpc_t *c, int timeout_ms)
         ks[n++] = k;
     }
     if (c->timer_due_us >= 0) {
-        int64_t left = (c->timer_due_us - hf_mono_us()) / 1000;
+        int64_t left = c->timer_due_us ? (c->timer_due_us - hf_mono_us()) / 1000 : 0;
         if (left < timeout_ms)
             timeout_ms = left > 0 ? (int)left : 0;
     }
@@ -452,10 +622,8 @@ void hf_httpc_poll(hf_httpc_t *c, int timeout_ms)
         curl_multi_socket_action(c->multi, ks[i]->fd, action, &running);
         break;                   /* the socket list may have changed */
     }
-    if (c->timer_due_us >= 0 && hf_mono_us() >= c->timer_due_us) {
-        c->timer_due_us = -1;
-        curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    }
+    if (c->timer_due_us >= 0 && (c->timer_due_us == 0 || hf_mono_us() >= c->timer_due_us))
+        run_timeouts(c);
     check_done(c);
 }
 
@@ -469,6 +637,11 @@ void hf_httpc_free(hf_httpc_t *c)
         curl_multi_remove_handle(c->multi, x->easy);
         xfer_free(x);
     }
+    while (c->idle) {
+        xfer_t *x = c->idle;
+        c->idle = x->next;
+        xfer_free(x);
+    }
     curl_multi_cleanup(c->multi);   /* removes its sockets through on_socket */
     while (c->socks) {
         sock_t *k = c->socks;
@@ -476,7 +649,13 @@ void hf_httpc_free(hf_httpc_t *c)
         ev_io_stop(c->loop, &k->io);
         free(k);
     }
+    while (c->spare) {
+        sock_t *k = c->spare;
+        c->spare = k->next;
+        free(k);
+    }
     ev_timer_stop(c->loop, &c->timer);
+    ev_prepare_stop(c->loop, &c->start);
     free(c);
 }
 

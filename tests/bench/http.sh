@@ -5,6 +5,7 @@
 # part of `make test`.
 #
 #   tests/bench/http.sh [--kafka] [--rounds N] [--events N] [--concurrency N] [--no-count]
+#                       [--sides a,b,node] [--baseline HUBFN]
 #
 # Broker: by default a standalone Kafka-protocol broker on loopback (build/tools/mockbroker, as
 # tests/bench/consume.sh runs it); with --kafka the Apache Kafka broker of the test harness
@@ -26,8 +27,10 @@
 #             eventHubTrigger (cardinality many) and an "http" output binding (maxConcurrency
 #             CONCURRENCY, requestsPerSecond 0); the handler reads ev.body (the whole body
 #             decoded into Lua tables, as JSON.parse does) and calls
-#             context.bindings.crm:send(body, { path =, method = }) once per request. This is
-#             the headline row and the one the ratios are taken against.
+#             context.bindings.crm:send(body, { path =, method = }) once per request; the
+#             binding sends them from hubfn's event loop through libcurl's multi interface
+#             (at most CONCURRENCY keep-alive HTTP/1.1 connections, libcurl reusing them). This
+#             is the headline row and the one the ratios are taken against.
 #   hubfn (b) ev.activation, idiomatic: the same, but the handler reads the activation view
 #             (ev.activation.segments for the statuses and times, ev.activation.identities
 #             for the ECID); the body is not decoded.
@@ -39,6 +42,10 @@
 #             6.24.1 in Node 20.20) so the client does not change with the Node version, and
 #             its request() API rather than fetch() because it is undici's fast path: the
 #             comparison is against the fastest client a Node user would pick.
+#   hubfn (a0) with --baseline HUBFN: hubfn (a) run by another hubfn binary (a copy of an
+#             earlier build, say), in the same rotation, to measure a change against it on a
+#             shared machine.
+# --sides picks the rows that run (default a,b,node; a0 joins when --baseline is given).
 # hubfn runs only when it has the binding (`hubfn help http` exits 0); otherwise the script
 # says so and runs the Node side alone.
 #
@@ -69,8 +76,9 @@
 set -eu
 cd "$(dirname "$0")/../.."
 top=$PWD
-broker=mock rounds=3 n=50000 conc=16 count=1
-usage="usage: $0 [--kafka] [--rounds N] [--events N] [--concurrency N] [--no-count]"
+broker=mock rounds=3 n=50000 conc=16 count=1 sides=a,b,node baseline=
+usage="usage: $0 [--kafka] [--rounds N] [--events N] [--concurrency N] [--no-count]"\
+" [--sides a,b,node] [--baseline HUBFN]"
 while [ $# -gt 0 ]; do
     case "$1" in
         --kafka) broker=kafka ;;
@@ -78,6 +86,8 @@ while [ $# -gt 0 ]; do
         --events) n=$2; shift ;;
         --concurrency) conc=$2; shift ;;
         --no-count) count=0 ;;
+        --sides) sides=$2; shift ;;
+        --baseline) baseline=$(realpath "$2"); shift ;;
         *) echo "$usage" >&2; exit 2 ;;
     esac
     shift
@@ -236,10 +246,11 @@ end
 LUA
 
 python3 - "$top" "$tmp" "$hubfn" "$bootstrap" "$run_id" "$n" "$rounds" "$data" "$label" \
-    "$node_path" "$nginx" "$conc" "$count" "$has_http" "$build/bench/rusage" <<'PY'
+    "$node_path" "$nginx" "$conc" "$count" "$has_http" "$build/bench/rusage" "$sides" \
+    "$baseline" <<'PY'
 import collections, json, os, platform, signal, socket, statistics, subprocess, sys, time
 (top, tmp, hubfn, bootstrap, run_id, n, rounds, data, label, node_path, nginx, conc, count,
- has_http, rusage) = sys.argv[1:16]
+ has_http, rusage, sides, baseline) = sys.argv[1:18]
 n, rounds, conc = int(n), int(rounds), int(conc)
 count, has_http = count == "1", has_http == "1"
 hub = "http" + run_id
@@ -247,10 +258,16 @@ auth = "Bearer bench-token"
 forward_js = os.path.join(top, "tests/bench/http-node/forward.js")
 LABELS = {
     "hubfn-body": "hubfn (a) ev.body, same work",
+    "hubfn-base": "hubfn (a0) ev.body, --baseline " + os.path.basename(baseline),
     "hubfn-activation": "hubfn (b) ev.activation",
     "node": "Node (kafkajs + undici)",
 }
-runners = (["hubfn-body", "hubfn-activation"] if has_http else []) + ["node"]
+SIDES = {"a": "hubfn-body", "a0": "hubfn-base", "b": "hubfn-activation", "node": "node"}
+picked = sides.split(",") + (["a0"] if baseline else [])
+if any(k not in SIDES for k in picked):
+    sys.exit(f"--sides: pick among {', '.join(SIDES)}")
+runners = [SIDES[k] for k in ("a", "a0", "b", "node") if k in picked
+           and (k == "node" or has_http) and (k != "a0" or baseline)]
 
 # What the data calls for: one PUT per realized audience, one DELETE per exited one.
 expected = collections.Counter()
@@ -374,9 +391,10 @@ def settings(app, group):
 
 def command(runner, group):
     if runner.startswith("hubfn-"):
-        app = os.path.join(tmp, "app-" + runner[len("hubfn-"):])
+        app = os.path.join(tmp, "app-" + {"base": "body"}.get(runner[6:], runner[6:]))
         settings(app, group)
-        return [hubfn, "start", app, "--exit-on-eof"], None
+        return [baseline if runner == "hubfn-base" else hubfn, "start", app,
+                "--exit-on-eof"], None
     env = dict(os.environ, NODE_PATH=node_path, BENCH_AUTH=auth)
     return ["node", forward_js, bootstrap, hub, group, url, "--concurrency", str(conc)], env
 
@@ -487,11 +505,13 @@ print(f"\n(x): the figure divided by hubfn (a)'s. CPU is user+sys of the whole p
       f"events/s from the first event to the exit. "
       + (f"nginx's access log held exactly the {want} requests the data calls for, in every "
          "run." if count else "Requests not counted (--no-count)."), flush=True)
-if base:
+if base and "node" in med:
     node = med["node"]
-    print(f"hubfn (a) uses {base['cpu'] / node['cpu']:.2f} of Node's CPU per event, "
-          f"{base['steady'] / node['steady']:.2f} from the first event; hubfn (b) "
-          f"{med['hubfn-activation']['cpu'] / node['cpu']:.2f} and "
-          f"{med['hubfn-activation']['steady'] / node['steady']:.2f} (goal: at most 0.33).",
-          flush=True)
+    line = (f"hubfn (a) uses {base['cpu'] / node['cpu']:.2f} of Node's CPU per event, "
+            f"{base['steady'] / node['steady']:.2f} from the first event")
+    for p, name in (("hubfn-base", "hubfn (a0)"), ("hubfn-activation", "hubfn (b)")):
+        if p in med:
+            line += (f"; {name} {med[p]['cpu'] / node['cpu']:.2f} and "
+                     f"{med[p]['steady'] / node['steady']:.2f}")
+    print(line + " (goal: at most 0.33).", flush=True)
 PY

@@ -243,4 +243,15 @@ TEST(size_limit_names_lines)
     CHECK_INT(parse_keys("{\"p\":\"xxxxxxxxxxxxxxxxx\"}", NULL, 25), 0);
 }
 
+/* Problems of both checks come in line order: a too-large event between two bad lines. */
+TEST(problems_in_line_order)
+{
+    CHECK_INT(parse_keys("{\"n\":1e400}\n{\"p\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n{bad\n",
+                         NULL, 25), 1);
+    CHECK_INT(in.problems, 3);
+    const char *a = strstr(problems, "in:1:"), *b = strstr(problems, "in:2:"),
+               *c = strstr(problems, "in:3:");
+    CHECK(a && b && c && a < b && b < c);
+}
+
 TEST_MAIN()
