@@ -10,8 +10,11 @@
  *     and become final only when the handler returned (lua_finish): applied to the store
  *     under the partition's memory bound (extensions.eventHubs.stateMaxBytes) and queued as
  *     the batch's output messages to the state hub (key = state key, value = the JSON text,
- *     a delete = a tombstone with no value). The pipeline checkpoints the input only once
- *     the state hub acknowledged them. A failed invocation's overlay is dropped.
+ *     a delete = a tombstone with no value). A failed invocation's overlay is dropped.
+ *   - Delivery: a state message is produced only once every other message of its
+ *     invocation was delivered (a crash in between then repeats a message rather than
+ *     losing one), and taken back in the store when one was not. The pipeline checkpoints
+ *     the input only once the state hub acknowledged them.
  *   - Assignment: the trigger asks (hf_core_partition_assigned) and the type holds the
  *     partition while it reads partition p of the state hub from its start to its end
  *     into the store; then it releases the hold (hf_core_partition_ready) and the first
@@ -27,8 +30,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <librdkafka/rdkafka.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -554,7 +557,6 @@ struct sbind {
     const hf_function_t *fn;
     const hf_binding_t *b;
     state_cfg_t *cfg;
-    const char *input_hub;
     producer_t *prod;
     rd_kafka_t *rk;              /* the restore consumer (no group: it commits nothing) */
     rd_kafka_topic_t *rkt;
@@ -1218,16 +1220,21 @@ static void states_deliver(void *state, hf_delivery_t *d, size_t i)
         ev_check_start(hf_core_loop(st->core), &st->check);
 }
 
+/* The loop is blocked (a revoked partition's batches settle): serve reports, and decide
+   the held writes the loop's check would. */
 static void states_poll(void *state, int timeout_ms)
 {
     states_t *st = state;
+    held_scan(st);
     for (size_t i = 0; i < st->prods_n; i++)
         rd_kafka_poll(st->prods[i].rk, i == 0 ? timeout_ms : 0);
+    held_scan(st);
 }
 
 static size_t states_in_flight(void *state)
 {
-    return ((states_t *)state)->in_flight;
+    const states_t *st = state;
+    return st->in_flight + st->held_n;
 }
 
 /* ---- start-time checks ---- */
