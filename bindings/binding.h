@@ -25,6 +25,7 @@
 
 #include <lua.h>
 #include <lauxlib.h>
+#include <stdio.h>
 
 #include "app.h"
 #include "batch.h"
@@ -105,6 +106,18 @@ struct hf_binding_type {
     /* hubfn run --live: deliver one message now, blocking, with the type's own retries.
        0, or -1 with why. NULL: the type's messages are only printed. */
     int (*deliver_now)(const hf_binding_t *b, const hf_output_t *out, char *why, size_t whysz);
+    /* The handler of an invocation returned (and its $return value was sent): make what the
+       invocation did through the binding final, e.g. add its messages to the batch with
+       hf_lua_add_output. Raising a Lua error here fails the invocation (its outputs are
+       dropped). Not called for an invocation that failed. */
+    void (*lua_finish)(lua_State *L, const hf_binding_t *b);
+    /* hubfn run --state FILE: read what the type keeps between events from `in` (JSON
+       lines; `path` for messages), before the first event; write it to `out` after the
+       last. -1 with one line in err. */
+    int (*run_load)(const hf_function_t *fn, const hf_binding_t *b, FILE *in, const char *path,
+                    char *err, size_t errsz);
+    int (*run_save)(const hf_function_t *fn, const hf_binding_t *b, FILE *out, char *err,
+                    size_t errsz);
 
     /* ---- host (loop thread) ---- */
     /* Start serving every binding of this type in the app (called only when the app has
@@ -136,6 +149,17 @@ struct hf_binding_type {
        new batches to the partitions of b's function until the type calls
        hf_pipeline_resume (runtime/pipeline.h). */
     int (*full)(void *state, const hf_binding_t *b);
+    /* Partition `partition` of function fn_index's input hub was assigned to this instance
+       (the trigger says so through hf_core_partition_assigned): load what the type keeps
+       per partition. Returns how many holds it puts on the partition (0: none): no event
+       of a held partition reaches a handler until the type has called
+       hf_core_partition_ready as many times. */
+    int (*partition_assigned)(void *state, int fn_index, int32_t partition);
+    /* ... revoked or lost (hf_core_partition_revoked, after its last checkpoint): drop what
+       the type keeps for it, and put no more holds on it. */
+    void (*partition_revoked)(void *state, int fn_index, int32_t partition);
+    /* Triggers: one hold on the partition was released (hf_core_partition_ready). */
+    void (*partition_ready)(void *state, int fn_index, int32_t partition);
 };
 
 /* Every type, in start order (registry.c); NULL-terminated. */

@@ -41,6 +41,10 @@ typedef struct part {
     int commit_due;              /* batchCheckpointFrequency acknowledgements since the last
                                     commit: goes in the consumer's next commit */
     int paused;
+    int held;                    /* holds binding types put on it (hf_core_partition_assigned):
+                                    nothing is taken from its queue until they are released
+                                    (fetching goes on up to prefetchCount; a pause would
+                                    drop what was fetched, the end-of-partition event too) */
     int eof;
     rd_kafka_queue_t *queue;     /* the partition's own fetch queue (prefetchCount events) */
     int queue_full;              /* seen holding prefetchCount events: fetching may idle */
@@ -466,7 +470,7 @@ static void take_from_queue(part_t *part)
 {
     consumer_t *c = part->c;
     const hf_host_cfg_t *cfg = host_cfg(c);
-    if (!part->assigned || part->revoking || c->stopping || part->taking)
+    if (!part->assigned || part->revoking || c->stopping || part->taking || part->held > 0)
         return;
     part->taking = 1;
     if (part->queue) {
@@ -545,6 +549,9 @@ static void part_assign(consumer_t *c, int32_t id)
     part->lane = hf_pipeline_lane(hf_core_pipeline(c->core), c->fn_index, id);
     hf_lane_source_t src = {c->cfg->hub, c->cfg->consumer_group};
     hf_lane_open(part->lane, &src, &lane_ops, part);
+    /* (a type may release its hold at once: count from 0 either way) */
+    part->held = 0;
+    part->held += hf_core_partition_assigned(c->core, c->fn_index, id);
 }
 
 static void part_revoke(consumer_t *c, int32_t id)
@@ -557,6 +564,18 @@ static void part_revoke(consumer_t *c, int32_t id)
     part->assigned = 0;
     part->revoking = 0;
     part->eof = 0;
+    part->held = 0;
+    hf_core_partition_revoked(c->core, c->fn_index, id);
+}
+
+/* A binding type released its hold on the partition: start handing its events over once
+   no hold is left. */
+static void part_released(consumer_t *c, int32_t id)
+{
+    part_t *part = id >= 0 && id < c->parts_cap ? c->parts[id] : NULL;
+    if (!part || !part->assigned || part->held <= 0 || --part->held > 0)
+        return;
+    take_from_queue(part);
 }
 
 /* Note each assigned partition's checkpoint, to notice when fetching cannot start there. */
@@ -852,6 +871,10 @@ static void consumer_close(consumer_t *c, int abandon)
                 part_queue_close(c->parts[i]);
         ev_async_stop(loop, &c->wake);   /* no queue calls queue_event any more */
         rd_kafka_consumer_close(c->rk);
+        /* (closing may have served an assignment: a host that fails while starting) */
+        for (int32_t i = 0; i < c->parts_cap; i++)
+            if (c->parts[i])
+                part_queue_close(c->parts[i]);
         /* Destroying the handle waits for every message still referenced, and a handler the
            drain gave up on may still hold one: the process exits instead. */
         if (abandon)
@@ -1120,6 +1143,14 @@ static void trigger_collect(void *state)
     }
 }
 
+static void trigger_partition_ready(void *state, int fn_index, int32_t partition)
+{
+    triggers_t *t = state;
+    for (size_t k = 0; k < t->n; k++)
+        if (t->c[k]->fn_index == fn_index)
+            part_released(t->c[k], partition);
+}
+
 static void trigger_stats(void *state, hf_host_stats_t *add)
 {
     triggers_t *t = state;
@@ -1175,4 +1206,5 @@ const hf_binding_type_t hf_eventhub_trigger_type = {
     .ready = trigger_ready,
     .collect = trigger_collect,
     .stats = trigger_stats,
+    .partition_ready = trigger_partition_ready,
 };

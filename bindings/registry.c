@@ -11,12 +11,14 @@
 extern const hf_binding_type_t hf_embedded_service;
 extern const hf_binding_type_t hf_eventhub_trigger_type;
 extern const hf_binding_type_t hf_eventhub_output_type;
+extern const hf_binding_type_t hf_eventhub_state_type;
 extern const hf_binding_type_t hf_http_output_type;
 
 const hf_binding_type_t *const hf_binding_types[] = {
     &hf_embedded_service,        /* --embedded: the in-process broker, before the hubs' users */
     &hf_eventhub_trigger_type,   /* eventHubTrigger */
     &hf_eventhub_output_type,    /* eventHub */
+    &hf_eventhub_state_type,     /* eventHubState */
     &hf_http_output_type,        /* http */
     NULL
 };

@@ -182,7 +182,7 @@ static int hf_cmd_start(const hf_cmd_args_t *a)
 /* ---------------------------------------------------------------------------------- */
 /* run                                                                                 */
 
-enum { RUN_EVENTS, RUN_CAPTURED, RUN_LIVE, RUN_LOG_FORMAT, RUN_OPTS_N };
+enum { RUN_EVENTS, RUN_CAPTURED, RUN_LIVE, RUN_STATE, RUN_LOG_FORMAT, RUN_OPTS_N };
 
 static const hf_cmd_arg_t run_args[] = {
     {"FUNCTION_DIR", "missing FUNCTION_DIR"},
@@ -200,6 +200,10 @@ static const hf_cmd_opt_t run_opts[] = {
     [RUN_LIVE] = {"live", 0, HF_ARG_FLAG, NULL,
                   "also deliver what http output bindings send (other outputs\n"
                   "are only printed)"},
+    [RUN_STATE] = {"state", 0, HF_ARG_TEXT, "FILE",
+                   "load the state of eventHubState bindings from FILE (JSON\n"
+                   "lines; none yet: empty) and save it there at the end",
+                   "a file name", .valid = hf_cmd_valid_nonempty},
     [RUN_LOG_FORMAT] = HF_OPT_LOG_FORMAT,
     [RUN_OPTS_N] = {NULL},
 };
@@ -216,7 +220,8 @@ static int hf_cmd_run(const hf_cmd_args_t *a)
                                       "standard input)");
     hf_cmd_log_format(&o[RUN_LOG_FORMAT]);
     return hf_run_main(a->arg[0], o[RUN_CAPTURED].set ? o[RUN_CAPTURED].text : o[RUN_EVENTS].text,
-                       o[RUN_CAPTURED].set, o[RUN_LIVE].set);
+                       o[RUN_CAPTURED].set, o[RUN_LIVE].set,
+                       o[RUN_STATE].set ? o[RUN_STATE].text : NULL);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -510,7 +515,10 @@ const hf_cmd_t hf_commands[] = {
      "batches them. Every output message is printed on\n"
      "stdout as one JSON line:\n"
      "  {\"binding\":..,\"eventHubName\":..,\"partitionKey\":..,\"properties\":{..},\"body\":..}\n"
-     "Logs go to stderr.\n",
+     "Logs go to stderr. An eventHubState binding keeps its state in memory from one event\n"
+     "to the next (its writes are not printed); --state FILE loads it before the first\n"
+     "event and saves it after the last, one {\"binding\",\"partition\",\"key\",\"value\"}\n"
+     "JSON line per key.\n",
      "Exit 0 when every invocation succeeded, 1 when one failed, 2 for usage or\n"
      "configuration errors.\n",
      hf_cmd_run},

@@ -352,7 +352,72 @@ static void run_bodies(run_ctx_t *x, reader_t *rd, size_t max)
     free(lines);
 }
 
-int hf_run_main(const char *function_dir, const char *events_path, int captured, int live)
+/* --state FILE: what the function's bindings keep between events (eventHubState), read
+   before the first event. A file that does not exist yet is an empty state. */
+static int state_load(const hf_function_t *fn, const char *path)
+{
+    char err[1024];
+    int found = 0;
+    FILE *in = fopen(path, "r");
+    if (!in && errno != ENOENT) {
+        hf_log_error("--state %s: %s", path, strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < fn->outputs_n; i++) {
+        const hf_binding_t *b = &fn->outputs[i];
+        if (!b->type->run_load)
+            continue;
+        found = 1;
+        if (!in)
+            continue;
+        rewind(in);
+        if (b->type->run_load(fn, b, in, path, err, sizeof(err)) != 0) {
+            hf_log_error("%s", err);
+            fclose(in);
+            return -1;
+        }
+    }
+    if (in)
+        fclose(in);
+    if (!found)
+        hf_log_warn("--state %s: function %s keeps no state (it has no eventHubState binding)",
+                    path, fn->name);
+    return 0;
+}
+
+/* ... and written back after the last one, through a temporary file. */
+static int state_save(const hf_function_t *fn, const char *path)
+{
+    char err[1024], tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        hf_log_error("--state %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < fn->outputs_n && rc == 0; i++) {
+        const hf_binding_t *b = &fn->outputs[i];
+        if (b->type->run_save && b->type->run_save(fn, b, out, err, sizeof(err)) != 0) {
+            hf_log_error("--state %s: %s", path, err);
+            rc = -1;
+        }
+    }
+    if (fclose(out) != 0 && rc == 0) {
+        hf_log_error("--state %s: %s", tmp, strerror(errno));
+        rc = -1;
+    }
+    if (rc == 0 && rename(tmp, path) != 0) {
+        hf_log_error("--state %s: %s", path, strerror(errno));
+        rc = -1;
+    }
+    if (rc != 0)
+        remove(tmp);
+    return rc;
+}
+
+int hf_run_main(const char *function_dir, const char *events_path, int captured, int live,
+                const char *state_path)
 {
     hf_app_t app;
     hf_app_opts_t aopts = {0, 0, function_dir};
@@ -389,6 +454,14 @@ int hf_run_main(const char *function_dir, const char *events_path, int captured,
         return 2;
     }
 
+    if (state_path && state_load(fn, state_path) != 0) {
+        if (f != stdin)
+            fclose(f);
+        hf_lua_close(&lua);
+        hf_app_free(&app);
+        return 2;
+    }
+
     /* Cardinality one invokes the handler per event anyway; running each on its own lets
        every failure be reported with its line. */
     size_t max = fn->trigger.cardinality == HF_CARD_ONE ? 1 : (size_t)app.host.max_batch;
@@ -415,6 +488,8 @@ int hf_run_main(const char *function_dir, const char *events_path, int captured,
     hf_log_info("%zu events, %zu outputs, %zu failed invocation%s, %zu failed event%s",
                 x.events, x.outputs, x.failed, x.failed == 1 ? "" : "s", x.failed_events,
                 x.failed_events == 1 ? "" : "s");
+    if (state_path && state_save(fn, state_path) != 0 && x.rc == 0)
+        x.rc = 1;
     hf_lua_close(&lua);
     hf_app_free(&app);
     return x.rc;

@@ -10,7 +10,9 @@
    line of a --captured file that is no capture record). `captured`: events_path holds
    capture records, whose partition, offset, enqueuedTime, key and properties the handler
    sees. `live`: besides printing them, deliver the outputs of binding types that can
-   (http). */
-int hf_run_main(const char *function_dir, const char *events_path, int captured, int live);
+   (http). `state_path` (--state, or NULL): load what eventHubState bindings keep from this
+   file of JSON lines before the first event, and write it back after the last. */
+int hf_run_main(const char *function_dir, const char *events_path, int captured, int live,
+                const char *state_path);
 
 #endif

@@ -711,6 +711,10 @@ static const hf_option_t host_options[] = {
      NULL, HF_OPT_HUBFN,
      .help = "with cardinality `many`, a batch whose handler raised is split in halves and "
              "run again until the failing events stand alone"},
+    {"extensions.eventHubs.stateMaxBytes", HF_OPT_INT, H(state_max_bytes), "67108864", 4096,
+     INT_MAX, NULL, HF_OPT_HUBFN,
+     .help = "the most an eventHubState binding keeps in memory per partition: keys, values "
+             "and 64 bytes per key"},
     {"extensions.eventHubs.eventProcessorOptions", HF_OPT_SECTION, .flags = HF_OPT_WARN},
     {"extensions.eventHubs.eventProcessorOptions.receiveTimeout", HF_OPT_IGNORED,
      .flags = HF_OPT_WARN, .help = AMQP_ONLY},

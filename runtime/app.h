@@ -50,6 +50,8 @@ typedef struct hf_host_cfg {
     hf_ordering_t ordering;          /* what ordering_key says */
     char *ordering_path;             /* HF_ORDER_BODY: the PATH (jsonpath.h) */
     int bisect_on_error;             /* bisectOnError (hubfn) */
+    int state_max_bytes;             /* stateMaxBytes (hubfn): an eventHubState binding's
+                                        memory bound per partition */
     hf_offset_type_t initial_offset; /* initialOffsetOptions.type */
     long long initial_time_ms;       /* initialOffsetOptions.enqueuedTimeUtc, epoch ms */
     int lua_memory_mb;               /* extensions.lua.memoryLimitMB (hubfn); 0 = none */

@@ -63,4 +63,15 @@ int hf_core_abandoned(const hf_core_t *core);
    partitions, or went idle while draining): the host looks again. */
 void hf_core_check(hf_core_t *core);
 
+/* Triggers: partition `partition` of function fn_index's input was assigned to this
+   instance. Binding types that keep something per partition load it (eventHubState
+   restores its state); returns how many holds they put on it: hand none of its events to
+   a handler until as many hf_core_partition_ready calls have come (the trigger's
+   partition_ready callback). */
+int hf_core_partition_assigned(hf_core_t *core, int fn_index, int32_t partition);
+/* Triggers: the partition was revoked or lost (after its last checkpoint). */
+void hf_core_partition_revoked(hf_core_t *core, int fn_index, int32_t partition);
+/* Binding types: one hold on the partition is released. */
+void hf_core_partition_ready(hf_core_t *core, int fn_index, int32_t partition);
+
 #endif

@@ -141,6 +141,30 @@ void hf_core_check(hf_core_t *core)
     }
 }
 
+int hf_core_partition_assigned(hf_core_t *core, int fn_index, int32_t partition)
+{
+    int holds = 0;
+    for (size_t i = 0; i < core->types_n; i++)
+        if (core->started[i] && hf_binding_types[i]->partition_assigned)
+            holds += hf_binding_types[i]->partition_assigned(core->states[i], fn_index,
+                                                             partition);
+    return holds;
+}
+
+void hf_core_partition_revoked(hf_core_t *core, int fn_index, int32_t partition)
+{
+    for (size_t i = 0; i < core->types_n; i++)
+        if (core->started[i] && hf_binding_types[i]->partition_revoked)
+            hf_binding_types[i]->partition_revoked(core->states[i], fn_index, partition);
+}
+
+void hf_core_partition_ready(hf_core_t *core, int fn_index, int32_t partition)
+{
+    for (size_t i = 0; i < core->types_n; i++)
+        if (core->started[i] && hf_binding_types[i]->partition_ready)
+            hf_binding_types[i]->partition_ready(core->states[i], fn_index, partition);
+}
+
 /* ---- the loop ---- */
 
 static void on_done(struct ev_loop *loop, ev_async *w, int revents)

@@ -223,6 +223,15 @@ int hf_lua_l_send_return(lua_State *L)
     return 0;
 }
 
+int hf_lua_l_finish(lua_State *L)
+{
+    const hf_function_t *fn = hf_lua_of(L)->batch->fn;
+    for (size_t i = 0; i < fn->outputs_n; i++)
+        if (fn->outputs[i].type->lua_finish)
+            fn->outputs[i].type->lua_finish(L, &fn->outputs[i]);
+    return 0;
+}
+
 /* Pushes context.bindings of fn: one table per binding but the trigger, whose metatable's
    methods come from the binding's type (send for outputs, and the type's own). */
 void hf_lua_push_bindings(lua_State *L, const hf_function_t *fn)
@@ -277,7 +286,7 @@ void hf_lua_invocation(lua_State *L, size_t *first, size_t *n)
     *n = lua->inv_n;
 }
 
-uint64_t hf_lua_send_ordinal(lua_State *L, const hf_binding_t *b, int64_t offset)
+void hf_lua_invocation_table(lua_State *L)
 {
     hf_lua_t *lua = hf_lua_of(L);
     if (lua->sends_ref == LUA_NOREF) {
@@ -285,6 +294,27 @@ uint64_t hf_lua_send_ordinal(lua_State *L, const hf_binding_t *b, int64_t offset
         lua->sends_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, lua->sends_ref);
+}
+
+int32_t hf_lua_partition(lua_State *L)
+{
+    hf_lua_t *lua = hf_lua_of(L);
+    return lua->batch ? lua->batch->partition : -1;
+}
+
+void hf_lua_add_output(lua_State *L, const hf_binding_t *b, hf_output_t *out)
+{
+    hf_lua_t *lua = hf_lua_of(L);
+    const hf_function_t *fn = lua->batch->fn;
+    out->binding = (int)(b - fn->outputs);
+    if (fn->trigger.cardinality == HF_CARD_ONE)
+        out->invocation = lua->inv_first + 1;
+    hf_batch_add_output(lua->batch, out);
+}
+
+uint64_t hf_lua_send_ordinal(lua_State *L, const hf_binding_t *b, int64_t offset)
+{
+    hf_lua_invocation_table(L);
     lua_pushfstring(L, "%s\n%I", b->name, (lua_Integer)offset);
     lua_pushvalue(L, -1);
     lua_rawget(L, -3);

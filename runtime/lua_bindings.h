@@ -29,6 +29,16 @@ void hf_lua_invocation(lua_State *L, size_t *first, size_t *n);
    that is the same each time the invocation runs. */
 uint64_t hf_lua_send_ordinal(lua_State *L, const hf_binding_t *b, int64_t offset);
 
+/* Push the current invocation's own table, made on first use and dropped when the next
+   invocation starts: what a binding type keeps per invocation goes in it, under a key of
+   its own (a light userdata). */
+void hf_lua_invocation_table(lua_State *L);
+/* The partition of the batch being run (hubfn run: 0, or the captured event's). */
+int32_t hf_lua_partition(lua_State *L);
+/* Queue an output message of binding b made outside `send` (in lua_finish): as a message
+   the invocation sent. */
+void hf_lua_add_output(lua_State *L, const hf_binding_t *b, hf_output_t *out);
+
 /* For the Lua host: */
 /* Push context.bindings of fn. */
 void hf_lua_push_bindings(lua_State *L, const hf_function_t *fn);
@@ -37,5 +47,9 @@ void hf_lua_push_bindings(lua_State *L, const hf_function_t *fn);
 void hf_lua_send(lua_State *L, int binding, int idx, int opts);
 /* lua_CFunction: send arg 1 (the handler's return value) through $return, if any. */
 int hf_lua_l_send_return(lua_State *L);
+/* lua_CFunction, the very last step of an invocation that succeeded (nothing may fail it
+   after): each binding's lua_finish makes the invocation's work final. An error raised
+   here fails the invocation. */
+int hf_lua_l_finish(lua_State *L);
 
 #endif

@@ -1277,6 +1277,9 @@ static int inv_resume(hf_lua_t *lua, hf_inv_t *inv, int nargs)
         else if (call_overran(lua)) {
             rc = LUA_ERRRUN;
             lua_pushnil(L);
+        } else {
+            lua_pushcfunction(L, hf_lua_l_finish);   /* bindings make it final (state) */
+            rc = lua_pcall(L, 0, 0, 0);
         }
     } else {
         /* the error and where it happened, from the coroutine's stack */

@@ -33,8 +33,10 @@ typedef struct hf_lua {
     hf_batch_t *batch;           /* the batch being run */
     size_t inv_first, inv_n;     /* the current invocation's events in the batch */
     int current_fn;              /* the function being loaded or run, or -1 */
-    int sends_ref;               /* registry ref of the invocation's send counters, or
-                                    LUA_NOREF (made on first use) */
+    int sends_ref;               /* registry ref of the invocation's own table (send
+                                    counters, bindings' per-invocation data: lua_bindings.h
+                                    hf_lua_invocation_table), or LUA_NOREF (made on first
+                                    use) */
     int64_t deadline_us;         /* monotonic deadline of the current call (an invocation or
                                     a script's load), 0 = none */
     int timed_out;

@@ -540,6 +540,21 @@ static const hf_metric_def_t host_defs[HF_M__COUNT] = {
                               "Maximum number of open file descriptors."},
     [HF_M_PROCESS_START] = {"process_start_time_seconds", HF_METRIC_GAUGE, "", NULL, 0,
                             "Start time of the process since unix epoch in seconds."},
+    [HF_M_STATE_KEYS] = {"hubfn_state_keys", HF_METRIC_GAUGE, "function,binding,partition",
+                         NULL, 0, "Keys an eventHubState binding holds for a partition."},
+    [HF_M_STATE_BYTES] = {"hubfn_state_bytes", HF_METRIC_GAUGE, "function,binding,partition",
+                          NULL, 0, "Bytes an eventHubState binding holds for a partition "
+                          "(keys, values and 64 per key), bounded by stateMaxBytes."},
+    [HF_M_STATE_RESTORES] = {"hubfn_state_restores_total", HF_METRIC_COUNTER,
+                             "function,binding", NULL, 0,
+                             "Partitions whose state was read back from the state hub."},
+    [HF_M_STATE_RESTORE_DURATION] = {"hubfn_state_restore_seconds", HF_METRIC_HISTOGRAM,
+                                     "function,binding", BUCKETS(seconds_buckets),
+                                     "Time from a partition's assignment to its state being "
+                                     "restored."},
+    [HF_M_STATE_WRITES] = {"hubfn_state_writes_total", HF_METRIC_COUNTER,
+                           "function,binding,kind", NULL, 0,
+                           "State writes the state hub acknowledged: kind set or delete."},
 };
 
 const hf_metric_def_t *hf_metrics_host_defs(void)

@@ -116,6 +116,11 @@ typedef enum {
     HF_M_PROCESS_FDS,
     HF_M_PROCESS_MAX_FDS,
     HF_M_PROCESS_START,
+    HF_M_STATE_KEYS,
+    HF_M_STATE_BYTES,
+    HF_M_STATE_RESTORES,
+    HF_M_STATE_RESTORE_DURATION,
+    HF_M_STATE_WRITES,
     HF_M__COUNT
 } hf_metric_id_t;
 

@@ -110,7 +110,7 @@ struct hf_delivery {
     hf_pipeline_t *pl;
     hf_batch_t *batch;
     size_t pending;              /* messages not reported yet, +1 while handing them over */
-    unsigned char *reported;
+    unsigned char *reported;     /* per message: 0 not yet, 1 delivered, 2 failed */
 };
 
 static void dispatch(hf_lane_t *lane, int flush);
@@ -820,7 +820,7 @@ void hf_delivery_report(hf_delivery_t *d, size_t i, int ok, const char *why)
     hf_batch_t *batch = d->batch;
     if (i >= batch->outputs_n || d->reported[i])
         return;
-    d->reported[i] = 1;
+    d->reported[i] = ok ? 1 : 2;
     pl->delivering--;
     int b = batch->outputs[i].binding;
     fn_metrics_t *m = &pl->fm[batch->fn_index];
@@ -851,6 +851,13 @@ void hf_delivery_report(hf_delivery_t *d, size_t i, int ok, const char *why)
         }
     }
     delivery_release(d);
+}
+
+int hf_delivery_outcome(const hf_delivery_t *d, size_t i)
+{
+    if (i >= d->batch->outputs_n)
+        return 0;
+    return d->reported[i] == 1 ? 1 : d->reported[i] == 2 ? -1 : 0;
 }
 
 /* Hand every output message of the batch to its binding type. */

@@ -140,6 +140,9 @@ const hf_binding_t *hf_delivery_binding(hf_delivery_t *d, size_t i);
 /* The outcome of message i, reported once. A failure's `why` says what happened ("hub X
    does not exist in ..."). */
 void hf_delivery_report(hf_delivery_t *d, size_t i, int ok, const char *why);
+/* Message i so far: 1 delivered, -1 failed, 0 not reported yet (for a type whose messages
+   wait for others of their invocation: eventHubState). */
+int hf_delivery_outcome(const hf_delivery_t *d, size_t i);
 /* A failure of message i with what the other end answered: an HTTP status and the first
    bytes of the response, which the dead-letter binding's headers then carry. */
 void hf_delivery_fail(hf_delivery_t *d, size_t i, const char *why, int status,

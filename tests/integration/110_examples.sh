@@ -2,7 +2,9 @@
 # The examples and the bundled app cannot rot: every example's function runs on the
 # example's events.jsonl, and every function of functions/ on functions/samples/NAME.jsonl,
 # through `hubfn run`; stdout must equal the expected JSON lines (compared as JSON values,
-# in order) and the exit status must be 0.
+# in order) and the exit status must be 0. An example with a state.jsonl runs with
+# `--state` on a copy of it, which must then equal its expected-state.jsonl; run again on
+# that state, the same events send nothing (what was sent is remembered).
 . "$(dirname "$0")/lib.sh"
 
 # same_json NAME OUT EXPECTED: compare two files of JSON lines, value by value
@@ -27,14 +29,16 @@ if len(got) != len(want):
 PY
 }
 
-# run_case NAME FUNCTION_DIR EVENTS EXPECTED
+# run_case NAME FUNCTION_DIR EVENTS EXPECTED [STATE]
 run_case() {
-    local name=$1 fn=$2 events=$3 expected=$4 rc why
+    local name=$1 fn=$2 events=$3 expected=$4 state=${5:-} rc why
     if [ ! -f "$expected" ]; then
         fail "$name" "no expected output file $expected"
         return
     fi
-    "$HUBFN" run "$fn" --events "$events" >"$T/$name.out" 2>"$T/$name.err"
+    local args=()
+    [ -n "$state" ] && args=(--state "$state")
+    "$HUBFN" run "$fn" --events "$events" "${args[@]}" >"$T/$name.out" 2>"$T/$name.err"
     rc=$?
     check "$name-exits-0" "exit $rc: $(tail -3 "$T/$name.err")" [ "$rc" = 0 ]
     if why=$(same_json "$name" "$T/$name.out" "$expected" 2>&1); then
@@ -58,7 +62,21 @@ for app in "$TOP"/examples/*/; do
         continue
     fi
     check "$name-has-readme" "no README.md in $app" [ -f "$app/README.md" ]
-    run_case "$name" "${fns[0]}" "$app/events.jsonl" "$app/expected.jsonl"
+    if [ -f "$app/state.jsonl" ]; then
+        cp "$app/state.jsonl" "$T/$name.state.jsonl"
+        run_case "$name" "${fns[0]}" "$app/events.jsonl" "$app/expected.jsonl" "$T/$name.state.jsonl"
+        if why=$(same_json "$name-state" "$T/$name.state.jsonl" "$app/expected-state.jsonl" 2>&1); then
+            ok "$name-state"
+        else
+            fail "$name-state" "$why"
+        fi
+        "$HUBFN" run "${fns[0]}" --events "$app/events.jsonl" --state "$T/$name.state.jsonl" \
+            >"$T/$name.again.out" 2>"$T/$name.again.err"
+        check "$name-again-sends-nothing" "$(lines "$T/$name.again.out") lines on a second run: $(head -c 300 "$T/$name.again.out")" \
+            [ ! -s "$T/$name.again.out" ]
+    else
+        run_case "$name" "${fns[0]}" "$app/events.jsonl" "$app/expected.jsonl"
+    fi
     examples=$((examples + 1))
 done
 check examples-found "no example with events.jsonl under $TOP/examples" [ "$examples" -ge 3 ]

@@ -39,6 +39,12 @@ topic() {
         "$TOP/tests/kafka/broker.sh" topic "$@" >/dev/null 2>>"$T/topic.err"
 }
 
+# state_topic NAME PARTITIONS [--config KEY=VALUE]...: a fresh compacted hub (a state hub)
+state_topic() {
+    local name=$1 n=$2; shift 2
+    topic --config cleanup.policy=compact "$@" "$name" "$n"
+}
+
 # produce BOOTSTRAP TOPIC FILE: key<TAB>value lines, keyed produce with kcat
 produce() {
     kcat -P -b "$1" -t "$2" -K $'\t' -z none -X linger.ms=5 -l "$3" 2>>"$T/kcat.err"

@@ -8,7 +8,9 @@
 #   broker.sh restart [SECONDS]     stop, wait SECONDS (default 0), start again keeping the data
 #   broker.sh pause | resume        SIGSTOP | SIGCONT the broker JVM
 #   broker.sh status | env          is it running | print the env file tests source
-#   broker.sh topic NAME PARTITIONS [NAME PARTITIONS ...]
+#   broker.sh topic [--config KEY=VALUE]... NAME PARTITIONS [NAME PARTITIONS ...]
+#                                   create topics (with topic configs, e.g.
+#                                   --config cleanup.policy=compact for a state hub)
 #   broker.sh policy NAME KEY [listen|send|manage ...] [--topic HUB]
 #                                   add an Event Hubs SAS policy; prints its connection string
 #   broker.sh tool CLASS ARGS...    run a Kafka tool class (e.g. kafka.admin.AclCommand) from the cache
@@ -309,6 +311,8 @@ num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=2
 log.cleaner.threads=1
+# Compacted topics (state hubs) with a short segment.ms are cleaned within seconds.
+log.cleaner.backoff.ms=1000
 log.cleaner.dedupe.buffer.size=8388608
 log.segment.bytes=67108864
 EOF
@@ -519,7 +523,14 @@ need_running() {
 }
 
 do_topic() {
-    [ $# -ge 2 ] && [ $(($# % 2)) -eq 0 ] || die "usage: broker.sh topic NAME PARTITIONS [NAME PARTITIONS ...]"
+    local usage="usage: broker.sh topic [--config KEY=VALUE]... NAME PARTITIONS [NAME PARTITIONS ...]"
+    local n=$# args=("$@") i=0
+    while [ $i -lt $n ] && [ "${args[$i]}" = --config ]; do
+        [ $((i + 1)) -lt $n ] || die "$usage"
+        case "${args[$((i + 1))]}" in ?*=*) ;; *) die "--config needs KEY=VALUE" ;; esac
+        i=$((i + 2))
+    done
+    [ $((n - i)) -ge 2 ] && [ $(((n - i) % 2)) -eq 0 ] || die "$usage"
     need_running
     tool_java hubfn.kafka.HubfnAdmin topics "$PLAIN" "$@" >&2
 }

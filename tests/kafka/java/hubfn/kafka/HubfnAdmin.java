@@ -20,9 +20,10 @@ import org.apache.kafka.common.utils.Exit;
 /**
  * Admin helper for tests/kafka/broker.sh: several operations in one JVM start.
  * <pre>
- *   HubfnAdmin topics BOOTSTRAP NAME PARTITIONS [NAME PARTITIONS ...]
- *       create the topics in one request (replication factor 1), succeed for an existing topic
- *       with the same partition count, then wait until every partition has a leader
+ *   HubfnAdmin topics BOOTSTRAP [--config KEY=VALUE]... NAME PARTITIONS [NAME PARTITIONS ...]
+ *       create the topics in one request (replication factor 1, each with the given topic
+ *       configs, e.g. cleanup.policy=compact), succeed for an existing topic with the same
+ *       partition count, then wait until every partition has a leader
  *   HubfnAdmin acls BOOTSTRAP ARGS... [--and ARGS...]...
  *       run Kafka's ACL tool (kafka.admin.AclCommand) once per ARGS group, in this JVM
  * </pre>
@@ -49,7 +50,20 @@ public final class HubfnAdmin {
         System.exit(rc);
     }
 
-    private static int topics(String boot, String[] a) throws Exception {
+    private static int topics(String boot, String[] args) throws Exception {
+        Map<String, String> configs = new LinkedHashMap<>();
+        int first = 0;
+        while (first < args.length && args[first].equals("--config")) {
+            String kv = first + 1 < args.length ? args[first + 1] : "";
+            int eq = kv.indexOf('=');
+            if (eq <= 0) {
+                System.err.println("topics: --config needs KEY=VALUE, got '" + kv + "'");
+                return 2;
+            }
+            configs.put(kv.substring(0, eq), kv.substring(eq + 1));
+            first += 2;
+        }
+        String[] a = Arrays.copyOfRange(args, first, args.length);
         if (a.length == 0 || a.length % 2 != 0) {
             System.err.println("topics: expected NAME PARTITIONS pairs");
             return 2;
@@ -75,7 +89,7 @@ public final class HubfnAdmin {
         int rc = 0;
         try (Admin admin = Admin.create(p)) {
             List<NewTopic> nts = new ArrayList<>();
-            want.forEach((name, n) -> nts.add(new NewTopic(name, n, (short) 1)));
+            want.forEach((name, n) -> nts.add(new NewTopic(name, n, (short) 1).configs(configs)));
             Map<String, org.apache.kafka.common.KafkaFuture<Void>> res = admin.createTopics(nts).values();
             for (Map.Entry<String, Integer> e : want.entrySet()) {
                 try {
