@@ -988,7 +988,7 @@ static void hf_send_produce_all(hf_send_run_t *r)
                 r->rk, RD_KAFKA_V_TOPIC(r->opts->hub),
                 RD_KAFKA_V_PARTITION(r->opts->captured && ev->partition >= 0
                                          ? ev->partition : RD_KAFKA_PARTITION_UA),
-                RD_KAFKA_V_VALUE(ev->null_body ? NULL : r->in.text + ev->off, ev->len),
+                RD_KAFKA_V_VALUE((ev->null_body ? NULL : r->in.text + ev->off), ev->len),
                 RD_KAFKA_V_KEY((ev->has_key ? r->in.keys + ev->key_off : NULL),
                                ev->has_key ? ev->key_len : 0),
                 RD_KAFKA_V_TIMESTAMP(ev->timestamp_ms), RD_KAFKA_V_HEADERS(hdrs),

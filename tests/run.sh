@@ -33,8 +33,10 @@ SEL=("$@")
 
 run_one() {  # run_one NAME LOG CMD...: run a test, count its lines; a crash without lines fails
     local name=$1 log=$2; shift 2
+    local t0=$SECONDS
     "$@" >"$log" 2>"$log.err"
     local rc=$?
+    echo "# $name: $((SECONDS - t0)) s" >>"$out/times"
     local p f
     p=$(grep -c '^ok - ' "$log"); f=$(grep -c '^not ok - ' "$log")
     grep -E '^(not )?ok - ' "$log"
@@ -79,5 +81,7 @@ if [ ${#scripts[@]} -gt 0 ]; then
     [ "${HF_KAFKA_STARTED:-0}" = 1 ] && tests/kafka/broker.sh stop >>"$out/broker.log" 2>&1
 fi
 
+# The slowest tests, for whoever keeps the suite's time down.
+sort -k3,3 -n -r "$out/times" 2>/dev/null | head -n 8
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
