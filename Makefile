@@ -91,7 +91,7 @@ run: deps
 # nginx-light, installed when missing), on the mock broker.
 # decode.sh: `hubfn run` against a naive decoder.
 # concurrency.sh: one partition's events against a 50 ms API with partitionConcurrency 1,
-# 4, 16 and 64: the speed-up against the default of 1.
+# 4, 16 and 64: the speed-up against the default of 1, on the mock and the Kafka broker.
 # state.sh: an eventHubState binding restoring 100,000 keys, against kcat reading the same
 # partitions to their end, on the mock broker and on the Kafka broker (a compacted hub).
 bench: deps
@@ -101,6 +101,7 @@ bench: deps
 	@HUBFN=$(BUILD)/hubfn tests/bench/http.sh
 	@HUBFN=$(BUILD)/hubfn tests/bench/decode.sh
 	@HUBFN=$(BUILD)/hubfn tests/bench/concurrency.sh
+	@HUBFN=$(BUILD)/hubfn tests/bench/concurrency.sh --kafka
 	@HUBFN=$(BUILD)/hubfn tests/bench/state.sh
 	@HUBFN=$(BUILD)/hubfn tests/bench/state.sh --kafka
 

@@ -3,10 +3,11 @@
 # host.json partitionConcurrency N than with the default 1, when the handler waits on a
 # slow API. Not part of `make test`.
 #
-#   tests/bench/concurrency.sh [--events N] [--delay-ms MS] [--levels "1 4 16 64"]
+#   tests/bench/concurrency.sh [--kafka] [--events N] [--delay-ms MS] [--levels "1 4 16 64"]
 #
-# Broker: build/tools/mockbroker (librdkafka's mock cluster on loopback), one hub of ONE
-# partition holding EVENTS (400) events keyed by 100 users ({"user":"uK","seq":S}).
+# Broker: build/tools/mockbroker (librdkafka's mock cluster on loopback), or with --kafka the
+# test harness's Apache Kafka broker (tests/kafka/broker.sh, started if needed and stopped
+# again if this script started it), one hub of ONE partition holding EVENTS (400) events keyed by 100 users ({"user":"uK","seq":S}).
 # API: tests/tools/httpserver.py on loopback, answering every request after DELAY (50) ms.
 # Each run: `hubfn start --exit-on-eof --workers 2` with cardinality one, maxEventBatchSize
 # 4, orderingKey partitionKey and partitionConcurrency N; the handler makes one
@@ -18,13 +19,14 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
-n=400 delay=50 levels="1 4 16 64"
+n=400 delay=50 levels="1 4 16 64" broker=mock
 while [ $# -gt 0 ]; do
     case "$1" in
+        --kafka) broker=kafka; shift ;;
         --events) n=$2; shift 2 ;;
         --delay-ms) delay=$2; shift 2 ;;
         --levels) levels=$2; shift 2 ;;
-        *) echo "usage: $0 [--events N] [--delay-ms MS] [--levels \"1 4 16\"]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--kafka] [--events N] [--delay-ms MS] [--levels \"1 4 16\"]" >&2; exit 2 ;;
     esac
 done
 build=${BUILD:-build}
@@ -33,20 +35,38 @@ tmp=${TMPDIR:-/tmp}/hubfn-bench-concurrency
 rm -rf "$tmp"
 mkdir -p "$tmp"
 [ -n "${HUBFN:-}" ] || make --no-print-directory -s "$build/hubfn" >/dev/null
-make --no-print-directory -s "$build/tools/mockbroker" >/dev/null
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+started_kafka=0
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    if [ "$started_kafka" = 1 ]; then tests/kafka/broker.sh stop >/dev/null 2>&1 || true; fi
+}
 trap cleanup EXIT
 
-mkfifo "$tmp/mock.in"
-sleep infinity >"$tmp/mock.in" &
-pids+=($!)
-"$build/tools/mockbroker" --topic conc:1 <"$tmp/mock.in" >"$tmp/mock.out" 2>"$tmp/mock.err" &
-pids+=($!)
-for _ in $(seq 50); do grep -q '^bootstrap' "$tmp/mock.out" 2>/dev/null && break; sleep 0.1; done
-bootstrap=$(awk '/^bootstrap/ { print $2 }' "$tmp/mock.out")
-[ -n "$bootstrap" ] || { echo "the mock broker did not start" >&2; exit 1; }
+hub=conc
+if [ "$broker" = mock ]; then
+    make --no-print-directory -s "$build/tools/mockbroker" >/dev/null
+    mkfifo "$tmp/mock.in"
+    sleep infinity >"$tmp/mock.in" &
+    pids+=($!)
+    "$build/tools/mockbroker" --topic conc:1 <"$tmp/mock.in" >"$tmp/mock.out" 2>"$tmp/mock.err" &
+    pids+=($!)
+    for _ in $(seq 50); do grep -q '^bootstrap' "$tmp/mock.out" 2>/dev/null && break; sleep 0.1; done
+    bootstrap=$(awk '/^bootstrap/ { print $2 }' "$tmp/mock.out")
+    [ -n "$bootstrap" ] || { echo "the mock broker did not start" >&2; exit 1; }
+    where="the mock broker"
+else
+    if ! tests/kafka/broker.sh status >/dev/null 2>&1; then
+        tests/kafka/broker.sh start >/dev/null
+        started_kafka=1
+    fi
+    . "${HF_KAFKA_DIR:-/tmp/hubfn-kafka}/env"
+    bootstrap=$HF_KAFKA_PLAIN
+    hub=conc$$
+    tests/kafka/broker.sh topic "$hub" 1 >/dev/null
+    where="the Apache Kafka broker"
+fi
 
 python3 tests/tools/httpserver.py --log "$tmp/api.jsonl" >"$tmp/api.out" 2>"$tmp/api.err" &
 pids+=($!)
@@ -57,13 +77,13 @@ curl -s -X POST --data "[{\"delay_ms\": $delay}]" "$api/_control/script" >/dev/n
 
 awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) { k = (i * 7) % 100; s[k]++;
     printf "u%d\t{\"user\":\"u%d\",\"seq\":%d}\n", k, k, s[k] } }' >"$tmp/events"
-kcat -P -b "$bootstrap" -t conc -K $'\t' -z none -l "$tmp/events"
+kcat -P -b "$bootstrap" -t "$hub" -K $'\t' -z none -l "$tmp/events"
 
 app=$tmp/app
 mkdir -p "$app/put"
-cat >"$app/put/function.json" <<'JSON'
+cat >"$app/put/function.json" <<JSON
 { "bindings": [ { "type": "eventHubTrigger", "direction": "in", "name": "ev",
-    "eventHubName": "conc", "connection": "Conn", "consumerGroup": "%GROUP%" } ] }
+    "eventHubName": "$hub", "connection": "Conn", "consumerGroup": "%GROUP%" } ] }
 JSON
 cat >"$app/put/handler.lua" <<'LUA'
 local http = require("hubfn").http
@@ -76,7 +96,7 @@ return function(ev, context)
 end
 LUA
 
-echo "# one partition, $n events of 100 users, every event one PUT answered after $delay ms;"
+echo "# $where, one partition, $n events of 100 users, every event one PUT answered after $delay ms;"
 echo "# $("$hubfn" --version | head -1), --workers 2, cardinality one, batches of 4, $(nproc) cores"
 printf '%-22s %10s %10s %14s %10s\n' "partitionConcurrency" "seconds" "events/s" "max in flight" "speed-up"
 base=
