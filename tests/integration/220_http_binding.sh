@@ -7,7 +7,8 @@
 #   faults       a 500 burst, a 503 burst, and events whose first attempts get a 500, a 503,
 #                a 408, an answer slower than the binding's timeout, a reset or a closed
 #                connection: every event is delivered, each retry with the same key;
-#   rate         requestsPerSecond 20 over about 10 s: the rate the server saw is within 10%.
+#   rate         requestsPerSecond 20 over about 10 s: the rate the server saw is at most 10%
+#                over 20 (and not more than 30% under it: a busy machine only slows it down).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/http_lib.sh"
 need_kafka
@@ -117,6 +118,7 @@ check faults-timeout-retried "$s" [ "$s" = "slow=30 retried_after_timeout=30" ]
 finished rate
 logcheck rate-delivers-all delivered "$R_LOG" $N_R
 # The measure: the mean arrival rate from the first request to the last, (requests - 1) /
-# (last - first), the server's requests_per_second, must be 20 within 10%; and no 2-second
-# window may hold more than 44 requests (the bucket allows 40 plus a burst of 2).
-logcheck rate-within-10-percent rate "$R_LOG" 20
+# (last - first), the server's requests_per_second, must be at most 22 (and at least 14);
+# and no 2-second window may hold more than 44 requests (the bucket allows 40 plus a burst
+# of 2).
+logcheck rate-limited-to-20-per-second rate "$R_LOG" 20 --low-tolerance 0.3
