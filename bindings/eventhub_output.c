@@ -189,22 +189,13 @@ static int producer_init(outputs_t *o, producer_t *p, const hf_conn_t *conn, cha
     hf_conn_describe(conn, p->desc, sizeof(p->desc));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     hf_kafka_conf_t kc = {conf, errstr, sizeof(errstr), NULL};
-    char max_bytes[32];
-    /* A produce request holds the event plus its overhead; Event Hubs closes connections
-       sending requests over 1046528 bytes. */
-    snprintf(max_bytes, sizeof(max_bytes), "%d", cfg->max_event_bytes + 4096);
-    /* Idempotence: a broker outage of seconds neither loses nor reorders nor duplicates
-       what was produced; murmur2 puts a key where Java clients (and Event Hubs' own
-       guidance) put it. No hub is created by sending to it, as in Event Hubs (the embedded
-       broker would create it). */
-    if (hf_kafka_conf_common(&kc, conn) || hf_kafka_conf_set(&kc, "enable.idempotence", "true") ||
+    /* A produce request holds the event plus its overhead (Event Hubs closes connections
+       sending requests over 1046528 bytes); murmur2 puts a key where Java clients (and
+       Event Hubs' own guidance) put it. No hub is created by sending to it, as in Event
+       Hubs (the embedded broker would create it). */
+    if (hf_kafka_conf_producer(&kc, conn, cfg->max_event_bytes + 4096) ||
         hf_kafka_conf_set(&kc, "allow.auto.create.topics", "false") ||
-        hf_kafka_conf_set(&kc, "acks", "all") || hf_kafka_conf_set(&kc, "linger.ms", "5") ||
         hf_kafka_conf_set(&kc, "partitioner", "murmur2_random") ||
-        hf_kafka_conf_set(&kc, "message.max.bytes", max_bytes) ||
-        hf_kafka_conf_set(&kc, "request.timeout.ms", "60000") ||
-        hf_kafka_conf_set(&kc, "message.timeout.ms", "300000") ||
-        hf_kafka_conf_set(&kc, "queue.buffering.max.kbytes", "65536") ||
         hf_kafka_conf_user(&kc, cfg)) {
         snprintf(err, errsz, "output producer for %s: %s", p->desc, errstr);
         rd_kafka_conf_destroy(conf);

@@ -1036,7 +1036,7 @@ static void on_prod_io(struct ev_loop *loop, ev_io *w, int revents)
 static int producer_init(states_t *st, producer_t *prod, const hf_conn_t *conn, char *err,
                          size_t errsz)
 {
-    char errstr[512], max_bytes[32];
+    char errstr[512];
     const hf_host_cfg_t *cfg = &hf_core_app(st->core)->host;
     prod->st = st;
     prod->conn = conn;
@@ -1044,15 +1044,9 @@ static int producer_init(states_t *st, producer_t *prod, const hf_conn_t *conn, 
     hf_conn_describe(conn, prod->desc, sizeof(prod->desc));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     hf_kafka_conf_t kc = {conf, errstr, sizeof(errstr), NULL};
-    snprintf(max_bytes, sizeof(max_bytes), "%d", cfg->max_event_bytes + STATE_MAX_KEY + 4096);
-    /* As the eventHub outputs: idempotent, so that an outage neither loses nor reorders a
-       key's writes within the partition. */
-    if (hf_kafka_conf_common(&kc, conn) || hf_kafka_conf_set(&kc, "enable.idempotence", "true") ||
-        hf_kafka_conf_set(&kc, "acks", "all") || hf_kafka_conf_set(&kc, "linger.ms", "5") ||
-        hf_kafka_conf_set(&kc, "message.max.bytes", max_bytes) ||
-        hf_kafka_conf_set(&kc, "request.timeout.ms", "60000") ||
-        hf_kafka_conf_set(&kc, "message.timeout.ms", "300000") ||
-        hf_kafka_conf_set(&kc, "queue.buffering.max.kbytes", "65536") ||
+    /* As the eventHub outputs (idempotent: an outage neither loses nor reorders a key's
+       writes within the partition), with room for the longest key. */
+    if (hf_kafka_conf_producer(&kc, conn, cfg->max_event_bytes + STATE_MAX_KEY + 4096) ||
         hf_kafka_conf_user(&kc, cfg)) {
         snprintf(err, errsz, "state producer for %s: %s", prod->desc, errstr);
         rd_kafka_conf_destroy(conf);

@@ -22,6 +22,11 @@ typedef struct hf_kafka_conf {
 int hf_kafka_conf_set(hf_kafka_conf_t *kc, const char *key, const char *value);
 /* Connection (bootstrap, SASL/TLS) and Event Hubs' recommended settings. */
 int hf_kafka_conf_common(hf_kafka_conf_t *kc, const hf_conn_t *conn);
+/* What the host's producers (eventHub outputs, eventHubState) share, after the common
+   settings: idempotent (an outage of seconds neither loses, reorders nor duplicates what was
+   produced), acks=all, lingering 5 ms, messages up to MAX_MESSAGE_BYTES, retried for 5
+   minutes. */
+int hf_kafka_conf_producer(hf_kafka_conf_t *kc, const hf_conn_t *conn, int max_message_bytes);
 /* host.json extensions.kafka, applied last so users can override anything. */
 int hf_kafka_conf_user(hf_kafka_conf_t *kc, const hf_host_cfg_t *cfg);
 
