@@ -122,7 +122,7 @@ return function(events, context)
 end
 LUA
 
-exec python3 - "$tmp" "$hubfn" "${HUBFN_BASE:-}" "$bootstrap" "$hub" "$n" "$rounds" \
+python3 - "$tmp" "$hubfn" "${HUBFN_BASE:-}" "$bootstrap" "$hub" "$n" "$rounds" \
     "$handlers" "$data" "$perfdir" <<'PY'
 import json, os, platform, statistics, subprocess, sys
 tmp, hubfn, base, bootstrap, hub, n, rounds, handlers, data, perfdir = sys.argv[1:11]
