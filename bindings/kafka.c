@@ -26,14 +26,14 @@ int hf_kafka_conf_producer(hf_kafka_conf_t *kc, const hf_conn_t *conn, int max_m
 {
     char max_bytes[24];
     snprintf(max_bytes, sizeof(max_bytes), "%d", max_message_bytes);
-    return hf_kafka_conf_common(kc, conn) || hf_kafka_conf_set(kc, "enable.idempotence", "true") ||
-                   hf_kafka_conf_set(kc, "acks", "all") || hf_kafka_conf_set(kc, "linger.ms", "5") ||
-                   hf_kafka_conf_set(kc, "message.max.bytes", max_bytes) ||
-                   hf_kafka_conf_set(kc, "request.timeout.ms", "60000") ||
-                   hf_kafka_conf_set(kc, "message.timeout.ms", "300000") ||
-                   hf_kafka_conf_set(kc, "queue.buffering.max.kbytes", "65536")
-               ? -1
-               : 0;
+    if (hf_kafka_conf_common(kc, conn) || hf_kafka_conf_set(kc, "enable.idempotence", "true") ||
+        hf_kafka_conf_set(kc, "acks", "all") || hf_kafka_conf_set(kc, "linger.ms", "5") ||
+        hf_kafka_conf_set(kc, "message.max.bytes", max_bytes) ||
+        hf_kafka_conf_set(kc, "request.timeout.ms", "60000") ||
+        hf_kafka_conf_set(kc, "message.timeout.ms", "300000") ||
+        hf_kafka_conf_set(kc, "queue.buffering.max.kbytes", "65536"))
+        return -1;
+    return 0;
 }
 
 int hf_kafka_conf_common(hf_kafka_conf_t *kc, const hf_conn_t *conn)

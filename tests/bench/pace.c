@@ -5,11 +5,10 @@
  *   pace --warm-up BOOTSTRAP TOPIC RATE SECONDS FILE
  *
  * Reads FILE (JSON lines; empty lines are skipped) into memory, looks TOPIC up, then
- * produces RATE
- * messages/s for SECONDS seconds, cycling through the lines: every 1 ms tick (absolute
- * CLOCK_MONOTONIC deadlines) it produces as many as needed so that sent == floor(RATE *
- * elapsed), and serves delivery reports. Key: the decimal message number (1, 2, ...), so
- * the default partitioner spreads them; value: the line without its newline; timestamp:
+ * produces RATE messages/s for SECONDS seconds, cycling through the lines: every 1 ms tick
+ * (absolute CLOCK_MONOTONIC deadlines) it produces as many as needed so that sent ==
+ * floor(RATE * elapsed), and serves delivery reports. Key: the decimal message number
+ * (1, 2, ...), so the default partitioner spreads them; value: the line without its newline; timestamp:
  * the default (CreateTime, now). linger.ms=5 (the benchmark's hubs stamp events with the
  * broker's append time, so producer batching does not count, and fewer requests leave
  * more of the machine to the consumers), acks=all, no idempotence, no compression.
