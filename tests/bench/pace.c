@@ -8,10 +8,11 @@
  * produces RATE messages/s for SECONDS seconds, cycling through the lines: every 1 ms tick
  * (absolute CLOCK_MONOTONIC deadlines) it produces as many as needed so that sent ==
  * floor(RATE * elapsed), and serves delivery reports. Key: the decimal message number
- * (1, 2, ...), so the default partitioner spreads them; value: the line without its newline; timestamp:
- * the default (CreateTime, now). linger.ms=5 (the benchmark's hubs stamp events with the
- * broker's append time, so producer batching does not count, and fewer requests leave
- * more of the machine to the consumers), acks=all, no idempotence, no compression.
+ * (1, 2, ...), so the default partitioner spreads them; value: the line without its
+ * newline; timestamp: the default (CreateTime, now). linger.ms=5 (the benchmark's hubs
+ * stamp events with the broker's append time, so producer batching does not count, and
+ * fewer requests leave more of the machine to the consumers), acks=all, no idempotence, no
+ * compression.
  * At the end it flushes (30 s at most; what is left then is purged and counts as failed)
  * and prints
  *   produced N delivered D failed F seconds S
