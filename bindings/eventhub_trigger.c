@@ -48,6 +48,7 @@ typedef struct part {
     int eof;
     rd_kafka_queue_t *queue;     /* the partition's own fetch queue (prefetchCount events) */
     int queue_full;              /* seen holding prefetchCount events: fetching may idle */
+    int64_t seek_offset;         /* where take_from_queue last restarted fetching, -1 */
     int taking;                  /* take_from_queue is running */
     int64_t resume_offset;       /* the group's checkpoint when assigned, until the first
                                     event shows where fetching really starts; -1 */
@@ -481,7 +482,10 @@ static void part_queue_close(part_t *part)
    looks again only when its broker thread wakes, at worst a second later; when every
    partition is full nothing wakes it. So a partition seen full and now drained is
    restarted at its position (a seek to where fetching stands, which drops nothing: its
-   queue is empty). */
+   queue is empty). Once per position: the queue's length counts what is not an event too
+   (a fetch the seek made stale, librdkafka's markers, the end of the partition), so with
+   prefetchCount 1 each seek would bring on the next, and librdkafka's main thread and this
+   loop would spin without fetching anything. */
 static void take_from_queue(part_t *part)
 {
     consumer_t *c = part->c;
@@ -504,8 +508,10 @@ static void take_from_queue(part_t *part)
                 take_message(c, msgs[i]);
             queued = rd_kafka_queue_length(part->queue);
         }
-        if (part->queue_full && queued == 0 && part->next_offset >= 0) {
+        if (part->queue_full && queued == 0 && part->next_offset >= 0 &&
+            part->next_offset != part->seek_offset) {
             part->queue_full = 0;
+            part->seek_offset = part->next_offset;
             rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
             rd_kafka_topic_partition_list_add(list, c->cfg->hub, part->id)->offset =
                 part->next_offset;
@@ -557,7 +563,7 @@ static void part_assign(consumer_t *c, int32_t id)
     part->paused = 0;
     part->eof = 0;
     part->next_offset = part->acked_offset = part->committed_offset = -1;
-    part->resume_offset = -1;
+    part->resume_offset = part->seek_offset = -1;
     part->position = -1;
     part->checkpoint = -1;
     part->acks_since_commit = 0;
