@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# prefetchCount 1 and 2, on the embedded broker's engine (librdkafka's mock cluster, run by
+# prefetchCount 0, 1 and 2, on the embedded broker's engine (librdkafka's mock cluster, run by
 # tests/tools/mockbroker) and on Apache Kafka: the host still reaches the end of the hub,
 # every event once. A partition whose queue held prefetchCount events has its fetching
 # restarted when the queue drains; after a restart the queue holds what is not an event (a
@@ -12,7 +12,7 @@ MOCK=$TOP/$BUILD/tools/mockbroker
 N=20000
 
 mkfifo "$T/cmd"
-"$MOCK" --topic pf1:32 --topic pf2:32 <"$T/cmd" >"$T/mock.out" 2>"$T/mock.err" &
+"$MOCK" --topic pf0:32 --topic pf1:32 --topic pf2:32 <"$T/cmd" >"$T/mock.out" 2>"$T/mock.err" &
 PIDS+=("$!")
 exec 3>"$T/cmd"
 wait_for 10 grep -q bootstrap "$T/mock.out"
@@ -23,7 +23,7 @@ gen_events "$T/small" $N 256
 pad=$(printf '%0650d' 0)
 sed "s/}\$/,\"pad\":\"$pad\"}/" "$T/small" >"$T/events"
 for broker in mock kafka; do
-    for pf in 1 2; do
+    for pf in 0 1 2; do
         if [ $broker = mock ]; then addr=$mock hub=pf$pf; else
             addr=$HF_KAFKA_PLAIN hub=pf$pf-$$; topic "$hub" 32; fi
         # record batches of up to 1 MB: a partition's fetch brings far more than its queue's
