@@ -945,16 +945,17 @@ static int consumer_start(hf_core_t *core, int fn_index, consumer_t **out, char 
         hf_kafka_conf_set(&kc, "partition.assignment.strategy", "roundrobin") ||
         hf_kafka_conf_set(&kc, "session.timeout.ms", "30000") ||
         hf_kafka_conf_set(&kc, "heartbeat.interval.ms", "3000") ||
-        hf_kafka_conf_set(&kc, "max.poll.interval.ms", "300000") ||
-        hf_kafka_conf_set(&kc, "fetch.wait.max.ms", "20"))
+        hf_kafka_conf_set(&kc, "max.poll.interval.ms", "300000"))
         goto conf_err;
-    /* fetch.wait.max.ms is short because of how prefetchCount bounds a partition: a
-       partition whose queue holds prefetchCount events leaves the fetch requests, and once
-       drained it waits for the request in flight, which, when every other partition is
-       idle, the broker holds for this long. So a busy partition among idle ones gets about
+    /* The fetch wait is short because of how prefetchCount bounds a partition: a partition
+       whose queue holds prefetchCount events leaves the fetch requests, and once drained it
+       waits for the request in flight, which, when every other partition is idle, the
+       broker holds for this long. So a busy partition among idle ones gets about
        prefetchCount events per wait: at 100 ms, 5,000-12,000 events/s; at 20 ms several
        times that (docs/performance.md). The price is an idle consumer asking 50 times a
        second, about half a percent of a CPU. */
+    if (hf_kafka_conf_set(&kc, "fetch.wait.max.ms", "20"))
+        goto conf_err;
     /* Each partition fetches into its own queue up to prefetchCount events (or 1 MB, the
        most one event may be); one fetch asks at most 64 KB per partition beyond the first
        record batch, so a fetch returns soon and a queue overshoots little. */

@@ -61,10 +61,10 @@
 # Each hub first gets 3 s of the same load (`pace --warm-up`, key "warm-up"; the test broker
 # answers a new topic's first second of writes late): hubfn's histogram is scraped once those
 # events are handled and again at the end, and the difference is measured; kafkajs does not
-# time them. Then kafkajs (when among the peers) gets the same load on another hub and measures the same
-# in its handler. The mock broker answers a fetch that found nothing only when the fetch's
-# maximum wait ends, even if events arrive meanwhile, so there it would measure the
-# consumers' fetch.wait settings.
+# time them. Then kafkajs (when among the peers) gets the same load on another hub and
+# measures the same in its handler. The mock broker answers a fetch that found nothing only
+# when the fetch's maximum wait ends, even if events arrive meanwhile, so there it would
+# measure the consumers' fetch.wait settings.
 set -eu
 cd "$(dirname "$0")/../.."
 top=$PWD
