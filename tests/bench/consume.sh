@@ -50,6 +50,13 @@
 # group join), and peak RSS (ru_maxrss); medians of the rounds, each also as a ratio to hubfn
 # (a) and to hubfn (b). --peers LIST (comma-separated, from kcat,kafkajs,python,go,golua;
 # default all) picks the peers; hubfn (a) and (b) always run.
+# Workers (unless --no-scaling): hubfn (a) also runs with --workers 1, and a CPU-bound
+# handler (workload (a), then every decoded body encoded back to JSON with hubfn's json.encode)
+# runs with the default workers (one per CPU) and with --workers 1; each pair is reported as
+# events/s to the exit and to the last batch handled, with the CPUs busy during the run: CPU
+# time of hubfn and of the broker process (from /proc, at the first event and at the exit)
+# over that time. On a machine whose CPUs the broker shares, that says how much a further
+# worker could have found.
 # Peers are installed on first use from their registries into ~/.cache/hubfn/ (npm, PyPI, the
 # Go module proxy; see install.sh in each directory), never into the repository.
 #
@@ -132,6 +139,7 @@ if [ "$broker" = mock ]; then
     for h in $hubs; do args+=(--topic "$h"); done
     "$build/tools/mockbroker" "${args[@]}" <"$tmp/mock.in" >"$tmp/mock.out" 2>"$tmp/mock.err" &
     pids+=($!)
+    broker_pid=$!
     for _ in $(seq 50); do grep -q '^bootstrap' "$tmp/mock.out" 2>/dev/null && break; sleep 0.1; done
     bootstrap=$(awk '/^bootstrap/ { print $2 }' "$tmp/mock.out")
     label="mock broker (librdkafka $(pkg-config --modversion rdkafka) mock cluster, loopback)"
@@ -142,6 +150,7 @@ else
     fi
     . "${HF_KAFKA_DIR:-/tmp/hubfn-kafka}/env"
     bootstrap=$HF_KAFKA_PLAIN
+    broker_pid=$(cat "${HF_KAFKA_DIR:-/tmp/hubfn-kafka}/kafka.pid")
     tests/kafka/broker.sh topic "aep$run_id" 32 >/dev/null
     # Latency hubs stamp events with the broker's append time, as Event Hubs' enqueued time
     # is: the time the hub took the event, whatever the producer did before.
@@ -157,8 +166,9 @@ fi
 kcat -P -b "$bootstrap" -t "aep$run_id" -K $'\t' -z none -X linger.ms=5 -X batch.size=$batch_bytes \
     -l "$data.keyed"
 
-# One app per workload, the same but for the handler: app-body (a) and app-activation (b).
-for w in body activation; do
+# One app per workload, the same but for the handler: app-body (a), app-activation (b), and
+# app-encode for the workers rows (a CPU-bound handler).
+for w in body activation encode; do
     app=$tmp/app-$w
     rm -rf "$app"
     mkdir -p "$app/segments"
@@ -187,6 +197,26 @@ return function(events)
   write(n .. " " .. #events .. "\n")
 end
 LUA
+cat >"$tmp/app-encode/segments/handler.lua" <<'LUA'
+-- the workers rows' CPU-bound handler: workload (a), and every decoded body encoded back to
+-- JSON (as a handler reshaping events for an output would); one line per batch as in (a)
+local json = require("hubfn").json
+local write, first = io.write, true
+io.stdout:setvbuf("line")
+return function(events)
+  if first then write("start\n"); first = false end
+  local n, bytes = 0, 0
+  for i = 1, #events do
+    local body = events[i].body
+    for _, s in pairs(body.segmentMembership.ups) do
+      if s.status == "realized" then n = n + 1 end
+    end
+    bytes = bytes + #json.encode(body)
+  end
+  assert(bytes > 0)
+  write(n .. " " .. #events .. "\n")
+end
+LUA
 cat >"$tmp/app-activation/segments/handler.lua" <<'LUA'
 -- workload (b), idiomatic: reads every segment status of every event from the activation
 -- view; one line per batch: realized audiences, events
@@ -206,13 +236,14 @@ LUA
 
 python3 - "$top" "$tmp" "$hubfn" "$bootstrap" "$run_id" "$n" "$rounds" "$latency" "$data" \
     "$build/bench/pace" "$label" "$broker" "$peers" "$node_path" "$python_bin" "$go_bin" \
-    "$build/bench/rusage" "$batch_bytes" "$scaling" "${HUBFN_BASE:-}" <<'PY'
+    "$build/bench/rusage" "$batch_bytes" "$scaling" "${HUBFN_BASE:-}" "$broker_pid" <<'PY'
 import json, os, platform, re, socket, statistics, subprocess, sys, time, urllib.request
 (top, tmp, hubfn, bootstrap, run_id, n, rounds, latency, data, pace, label, broker, peer_list,
- node_path, python_bin, go_bin, rusage, batch_bytes, scaling, base) = sys.argv[1:21]
+ node_path, python_bin, go_bin, rusage, batch_bytes, scaling, base, broker_pid) = sys.argv[1:22]
 n, rounds, latency, scaling = int(n), int(rounds), latency == "1", scaling == "1"
 hub = "aep" + run_id
 app_body, app_activation = os.path.join(tmp, "app-body"), os.path.join(tmp, "app-activation")
+app_encode = os.path.join(tmp, "app-encode")
 consumer_js = os.path.join(top, "tests/bench/kafkajs/consumer.js")
 env_node = dict(os.environ, NODE_PATH=node_path)
 # franz-go needs two request versions capped on the mock broker (tests/bench/go/consume)
@@ -222,6 +253,8 @@ LABELS = {
     "hubfn-body": "hubfn (a) full body",
     "hubfn-activation": "hubfn (b) idiomatic",
     "hubfn-body-w1": "hubfn (a) full body, --workers 1",
+    "hubfn-encode": "hubfn (a) and every body encoded back to JSON",
+    "hubfn-encode-w1": "hubfn (a) and every body encoded back to JSON, --workers 1",
     "base-body": "base build (a) full body",
     "base-activation": "base build (b) idiomatic",
     "kafkajs": "kafkajs",
@@ -232,7 +265,8 @@ LABELS = {
 chosen = set(peer_list.split(","))
 runners = [r for r in LABELS
            if r in ("hubfn-body", "hubfn-activation") or r in chosen
-           or (r == "hubfn-body-w1" and scaling) or (r.startswith("base-") and base)]
+           or (r.startswith(("hubfn-body-w1", "hubfn-encode")) and scaling)
+           or (r.startswith("base-") and base)]
 
 def settings(app, group, hub_name):
     with open(os.path.join(app, "local.settings.json"), "w") as f:
@@ -244,7 +278,8 @@ def command(runner, group):
         return ["kcat", "-b", bootstrap, "-G", group, "-q", "-e", "-f", "%p\n",
                 "-X", "auto.offset.reset=earliest", hub], None
     if runner.startswith(("hubfn-", "base-")):
-        app = app_activation if runner.endswith("activation") else app_body
+        app = (app_activation if runner.endswith("activation")
+               else app_encode if "-encode" in runner else app_body)
         settings(app, group, hub)
         workers = ["--workers", "1"] if runner.endswith("-w1") else []
         return [base if runner.startswith("base-") else hubfn, "start", app,
@@ -259,6 +294,24 @@ def command(runner, group):
     return [os.path.join(go_bin, "gopherlua"), bootstrap, hub, group,
             os.path.join(top, "tests/bench/go/gopherlua/handler.lua")], env_go
 
+def cpu_ticks(pid):
+    # user + system clock ticks of a live process, all its threads; 0 once it is gone
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+def child_of(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return int(f.read().split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+TICK = os.sysconf("SC_CLK_TCK")
+
 def run(runner, r):
     group = f"{runner}-{run_id}-{r}"
     cmd, env = command(runner, group)
@@ -271,11 +324,16 @@ def run(runner, r):
     # RSS as its peak (Linux counts the memory a process had before execve), rusage.c's
     # children report their own
     p = subprocess.Popen([rusage, usage] + cmd, stdout=subprocess.PIPE, stderr=err, env=env)
-    first = None
+    first = last = None
     events = realized = 0
     for line in p.stdout:
+        last = time.monotonic()
         if first is None:
-            first = time.monotonic()
+            first = last
+            # CPU of the consumer and of the broker up to its first event (the join)
+            child = child_of(p.pid)
+            cpu_first = cpu_ticks(child) / TICK if child else 0.0
+            broker_first = cpu_ticks(broker_pid) / TICK
         f = line.split()
         if runner == "kcat":
             events += 1
@@ -292,8 +350,12 @@ def run(runner, r):
     if int(status) != 0 or events != n or first is None:
         sys.exit(f"{runner} failed: wait status {status}, {events} of {n} events "
                  f"(see {tmp}/{runner}.err)")
-    return {"cpu": float(utime) + float(stime), "rss": int(maxrss) / 1024,
-            "rate": n / (end - first), "join": first - t0, "realized": realized}
+    cpu = float(utime) + float(stime)
+    # busy: CPUs used by the consumer and the broker from the first event to the exit
+    busy = (cpu - cpu_first + cpu_ticks(broker_pid) / TICK - broker_first) / (end - first)
+    return {"cpu": cpu, "rss": int(maxrss) / 1024, "rate": n / (end - first),
+            "rate_last": n / (last - first) if last > first else 0.0, "busy": busy,
+            "exit": end - last, "join": first - t0, "realized": realized}
 
 # The count every consumer must report: realized entries of segmentMembership.ups.
 expected = 0
@@ -328,7 +390,8 @@ for r in range(rounds):
         if runner != "kcat" and x["realized"] != expected:
             sys.exit(f"{LABELS[runner]} counted {x['realized']} realized audiences, the data "
                      f"holds {expected}")
-med = {p: {k: statistics.median(x[k] for x in res[p]) for k in ("cpu", "rss", "rate")}
+med = {p: {k: statistics.median(x[k] for x in res[p])
+           for k in ("cpu", "rss", "rate", "rate_last", "busy", "exit")}
        for p in runners}
 ha, hb = med["hubfn-body"], med["hubfn-activation"]
 print()
@@ -336,16 +399,28 @@ print("| consumer | CPU per event | vs (a) | vs (b) | events/s after the join | 
       "| peak RSS | vs (a) | vs (b) |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for p in runners:
+    if p.startswith("hubfn-encode"):
+        continue
     m = med[p]
     print(f"| {LABELS[p]} | {m['cpu'] / n * 1e6:.2f} us | {m['cpu'] / ha['cpu']:.2f}x | "
           f"{m['cpu'] / hb['cpu']:.2f}x | {m['rate']:,.0f} | {m['rate'] / ha['rate']:.2f}x | "
           f"{m['rate'] / hb['rate']:.2f}x | {m['rss']:.0f} MB | {m['rss'] / ha['rss']:.2f}x | "
           f"{m['rss'] / hb['rss']:.2f}x |")
 if scaling:
-    w1, w2 = med["hubfn-body-w1"]["rate"], ha["rate"]
-    print(f"\nWorkers, hubfn (a) full body, events/s after the join: --workers "
-          f"{os.cpu_count()} (the default here) {w2:,.0f}, --workers 1 {w1:,.0f}: "
-          f"{w2 / w1:.2f}x", flush=True)
+    print(f"\nWorkers: --workers {os.cpu_count()} (the default here) against --workers 1, "
+          f"events/s after the join to the exit (as above) and to the last batch handled; "
+          f"CPUs busy: the CPU time of hubfn and of the broker from the first event to the "
+          f"exit, over that time, of the machine's {os.cpu_count()}; exit: from the last batch "
+          f"handled to the exit")
+    for what, many, one in (("(a) full body", "hubfn-body", "hubfn-body-w1"),
+                            ("(a) and every body encoded back to JSON", "hubfn-encode",
+                             "hubfn-encode-w1")):
+        m, o = med[many], med[one]
+        print(f"  hubfn {what}, {m['cpu'] / n * 1e6:.2f} us/event: {m['rate']:,.0f} against "
+              f"{o['rate']:,.0f}/s, {m['rate'] / o['rate']:.2f}x; to the last batch "
+              f"{m['rate_last']:,.0f} against {o['rate_last']:,.0f}/s, "
+              f"{m['rate_last'] / o['rate_last']:.2f}x; CPUs busy {m['busy']:.2f} against "
+              f"{o['busy']:.2f}; exit {m['exit']:.2f} s against {o['exit']:.2f} s", flush=True)
 print(f"load average {os.getloadavg()[0]:.1f} at the end", flush=True)
 print(f"\nvs (a), vs (b): the figure divided by hubfn (a)'s, hubfn (b)'s. Realized audiences "
       f"counted: {expected} by every consumer but kcat, as the data holds.", flush=True)
