@@ -49,6 +49,13 @@ typedef struct part {
     rd_kafka_queue_t *queue;     /* the partition's own fetch queue (prefetchCount events) */
     int queue_full;              /* seen holding prefetchCount events: fetching may idle */
     int64_t seek_offset;         /* where take_from_queue last restarted fetching, -1 */
+    size_t peak_queued;          /* the most its queue held since it was last empty: what
+                                    the fetch responses it holds come to, roughly */
+    int budget_paused;           /* paused with an empty queue while the other partitions
+                                    held the fetch budget; resumed in turn (budget_resume) */
+    uint64_t budget_turn;        /* when it was, to resume the longest waiting first */
+    int budget_resumed;          /* resumed for the budget, nothing fetched since: counts as
+                                    prefetchCount events */
     int taking;                  /* take_from_queue is running */
     int64_t resume_offset;       /* the group's checkpoint when assigned, until the first
                                     event shows where fetching really starts; -1 */
@@ -86,6 +93,8 @@ struct consumer {
     int stopping;
     int64_t last_broker_warn_us;
     uint64_t events;
+    size_t avg_len;              /* the events' average size, payload, key and overhead */
+    uint64_t budget_turns;
     int brokers_down;            /* every broker unreachable, and no sign of life since */
     struct {                     /* metric series (NULL when metrics are off) */
         hf_series_t *commits, *commit_failures, *assigned;
@@ -477,6 +486,74 @@ static void part_queue_close(part_t *part)
     part->queue_full = 0;
 }
 
+/* The fetch budget. A partition fetches whole record batches, and what it fetched stays in
+   memory, the whole fetch response with it, until its queue has handed over the last event
+   of it: with record batches larger than prefetchCount events (a 1 MB batch holds about 1500
+   AEP payloads) every partition would hold one or two, 32-64 MB on 32 partitions. So the
+   consumer's queues together hold at most twice what prefetchCount asks of each
+   (prefetchCount times the events' average size, times the partitions, times 2), and at
+   least 4 MB: a partition whose queue drains while the others hold that much stops
+   fetching, and fetches again, the longest waiting first, once they hold less. Once (not
+   twice) cost a tenth to a sixth of the events/s on 1 MB record batches for 7-11 MB less
+   (docs/performance.md). With record batches of far fewer than prefetchCount events it does
+   not bind: each queue then stays near prefetchCount events. */
+static size_t one_share(const consumer_t *c)
+{
+    const hf_host_cfg_t *cfg = host_cfg(c);
+    return (size_t)(cfg->prefetch > 0 ? cfg->prefetch : 1) * c->avg_len;
+}
+
+static size_t queued_bytes(const consumer_t *c, size_t *parts)
+{
+    size_t n = 0, held = 0;
+    for (int32_t i = 0; i < c->parts_cap; i++) {
+        const part_t *part = c->parts[i];
+        if (!part || !part->assigned || !part->queue)
+            continue;
+        n++;
+        held += part->peak_queued ? part->peak_queued * c->avg_len
+                                  : part->budget_resumed ? one_share(c) : 0;
+    }
+    *parts = n;
+    return held;
+}
+
+static size_t fetch_budget(const consumer_t *c, size_t parts)
+{
+    size_t want = one_share(c) * parts * 2;
+    return want > ((size_t)4 << 20) ? want : (size_t)4 << 20;
+}
+
+static int over_budget(const consumer_t *c)
+{
+    size_t parts, held = queued_bytes(c, &parts);
+    return held >= fetch_budget(c, parts);
+}
+
+/* Partitions stopped for the budget fetch again, the longest waiting first, while the
+   queues hold less than it; each counts as prefetchCount events until its events come. */
+static void budget_resume(consumer_t *c)
+{
+    if (c->stopping || c->closing)
+        return;
+    size_t parts, held = queued_bytes(c, &parts), budget = fetch_budget(c, parts);
+    while (held < budget) {
+        part_t *next = NULL;
+        for (int32_t i = 0; i < c->parts_cap; i++) {
+            part_t *part = c->parts[i];
+            if (part && part->assigned && !part->revoking && part->budget_paused &&
+                (!next || part->budget_turn < next->budget_turn))
+                next = part;
+        }
+        if (!next)
+            return;
+        next->budget_paused = 0;
+        next->budget_resumed = 1;
+        set_paused(next, 0);
+        held += one_share(c);
+    }
+}
+
 /* Take what the lane has room for from the partition's queue, then let it dispatch.
    librdkafka 2.0 stops fetching a partition whose queue holds prefetchCount events and
    looks again only when its broker thread wakes, at worst a second later; when every
@@ -497,6 +574,10 @@ static void take_from_queue(part_t *part)
         size_t queued = rd_kafka_queue_length(part->queue);
         if (queued >= (size_t)(cfg->prefetch > 0 ? cfg->prefetch : 1))
             part->queue_full = 1;
+        if (queued > part->peak_queued)
+            part->peak_queued = queued;
+        if (queued > 0)
+            part->budget_resumed = 0;
         rd_kafka_message_t *msgs[256];
         size_t room;
         while (queued > 0 && (room = hf_lane_room(part->lane)) > 0) {
@@ -504,9 +585,25 @@ static void take_from_queue(part_t *part)
                                                      room < 256 ? room : 256);
             if (n <= 0)
                 break;
-            for (ssize_t i = 0; i < n; i++)
+            for (ssize_t i = 0; i < n; i++) {
+                if (!msgs[i]->err)
+                    c->avg_len = (c->avg_len * 63 + msgs[i]->len + msgs[i]->key_len + 96) / 64;
                 take_message(c, msgs[i]);
+            }
             queued = rd_kafka_queue_length(part->queue);
+        }
+        if (queued == 0) {
+            part->peak_queued = 0;
+            if (!part->paused && part->next_offset >= 0 && over_budget(c)) {
+                /* the others hold the budget: this one waits, its queue empty (a pause
+                   drops nothing then but a fetch on its way, fetched again on resume) */
+                part->budget_paused = 1;
+                part->budget_turn = ++c->budget_turns;
+                part->queue_full = 0;
+                set_paused(part, 1);
+            } else {
+                budget_resume(c);
+            }
         }
         if (part->queue_full && queued == 0 && part->next_offset >= 0 &&
             part->next_offset != part->seek_offset) {
@@ -521,7 +618,8 @@ static void take_from_queue(part_t *part)
             rd_kafka_topic_partition_list_destroy(list);
         }
     }
-    if (part->paused && hf_lane_pending(part->lane) <= prefetch_bound(cfg) / 2)
+    if (part->paused && !part->budget_paused &&
+        hf_lane_pending(part->lane) <= prefetch_bound(cfg) / 2)
         set_paused(part, 0);
     part->taking = 0;
     if (part->assigned && !part->revoking && !c->stopping)
@@ -564,6 +662,8 @@ static void part_assign(consumer_t *c, int32_t id)
     part->eof = 0;
     part->next_offset = part->acked_offset = part->committed_offset = -1;
     part->resume_offset = part->seek_offset = -1;
+    part->peak_queued = 0;
+    part->budget_paused = part->budget_resumed = 0;
     part->position = -1;
     part->checkpoint = -1;
     part->acks_since_commit = 0;
@@ -921,6 +1021,7 @@ static int consumer_start(hf_core_t *core, int fn_index, consumer_t **out, char 
     consumer_t *c = hf_calloc(1, sizeof(*c));
     char errstr[512], num[32];
     c->core = core;
+    c->avg_len = 1024;
     c->fn_index = fn_index;
     c->fn = fn;
     c->cfg = hf_eventhub_cfg(&fn->trigger);
@@ -958,11 +1059,15 @@ static int consumer_start(hf_core_t *core, int fn_index, consumer_t **out, char 
         goto conf_err;
     /* Each partition fetches into its own queue up to prefetchCount events (or 1 MB, the
        most one event may be); one fetch asks at most 64 KB per partition beyond the first
-       record batch, so a fetch returns soon and a queue overshoots little. */
+       record batch, so a fetch returns soon and a queue overshoots little, and at most 1 MB
+       in all beyond the first record batch: every event of a fetch response keeps the whole
+       response in memory, so a response spanning many partitions would stay until the
+       slowest of them is handed over, whatever the fetch budget. */
     snprintf(num, sizeof(num), "%d", cfg->prefetch > 0 ? cfg->prefetch : 1);
     if (hf_kafka_conf_set(&kc, "queued.min.messages", num) ||
         hf_kafka_conf_set(&kc, "queued.max.messages.kbytes", "1024") ||
-        hf_kafka_conf_set(&kc, "fetch.message.max.bytes", "65536"))
+        hf_kafka_conf_set(&kc, "fetch.message.max.bytes", "65536") ||
+        hf_kafka_conf_set(&kc, "fetch.max.bytes", "1048576"))
         goto conf_err;
     /* With metrics on, librdkafka's statistics keep the low watermarks (consumer lag) and
        the brokers' states (readiness) fresh. */

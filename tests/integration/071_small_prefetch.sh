@@ -5,7 +5,9 @@
 # restarted when the queue drains; after a restart the queue holds what is not an event (a
 # fetch the restart made stale, librdkafka's markers) and it counts in the queue's length,
 # so with prefetchCount 1 each restart used to start the next, for ever (librdkafka's main
-# thread and the host's loop spinning, nothing fetched), on both brokers.
+# thread and the host's loop spinning, nothing fetched), on both brokers. With these settings
+# the fetch budget (its 4 MB floor, against the hub's 14 MB) also pauses drained partitions
+# and resumes them in turn, which must lose, repeat and reorder nothing either.
 . "$(dirname "$0")/lib.sh"
 need_kafka
 MOCK=$TOP/$BUILD/tools/mockbroker
