@@ -95,6 +95,9 @@ struct consumer {
     uint64_t events;
     size_t avg_len;              /* the events' average size, payload, key and overhead */
     uint64_t budget_turns;
+    int in_pass;                 /* consume() is serving every partition in turn: */
+    int held_known;              /* held and held_parts are queued_bytes()'s answer, until */
+    size_t held, held_parts;     /* a queue, an average or a resumed partition changes */
     int brokers_down;            /* every broker unreachable, and no sign of life since */
     struct {                     /* metric series (NULL when metrics are off) */
         hf_series_t *commits, *commit_failures, *assigned;
@@ -503,8 +506,13 @@ static size_t one_share(const consumer_t *c)
     return (size_t)(cfg->prefetch > 0 ? cfg->prefetch : 1) * c->avg_len;
 }
 
-static size_t queued_bytes(const consumer_t *c, size_t *parts)
+static size_t queued_bytes(consumer_t *c, size_t *parts)
 {
+    /* one pass over the partitions serves every idle one without a scan each */
+    if (c->in_pass && c->held_known) {
+        *parts = c->held_parts;
+        return c->held;
+    }
     size_t n = 0, held = 0;
     for (int32_t i = 0; i < c->parts_cap; i++) {
         const part_t *part = c->parts[i];
@@ -514,7 +522,9 @@ static size_t queued_bytes(const consumer_t *c, size_t *parts)
         held += part->peak_queued ? part->peak_queued * c->avg_len
                                   : part->budget_resumed ? one_share(c) : 0;
     }
-    *parts = n;
+    *parts = c->held_parts = n;
+    c->held = held;
+    c->held_known = c->in_pass;
     return held;
 }
 
@@ -524,7 +534,7 @@ static size_t fetch_budget(const consumer_t *c, size_t parts)
     return want > ((size_t)4 << 20) ? want : (size_t)4 << 20;
 }
 
-static int over_budget(const consumer_t *c)
+static int over_budget(consumer_t *c)
 {
     size_t parts, held = queued_bytes(c, &parts);
     return held >= fetch_budget(c, parts);
@@ -549,6 +559,7 @@ static void budget_resume(consumer_t *c)
             return;
         next->budget_paused = 0;
         next->budget_resumed = 1;
+        c->held_known = 0;
         set_paused(next, 0);
         held += one_share(c);
     }
@@ -572,6 +583,8 @@ static void take_from_queue(part_t *part)
     part->taking = 1;
     if (part->queue) {
         size_t queued = rd_kafka_queue_length(part->queue);
+        if (queued > 0 || part->peak_queued > 0)
+            c->held_known = 0;   /* what this partition holds changes */
         if (queued >= (size_t)(cfg->prefetch > 0 ? cfg->prefetch : 1))
             part->queue_full = 1;
         if (queued > part->peak_queued)
@@ -633,9 +646,12 @@ static void consume(consumer_t *c)
     rd_kafka_message_t *rkm;
     while (c->rk && (rkm = rd_kafka_consumer_poll(c->rk, 0)) != NULL)
         take_message(c, rkm);
+    c->in_pass = 1;
+    c->held_known = 0;
     for (int32_t i = 0; i < c->parts_cap; i++)
         if (c->parts[i] && c->parts[i]->assigned)
             take_from_queue(c->parts[i]);
+    c->in_pass = 0;
 }
 
 static void on_queue(struct ev_loop *loop, ev_async *w, int revents)
